@@ -1,0 +1,101 @@
+"""The one error format of the platform: `{"error": {"code", "message"}}` with a fitting status.
+
+Every service and the gateway raise `ApiError` (or let FastAPI raise its own errors) and
+`install_error_handlers` turns all of them, including unexpected exceptions, into that JSON shape,
+so a client never sees an HTML page or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("recognition.errors")
+
+# Stable, documented error codes: clients switch on these, not on messages.
+BAD_REQUEST = "bad_request"
+NOT_FOUND = "not_found"
+UNKNOWN_TASK = "unknown_task"
+UNKNOWN_MODEL = "unknown_model"
+METHOD_NOT_ALLOWED = "method_not_allowed"
+PAYLOAD_TOO_LARGE = "payload_too_large"
+IMAGE_TOO_LARGE = "image_too_large"
+UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+UNREADABLE_IMAGE = "unreadable_image"
+EMPTY_IMAGE = "empty_image"
+OVERLOADED = "overloaded"
+BACKEND_UNAVAILABLE = "backend_unavailable"
+BACKEND_TIMEOUT = "backend_timeout"
+NOT_READY = "not_ready"
+INTERNAL_ERROR = "internal_error"
+
+_STATUS_CODES = {
+    400: BAD_REQUEST,
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    413: PAYLOAD_TOO_LARGE,
+    415: UNSUPPORTED_MEDIA_TYPE,
+    422: UNREADABLE_IMAGE,
+    503: BACKEND_UNAVAILABLE,
+    504: BACKEND_TIMEOUT,
+}
+
+
+class ApiError(Exception):
+    """An error meant for the client: a status, a stable code and a human message."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, BAD_REQUEST if exc.status_code < 500 else INTERNAL_ERROR)
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
+        for err in exc.errors()[:5]
+    )
+    return error_response(400, BAD_REQUEST, f"invalid request: {problems}")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # Logged with the trace for the operator; the client gets no internals.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, INTERNAL_ERROR, "internal error; the request id is in the logs")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,169 @@
+"""Reading an image out of an HTTP request, the same way in the gateway and in every service.
+
+Accepted bodies (all endpoints that take an image):
+
+* `multipart/form-data` with the image in field `file` (and optionally `model`);
+* `application/json` `{"image_base64": "...", "model": "..."}` (a `data:` URL prefix is allowed);
+* a raw image body (`image/*` or `application/octet-stream`), which the gateway uses to forward.
+
+`model` may also come as a query parameter. Oversized bodies are stopped by `BodyLimitMiddleware`
+while they stream in, before they are buffered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recognition_common import errors
+from recognition_common.errors import ApiError, error_body
+
+# Multipart limits: one image and a few small fields is all any endpoint takes.
+MAX_FORM_FILES = 1
+MAX_FORM_FIELDS = 8
+_RAW_TYPES = ("application/octet-stream",)
+
+
+@dataclass(frozen=True)
+class ImageUpload:
+    data: bytes
+    model: str | None
+
+
+async def read_image_upload(request: Request, file_field: str = "file") -> ImageUpload:
+    """The image bytes and requested model of a recognize request, or a 4xx `ApiError`."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    model = request.query_params.get("model") or None
+    if content_type == "multipart/form-data":
+        return await _from_multipart(request, file_field, model)
+    if content_type == "application/json":
+        return _from_json(await request.body(), model)
+    if content_type in _RAW_TYPES or content_type.startswith("image/"):
+        return ImageUpload(data=await request.body(), model=model)
+    if not content_type:
+        raise ApiError(
+            400,
+            errors.BAD_REQUEST,
+            f"send the image as multipart field '{file_field}', as JSON image_base64, "
+            "or as a raw image body with its Content-Type",
+        )
+    raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE, f"unsupported Content-Type {content_type!r}")
+
+
+async def _from_multipart(request: Request, file_field: str, model: str | None) -> ImageUpload:
+    try:
+        form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+    except BodyTooLarge:
+        raise
+    except Exception as exc:  # python-multipart raises several types for malformed bodies
+        raise ApiError(400, errors.BAD_REQUEST, f"malformed multipart body: {exc}") from exc
+    try:
+        upload = form.get(file_field)
+        if not isinstance(upload, UploadFile):
+            raise ApiError(
+                400, errors.BAD_REQUEST, f"multipart field '{file_field}' with the image is missing"
+            )
+        data = await upload.read()
+        form_model = form.get("model")
+        if isinstance(form_model, str) and form_model:
+            model = model or form_model
+        return ImageUpload(data=data, model=model)
+    finally:
+        await form.close()
+
+
+def _from_json(body: bytes, model: str | None) -> ImageUpload:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, errors.BAD_REQUEST, "the body is not valid JSON") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("image_base64"), str):
+        raise ApiError(400, errors.BAD_REQUEST, "JSON body must be an object with 'image_base64'")
+    json_model = payload.get("model")
+    if json_model is not None and not isinstance(json_model, str):
+        raise ApiError(400, errors.BAD_REQUEST, "'model' must be a string")
+    return ImageUpload(data=decode_base64(payload["image_base64"]), model=model or json_model or None)
+
+
+def decode_base64(text: str) -> bytes:
+    """Strict base64 (standard or URL-safe alphabet), with an optional `data:...;base64,` prefix."""
+    if text.startswith("data:"):
+        _, _, text = text.partition(",")
+    text = "".join(text.split())
+    if "-" in text or "_" in text:
+        text = text.replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, errors.BAD_REQUEST, "image_base64 is not valid base64") from exc
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, errors.PAYLOAD_TOO_LARGE, f"request body exceeds the limit of {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over `max_body_bytes`: by Content-Length up front, else mid-stream.
+
+    Counting in `receive` means a chunked upload without a length is cut off as soon as it passes
+    the limit instead of being buffered whole.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > limit:
+                    await _send_json(send, 413, error_body(*_too_large(limit)))
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _too_large(limit: int) -> tuple[str, str]:
+    return errors.PAYLOAD_TOO_LARGE, f"request body exceeds the limit of {limit} bytes"
+
+
+async def _send_json(send: Send, status: int, body: dict) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

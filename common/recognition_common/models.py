@@ -1,0 +1,81 @@
+"""Loading `.keras` models from model directories and compiling them for serving.
+
+`model.predict` costs ~44 ms per call on this class of machine against ~0.7 ms for a compiled
+`tf.function`, so models are served through a `tf.function` with a fixed input signature (traced
+once, any batch size) and warmed up before the service reports ready.
+TensorFlow is imported here only, so the gateway can use the rest of the package without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recognition_common.model_card import CARD_FILE, MODEL_FILE, ModelCard, read_card
+
+logger = logging.getLogger("recognition.models")
+
+PredictFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class DeviceInfo:
+    kind: str  # "cpu" or "gpu"
+    name: str
+
+
+def configure_tensorflow(inference_threads: int = 0) -> DeviceInfo:
+    """Quiet logs, GPU memory growth on (several models share a card), threads as configured."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        with contextlib.suppress(RuntimeError):  # already initialised; harmless
+            tf.config.experimental.set_memory_growth(gpu, True)
+    if inference_threads > 0:
+        with contextlib.suppress(RuntimeError):
+            tf.config.threading.set_intra_op_parallelism_threads(inference_threads)
+    if gpus:
+        return DeviceInfo(kind="gpu", name=gpus[0].name)
+    return DeviceInfo(kind="cpu", name="/physical_device:CPU:0")
+
+
+def find_model_dirs(root: Path) -> list[Path]:
+    """Every sub-directory of `root` holding both a model file and a card, sorted by name."""
+    if not root.is_dir():
+        return []
+    return sorted(
+        path for path in root.iterdir() if (path / MODEL_FILE).is_file() and (path / CARD_FILE).is_file()
+    )
+
+
+def load_compiled(model_dir: Path, warmup_batch: int = 1) -> tuple[ModelCard, PredictFn]:
+    """Load a model directory; return its card and a compiled batch -> probabilities function."""
+    import keras
+    import tensorflow as tf
+
+    card = read_card(model_dir)
+    model = keras.saving.load_model(model_dir / MODEL_FILE, compile=False)
+    signature = [tf.TensorSpec([None, *card.input_shape], tf.float32)]
+
+    @tf.function(input_signature=signature)
+    def forward(batch: tf.Tensor) -> tf.Tensor:
+        return model(batch, training=False)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        outputs = forward(tf.convert_to_tensor(batch, dtype=tf.float32))
+        return tf.nest.map_structure(lambda tensor: tensor.numpy(), outputs)
+
+    # Trace and warm both the single-sample and the full-batch paths before serving.
+    for size in sorted({1, max(1, warmup_batch)}):
+        predict(np.zeros((size, *card.input_shape), dtype=np.float32))
+    logger.info("loaded model %s %s from %s", card.name, card.version, model_dir)
+    return card, predict

@@ -1,0 +1,208 @@
+"""The recognizer service every task runs: a FastAPI app around a `Recognizer`.
+
+Endpoints (the same in every recognizer service; the gateway is their only intended client):
+
+* `POST /v1/recognize[?model=]`  image in, `{"model", "preprocess_version", "result"}` out
+* `GET  /v1/models`              the task's models with their cards
+* `GET  /healthz`                the process is alive
+* `GET  /readyz`                 models loaded and warmed (503 until then)
+* `GET  /metrics`                Prometheus
+
+Models load in the background after start-up, so liveness answers at once and readiness flips
+when every model is warm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from recognition_common import errors
+from recognition_common.batching import BatchStats, MicroBatcher
+from recognition_common.errors import ApiError, install_error_handlers
+from recognition_common.imaging import decode_image
+from recognition_common.intake import BodyLimitMiddleware, read_image_upload
+from recognition_common.metrics import RecognizerMetrics, metrics_response
+from recognition_common.model_card import ModelCard
+from recognition_common.models import DeviceInfo, configure_tensorflow, find_model_dirs, load_compiled
+from recognition_common.recognizer import Prepared, Recognizer
+from recognition_common.settings import RecognizerSettings
+
+logger = logging.getLogger("recognition.service")
+
+# Bodies may carry base64 JSON, a third larger than the image; the image limit is checked after.
+_BODY_OVERHEAD = 4 / 3
+
+
+@dataclass
+class ServedModel:
+    card: ModelCard
+    batcher: MicroBatcher
+
+
+class ModelRegistry:
+    """The models a service serves, by name, and whether they are ready."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, ServedModel] = {}
+        self.default: str | None = None
+        self.ready = False
+        self.error: str | None = None
+        self.device: DeviceInfo | None = None
+
+    def get(self, name: str | None) -> ServedModel:
+        if not self.ready:
+            raise ApiError(503, errors.NOT_READY, "models are still loading", {"Retry-After": "2"})
+        chosen = name or self.default
+        if chosen is None or chosen not in self.models:
+            known = ", ".join(sorted(self.models))
+            raise ApiError(404, errors.UNKNOWN_MODEL, f"unknown model {chosen!r}; known: {known}")
+        return self.models[chosen]
+
+
+def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) -> FastAPI:
+    registry = ModelRegistry()
+    metrics = RecognizerMetrics(recognizer.task)
+    limits = settings.image_limits
+
+    async def load_models() -> None:
+        try:
+            registry.device = await run_in_threadpool(configure_tensorflow, settings.inference_threads)
+            model_dirs = find_model_dirs(settings.model_dir)
+            if not model_dirs:
+                raise RuntimeError(
+                    f"no model directories with model.keras + card.json in {settings.model_dir}"
+                )
+            for model_dir in model_dirs:
+                card, predict = await run_in_threadpool(load_compiled, model_dir, settings.max_batch)
+                registry.models[card.name] = ServedModel(card, _make_batcher(card, predict))
+            registry.default = settings.default_model or sorted(registry.models)[0]
+            if registry.default not in registry.models:
+                raise RuntimeError(f"default model {registry.default!r} not found in {settings.model_dir}")
+            registry.ready = True
+        except Exception as exc:  # reported by /readyz; the process stays up for inspection
+            registry.error = f"{type(exc).__name__}: {exc}"
+            logger.exception("model loading failed")
+
+    def _make_batcher(card: ModelCard, predict: Any) -> MicroBatcher:
+        labels = (recognizer.task, card.name)
+
+        def observe(stats: BatchStats) -> None:
+            metrics.batch_size.labels(*labels).observe(stats.size)
+            metrics.inference.labels(*labels).observe(stats.infer_seconds)
+
+        batcher = MicroBatcher(
+            card.name,
+            predict,
+            max_batch=settings.max_batch,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue,
+            on_batch=observe,
+        )
+        batcher.start()
+        metrics.queue_depth.labels(*labels).set_function(lambda: batcher.queued_samples)
+        return batcher
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loader = asyncio.create_task(load_models())
+        yield
+        loader.cancel()
+        for served in registry.models.values():
+            await served.batcher.stop()
+
+    app = FastAPI(
+        title=f"{recognizer.task} recognizer",
+        version="1.0.0",
+        lifespan=lifespan,
+        description="Internal recognizer service; clients use the gateway's /api/v1 instead.",
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=int(settings.max_upload_bytes * _BODY_OVERHEAD) + 65536
+    )
+    app.state.registry = registry
+    app.state.metrics = metrics
+
+    def prepare(data: bytes, card: ModelCard) -> Prepared:
+        return recognizer.preprocess(decode_image(data, limits), card)
+
+    @app.post("/v1/recognize", summary="Recognize one image")
+    async def recognize(request: Request) -> Response:
+        started = time.perf_counter()
+        upload = await read_image_upload(request)
+        served = registry.get(upload.model)
+        card = served.card
+        status = "error"
+        try:
+            prepared = await run_in_threadpool(prepare, upload.data, card)
+            outputs = await served.batcher.submit(prepared.inputs)
+            result = await run_in_threadpool(recognizer.decode, outputs, prepared, card)
+            status = "ok"
+        except ApiError as exc:
+            status = str(exc.status)
+            raise
+        finally:
+            metrics.requests.labels(recognizer.task, card.name, status).inc()
+            metrics.latency.labels(recognizer.task, card.name).observe(time.perf_counter() - started)
+        body = {
+            "model": {"name": card.name, "version": card.version},
+            "preprocess_version": recognizer.preprocess_version,
+            "result": result,
+        }
+        return Response(json.dumps(body, default=_json_default), media_type="application/json")
+
+    @app.get("/v1/models", summary="Models this service serves, with their cards")
+    async def list_models() -> dict[str, Any]:
+        return {
+            "task": recognizer.task,
+            "ready": registry.ready,
+            "default_model": registry.default,
+            "preprocess_version": recognizer.preprocess_version,
+            "device": registry.device.kind if registry.device else None,
+            "max_batch": settings.max_batch,
+            "models": [served.card.model_dump(mode="json") for served in registry.models.values()],
+        }
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: every model loaded and warm")
+    async def readyz() -> JSONResponse:
+        body: dict[str, Any] = {
+            "status": "ready" if registry.ready else ("failed" if registry.error else "loading"),
+            "task": recognizer.task,
+            "models": {name: served.card.version for name, served in registry.models.items()},
+            "device": registry.device.kind if registry.device else None,
+            "max_batch": settings.max_batch,
+        }
+        if registry.error:
+            body["error"] = registry.error
+        return JSONResponse(body, status_code=200 if registry.ready else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return metrics_response(metrics.registry)
+
+    return app
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and arrays as plain JSON numbers and lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,28 @@
+"""Settings every recognizer service shares; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recognition_common.imaging import ImageLimits
+
+
+class RecognizerSettings(BaseSettings):
+    """Read from the environment as `<PREFIX>_<FIELD>`, e.g. `DIGIT_MAX_BATCH=64`."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOGNIZER_", protected_namespaces=())
+
+    model_dir: Path = Path("models")
+    default_model: str | None = None  # None: the first model by name
+    max_batch: int = 32
+    max_wait_ms: float = 2.0
+    max_queue: int = 256  # samples waiting; beyond this requests get 503 + Retry-After
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    inference_threads: int = 0  # TensorFlow intra-op threads; 0 lets TensorFlow decide
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)

@@ -1,0 +1,157 @@
+"""Measure a trained digit model on held-out data, and optionally record the figures in its card.
+
+    python -m digit_service.training.evaluate --model-dir digit-service/models/cnn --write-card
+
+On an MNIST `.npz` it scores the 10,000 test images (never used in training or model selection);
+on a folder `<root>/<0-9>/*.png` it scores every image. It prints overall and per-class accuracy,
+the confusion matrix, the most frequent confusions and the time per image.
+
+Inference runs through one compiled `tf.function` with a fixed input signature, in batches of
+256, the way the service runs it, rather than `model.predict` (whose per-call overhead and
+callbacks would distort the timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from recognition_common.model_card import MODEL_FILE, update_card_metrics
+
+from digit_service.training.data import CLASSES, NUM_CLASSES, DataSet, load_dataset
+from digit_service.training.train import DEFAULT_DATA
+
+BATCH_SIZE = 256
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m digit_service.training.evaluate",
+        description="Evaluate <model-dir>/model.keras on MNIST's test split or an image folder.",
+    )
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="MNIST-layout .npz (test split) or folder <root>/<0-9>/*.png (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--write-card", action="store_true", help="merge the figures into <model-dir>/card.json"
+    )
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    return parser.parse_args(argv)
+
+
+def load_evaluation_data(path: Path) -> DataSet:
+    """MNIST's test split, or every image of a folder."""
+    first, test = load_dataset(path)
+    return first if test is None else test
+
+
+def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
+    """Class probabilities for `x`, and the seconds the timed pass took.
+
+    The function is traced once on a warm-up batch, so the timed pass measures inference only.
+    """
+    infer = tf.function(
+        lambda images: model(images, training=False),
+        input_signature=[tf.TensorSpec([None, *x.shape[1:]], tf.float32)],
+        jit_compile=False,
+    )
+    infer(tf.constant(x[:batch_size]))  # trace and warm up
+    started = time.perf_counter()
+    probabilities = [
+        infer(tf.constant(x[start : start + batch_size])).numpy()
+        for start in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(probabilities), time.perf_counter() - started
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """counts[true, predicted] over the ten classes."""
+    counts = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(counts, (truth, predicted), 1)
+    return counts
+
+
+def print_report(counts: np.ndarray, seconds: float, batch_size: int) -> None:
+    total = int(counts.sum())
+    correct = int(np.trace(counts))
+    print(f"\naccuracy: {correct / total:.4%} ({correct}/{total}), error {total - correct} images")
+
+    print("\nper-class accuracy:")
+    for label, row in zip(CLASSES, counts, strict=True):
+        print(f"  {label}: {row[int(label)] / max(1, row.sum()):.4%} ({row.sum()} images)")
+
+    print("\nconfusion matrix (rows: true class, columns: predicted):")
+    print("      " + "".join(f"{label:>6}" for label in CLASSES))
+    for label, row in zip(CLASSES, counts, strict=True):
+        print(f"{label:>6}" + "".join(f"{count:>6}" for count in row))
+
+    errors = counts.copy()
+    np.fill_diagonal(errors, 0)
+    order = np.argsort(errors, axis=None, kind="stable")[::-1][:10]
+    print("\nmost frequent confusions (true -> predicted):")
+    for true, predicted in zip(*np.unravel_index(order, errors.shape), strict=True):
+        if errors[true, predicted]:
+            print(f"  {true} -> {predicted}: {errors[true, predicted]}")
+
+    print(
+        f"\ninference: {seconds / total * 1e3:.3f} ms/image "
+        f"({seconds:.2f} s for {total} images, tf.function, batch {batch_size})"
+    )
+
+
+def card_metrics(
+    counts: np.ndarray, data_path: Path, from_npz: bool, argv: list[str]
+) -> dict[str, Any]:
+    """The figures `--write-card` merges into the card's `metrics`."""
+    accuracy = float(np.trace(counts) / counts.sum())
+    if not from_npz:  # an own image folder: keep MNIST's figures and add these beside them
+        return {
+            "accuracy": round(accuracy, 5),
+            "data": str(data_path),
+            "samples": int(counts.sum()),
+        }
+    per_class = np.diag(counts) / np.maximum(1, counts.sum(axis=1))
+    return {
+        "mnist_test_accuracy": round(accuracy, 5),
+        "test_samples": int(counts.sum()),
+        "per_class_accuracy": {
+            label: round(float(value), 5) for label, value in zip(CLASSES, per_class, strict=True)
+        },
+        "evaluated_with": shlex.join(["python", "-m", "digit_service.training.evaluate", *argv]),
+        "evaluated_at": date.today().isoformat(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+
+    data = load_evaluation_data(args.data)
+    model = keras.saving.load_model(args.model_dir / MODEL_FILE)
+    print(f"{args.model_dir / MODEL_FILE}: {model.count_params()} parameters")
+    print(f"evaluating on {len(data.y)} images from {args.data}")
+
+    probabilities, seconds = predict(model, data.x, args.batch_size)
+    counts = confusion_matrix(data.y, probabilities.argmax(axis=1))
+    print_report(counts, seconds, args.batch_size)
+
+    if args.write_card:
+        metrics = card_metrics(counts, args.data, args.data.is_file(), argv)
+        update_card_metrics(args.model_dir, metrics)
+        print(f"\nwrote metrics to {args.model_dir / 'card.json'}")
+
+
+if __name__ == "__main__":
+    main()

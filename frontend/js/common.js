@@ -1,0 +1,251 @@
+// Shared by every page: the navigation, API helpers and the model picker.
+//
+// Importing this module renders the navigation bar into <header id="site-header"> and, on the
+// landing page, the list of recognizers into <ul id="page-list">. Both come from PAGES below:
+// adding a recognizer page is one line there.
+
+/** The recognizer pages, in navigation order. `task` is the API task the page uses. */
+export const PAGES = [
+  { id: 'digit', title: 'Digits', href: 'digit.html', task: 'digit', description: 'Draw or upload handwritten digits and read them as a number.' },
+  // { id: 'captcha', title: 'CAPTCHA', href: 'captcha.html', task: 'captcha', description: 'Read the text of a CAPTCHA image.' },
+  // { id: 'meter', title: 'Water meter', href: 'meter.html', task: 'meter', description: 'Read the counter of a water-meter photo.' },
+];
+
+const SITE_TITLE = 'Recognition Services';
+const DOCS_HREF = '/docs';
+
+/** The API's error, with the readable message in `message` and the machine code in `code`. */
+export class ApiError extends Error {
+  constructor(message, { code = 'error', status = 0 } = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = status;
+  }
+
+  /** "message (code, HTTP 422)" for an error box. */
+  get detail() {
+    return this.status ? `${this.code}, HTTP ${this.status}` : this.code;
+  }
+}
+
+/** Absolute URL of an API path such as 'api/v1/models' (relative to the site root). */
+export function apiUrl(path) {
+  return new URL(path.replace(/^\//, ''), new URL('./', document.baseURI)).toString();
+}
+
+/**
+ * fetch() returning the parsed JSON body, or throwing ApiError with a readable message taken
+ * from the API's `{"error": {"code", "message"}}` body (or a sensible one when there is none).
+ */
+export async function apiFetch(path, { timeoutMs = 30000, signal, ...options } = {}) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('timeout', 'TimeoutError')), timeoutMs);
+  const onAbort = () => controller.abort(signal.reason);
+  if (signal) {
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+  let response;
+  try {
+    response = await fetch(apiUrl(path), { ...options, signal: controller.signal, headers: { Accept: 'application/json', ...(options.headers || {}) } });
+  } catch (err) {
+    if (signal?.aborted) throw err; // cancelled by the caller: not an error to show
+    if (controller.signal.aborted) {
+      throw new ApiError(`The server did not answer within ${Math.round(timeoutMs / 1000)} s.`, { code: 'timeout' });
+    }
+    throw new ApiError('Cannot reach the server. Check your connection and try again.', { code: 'network_error' });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+
+  const text = await response.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const error = body && typeof body === 'object' ? body.error : null;
+    const message = error?.message || describeStatus(response.status);
+    throw new ApiError(message, { code: error?.code || `http_${response.status}`, status: response.status });
+  }
+  if (body === null) {
+    throw new ApiError('The server sent an answer that is not JSON.', { code: 'bad_response', status: response.status });
+  }
+  return body;
+}
+
+function describeStatus(status) {
+  const known = {
+    400: 'The request was not understood.',
+    404: 'Not found.',
+    413: 'The file is too large.',
+    415: 'This file type is not supported.',
+    422: 'The image could not be processed.',
+    429: 'Too many requests; try again in a moment.',
+    503: 'The service is temporarily unavailable.',
+    504: 'The recognizer took too long to answer.',
+  };
+  return known[status] || `The server answered with HTTP ${status}.`;
+}
+
+let modelsPromise = null;
+
+/** GET /api/v1/models, fetched once per page load. */
+export function fetchModels() {
+  if (!modelsPromise) {
+    modelsPromise = apiFetch('api/v1/models').catch((err) => {
+      modelsPromise = null; // let a later call retry
+      throw err;
+    });
+  }
+  return modelsPromise;
+}
+
+/** "99.62%" for a fraction, with `digits` decimals. */
+export function formatPercent(fraction, digits = 1) {
+  if (typeof fraction !== 'number' || !Number.isFinite(fraction)) return '–';
+  return `${(fraction * 100).toFixed(digits)}%`;
+}
+
+/** The headline accuracy of a model card, as [label, fraction], or null. */
+export function modelAccuracy(card) {
+  const metrics = card?.metrics || {};
+  const preferred = Object.keys(metrics).find((key) => /accuracy/i.test(key) && typeof metrics[key] === 'number');
+  if (!preferred) return null;
+  const label = preferred.replace(/_?accuracy$/i, '').replace(/_test$/i, '').replace(/_/g, ' ').toUpperCase().trim();
+  return [label, metrics[preferred]];
+}
+
+/** One line describing a model card: "cnn · v1.0.0 · 99.62% MNIST". */
+export function describeModel(card) {
+  const parts = [card.name];
+  if (card.version) parts.push(`v${card.version}`);
+  const accuracy = modelAccuracy(card);
+  if (accuracy) parts.push(`${formatPercent(accuracy[1], 2)} ${accuracy[0]}`.trim());
+  return parts.join(' · ');
+}
+
+/**
+ * Fill a <select> with the models of `task` from /api/v1/models, the default one selected.
+ * Returns the task's entry ({status, default_model, models, ...}). Throws ApiError when the
+ * catalogue cannot be read or the task is unknown; the select then offers the server default.
+ */
+export async function populateModelPicker(select, task) {
+  select.disabled = true;
+  select.replaceChildren(new Option('Loading models…', ''));
+  try {
+    const catalogue = await fetchModels();
+    const entry = catalogue?.tasks?.[task];
+    if (!entry) throw new ApiError(`The server has no "${task}" recognizer.`, { code: 'unknown_task' });
+    const models = Array.isArray(entry.models) ? entry.models : [];
+    select.replaceChildren();
+    for (const card of models) {
+      const isDefault = card.name === entry.default_model;
+      const label = describeModel(card) + (isDefault ? ' (default)' : '');
+      const option = new Option(label, card.name, isDefault, isDefault);
+      if (card.description) option.title = card.description;
+      select.append(option);
+    }
+    if (!models.length) select.append(new Option('Server default', ''));
+    select.disabled = false;
+    return entry;
+  } catch (err) {
+    select.replaceChildren(new Option('Server default', ''));
+    select.disabled = false;
+    throw err;
+  }
+}
+
+/** Build an element: el('div', {class: 'x', text: 'hi'}, child, ...). */
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else if (key === 'dataset') Object.assign(node.dataset, value);
+    else if (key in node && typeof value !== 'string') node[key] = value;
+    else node.setAttribute(key, value === true ? '' : value);
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
+  return node;
+}
+
+/** Show `err` (ApiError or any Error) in an error box, or hide the box when err is null. */
+export function showError(box, err, hint = '') {
+  if (!err) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const message = err instanceof ApiError ? err.message : err?.message || String(err);
+  box.replaceChildren(
+    el('strong', { class: 'error-title', text: 'Error: ' }),
+    el('span', { class: 'error-message', text: message }),
+    hint ? el('span', { class: 'error-hint', text: ` ${hint}` }) : null,
+    err instanceof ApiError ? el('span', { class: 'error-code', text: ` (${err.detail})` }) : null,
+  );
+  box.hidden = false;
+}
+
+function renderNav() {
+  const header = document.getElementById('site-header');
+  if (!header) return;
+  const current = document.body.dataset.page || '';
+  const link = (href, text, id) =>
+    el('a', { href, text, class: 'nav-link', 'aria-current': id && id === current ? 'page' : null });
+  const items = PAGES.map((page) => el('li', {}, link(page.href, page.title, page.id)));
+  items.push(el('li', {}, el('a', { href: DOCS_HREF, text: 'API docs', class: 'nav-link' })));
+  header.replaceChildren(
+    el(
+      'nav',
+      { class: 'site-nav', 'aria-label': 'Main' },
+      el('a', { href: 'index.html', class: 'brand', 'aria-current': current === 'home' ? 'page' : null },
+        el('span', { class: 'brand-mark', 'aria-hidden': 'true', text: 'R' }),
+        el('span', { class: 'brand-text', text: SITE_TITLE })),
+      el('ul', { class: 'nav-links' }, ...items),
+    ),
+  );
+}
+
+function renderPageList() {
+  const list = document.getElementById('page-list');
+  if (!list) return;
+  const badges = new Map();
+  list.replaceChildren(
+    ...PAGES.map((page) => {
+      const badge = el('span', { class: 'badge', text: 'checking…' });
+      badges.set(page.task, badge);
+      return el(
+        'li',
+        { class: 'card page-card', dataset: { page: page.id } },
+        el('h3', {}, el('a', { href: page.href, class: 'stretched-link', text: page.title })),
+        el('p', { text: page.description }),
+        badge,
+      );
+    }),
+  );
+  fetchModels()
+    .then((catalogue) => {
+      for (const [task, badge] of badges) {
+        const entry = catalogue?.tasks?.[task];
+        const ok = entry?.status === 'ok';
+        const count = entry?.models?.length || 0;
+        badge.textContent = ok ? `available · ${count} model${count === 1 ? '' : 's'}` : 'unavailable';
+        badge.classList.add(ok ? 'badge-ok' : 'badge-bad');
+      }
+    })
+    .catch(() => {
+      for (const badge of badges.values()) {
+        badge.textContent = 'status unknown';
+        badge.classList.add('badge-bad');
+      }
+    });
+}
+
+renderNav();
+renderPageList();

@@ -1,0 +1,49 @@
+"""Shared per-app state the routes use, built once at start-up (see gateway.main)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from gateway.backends import Backend
+from gateway.cache import ResultCache
+from gateway.config import GatewaySettings
+from recognition_common.metrics import LATENCY_BUCKETS
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "gateway_requests",
+            "Recognize requests by task, outcome and cache result",
+            ["task", "status", "cache"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "gateway_request_seconds",
+            "Time to answer a recognize request",
+            ["task", "cache"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.backend_errors = Counter(
+            "gateway_backend_errors",
+            "Backend calls that failed (unavailable or timed out)",
+            ["task", "code"],
+            registry=self.registry,
+        )
+
+
+@dataclass
+class GatewayState:
+    settings: GatewaySettings
+    backends: dict[str, Backend]
+    cache: ResultCache
+    metrics: GatewayMetrics
+
+
+def get_state(request: Request) -> GatewayState:
+    return request.app.state.gateway

@@ -1,0 +1,148 @@
+"""`POST /api/v1/{task}/recognize`: validate, look up the cache, forward, cache, answer."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from gateway.api.deps import GatewayState, get_state
+from gateway.api.schemas import ERROR_RESPONSES, RecognizeResponse
+from gateway.cache import cache_key
+from recognition_common import errors
+from recognition_common.errors import ApiError
+from recognition_common.imaging import inspect_image
+from recognition_common.intake import read_image_upload
+
+router = APIRouter()
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "The image"},
+                    "model": {"type": "string", "description": "Model name; default per task"},
+                },
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["image_base64"],
+                "properties": {
+                    "image_base64": {"type": "string", "description": "The image, base64"},
+                    "model": {"type": "string"},
+                },
+            }
+        },
+    },
+}
+
+
+def request_id_of(request: Request) -> str:
+    """The caller's X-Request-ID when it is sane, otherwise a new one."""
+    incoming = request.headers.get("x-request-id", "")
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+@router.post(
+    "/api/v1/{task}/recognize",
+    summary="Recognize an image",
+    response_model=RecognizeResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra={
+        "requestBody": _REQUEST_BODY,
+        "parameters": [{"name": "model", "in": "query", "required": False, "schema": {"type": "string"}}],
+    },
+)
+async def recognize(task: str, request: Request, state: GatewayState = Depends(get_state)) -> Response:
+    started = time.perf_counter()
+    request_id = request_id_of(request)
+    cache_state = "none"
+    status = "error"
+    try:
+        backend = state.backends.get(task)
+        if backend is None:
+            raise ApiError(
+                404,
+                errors.UNKNOWN_TASK,
+                f"unknown task {task!r}; available: {', '.join(sorted(state.backends))}",
+            )
+        upload = await read_image_upload(request)
+        catalogue = await backend.catalogue()
+        model = upload.model or catalogue.default_model
+        if model not in catalogue.models:
+            catalogue = await backend.catalogue(refresh=True)  # perhaps a model was just added
+            if model not in catalogue.models:
+                known = ", ".join(sorted(catalogue.models))
+                raise ApiError(404, errors.UNKNOWN_MODEL, f"unknown {task} model {model!r}; known: {known}")
+        card = catalogue.models[model]
+        key = cache_key(task, model, card["version"], catalogue.preprocess_version, upload.data)
+
+        stored = await state.cache.get(key)
+        if stored is not None:
+            cache_state = "hit"
+            answer = json.loads(stored)
+        else:
+            cache_state = "miss"
+            inspect_image(upload.data, state.settings.image_limits)
+            reply = await backend.recognize(upload.data, model, request_id)
+            answer = reply.json() if reply.body else {}
+            if reply.status != 200:
+                raise _backend_error(reply.status, answer, reply.headers)
+            served = answer["model"]
+            if (
+                served["version"] != card["version"]
+                or answer["preprocess_version"] != catalogue.preprocess_version
+            ):
+                await backend.catalogue(refresh=True)  # the backend swapped models under us
+            # Stored under the version that actually computed it, never under the expected one.
+            await state.cache.set(
+                cache_key(task, model, served["version"], answer["preprocess_version"], upload.data),
+                reply.body,
+            )
+        status = "200"
+    except ApiError as exc:
+        status = str(exc.status)
+        if exc.code in (errors.BACKEND_UNAVAILABLE, errors.BACKEND_TIMEOUT):
+            state.metrics.backend_errors.labels(task, exc.code).inc()
+        exc.headers = {**exc.headers, "X-Request-ID": request_id}
+        raise
+    finally:
+        label = task if task in state.backends else "unknown"
+        state.metrics.requests.labels(label, status, cache_state).inc()
+        state.metrics.latency.labels(label, cache_state).observe(time.perf_counter() - started)
+
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    body = {
+        "task": task,
+        "model": answer["model"],
+        "result": answer["result"],
+        "cached": cache_state == "hit",
+        "elapsed_ms": elapsed_ms,
+        "request_id": request_id,
+    }
+    return Response(
+        json.dumps(body),
+        media_type="application/json",
+        headers={"X-Cache": cache_state.upper(), "X-Request-ID": request_id},
+    )
+
+
+def _backend_error(status: int, answer: dict, headers: dict[str, str]) -> ApiError:
+    """Pass the backend's own 4xx/503 error through; anything else is a bad gateway."""
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if isinstance(error, dict) and status in (400, 404, 413, 415, 422, 503):
+        retry = {"Retry-After": headers["retry-after"]} if "retry-after" in headers else {}
+        return ApiError(status, str(error.get("code")), str(error.get("message")), retry)
+    return ApiError(502, errors.BACKEND_UNAVAILABLE, f"the backend failed with status {status}")

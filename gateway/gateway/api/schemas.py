@@ -1,0 +1,66 @@
+"""Response shapes of the public API, for the OpenAPI document (`/docs`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class RecognitionResult(BaseModel):
+    """Common fields; each task adds its own (digit: `digits`, `rejected`, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    text: str
+    confidence: float = Field(ge=0, le=1)
+    rejected: bool = False
+
+
+class RecognizeResponse(BaseModel):
+    task: str
+    model: ModelRef
+    result: RecognitionResult
+    cached: bool
+    elapsed_ms: float
+    request_id: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class TaskModels(BaseModel):
+    status: str
+    default_model: str | None = None
+    preprocess_version: str | None = None
+    device: str | None = None
+    models: list[dict[str, Any]] = []
+
+
+class ModelsResponse(BaseModel):
+    tasks: dict[str, TaskModels]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Bad request body",
+        404: "Unknown task or model",
+        413: "Upload or image dimensions too large",
+        415: "Not an image (judged by content)",
+        422: "Unreadable or empty image",
+        503: "Backend down or overloaded",
+        504: "Backend timeout",
+    }.items()
+}

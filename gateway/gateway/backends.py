@@ -1,0 +1,158 @@
+"""Recognizer backends: one pooled `httpx.AsyncClient` each, and each one's model catalogue.
+
+The catalogue (the backend's `GET /v1/models`) tells the gateway the default model and every
+model's version before it forwards anything, which is what the cache key needs. It is refreshed
+after `catalogue_ttl_s`, at once when a request names a model it does not know, and whenever a
+backend answers with a version the catalogue did not expect (a model was swapped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from recognition_common import errors
+from recognition_common.errors import ApiError
+
+logger = logging.getLogger("gateway.backends")
+
+
+@dataclass
+class Catalogue:
+    default_model: str
+    preprocess_version: str
+    models: dict[str, dict[str, Any]]  # name -> card
+    raw: dict[str, Any] = field(repr=False)
+    fetched_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class BackendReply:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+class Backend:
+    def __init__(
+        self,
+        task: str,
+        url: str,
+        *,
+        timeout_s: float,
+        connect_timeout_s: float,
+        max_connections: int,
+        catalogue_ttl_s: float,
+    ) -> None:
+        self.task = task
+        self.url = url
+        self.catalogue_ttl_s = catalogue_ttl_s
+        self.client = httpx.AsyncClient(
+            base_url=url,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+        self._catalogue: Catalogue | None = None
+        self._refresh_lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def catalogue(self, *, refresh: bool = False) -> Catalogue:
+        """The backend's models; a stale copy is used while the backend cannot be reached."""
+        current = self._catalogue
+        fresh = current is not None and time.monotonic() - current.fetched_at < self.catalogue_ttl_s
+        if fresh and not refresh:
+            return current  # type: ignore[return-value]
+        async with self._refresh_lock:
+            if self._catalogue is not None and self._catalogue is not current:
+                return self._catalogue  # another request refreshed it while we waited
+            try:
+                reply = await self._call("GET", "/v1/models")
+            except ApiError:
+                if current is not None:
+                    return current
+                raise
+            if reply.status != 200:
+                if current is not None:
+                    return current
+                raise ApiError(503, errors.BACKEND_UNAVAILABLE, f"the {self.task} service is not ready")
+            raw = reply.json()
+            if not raw.get("ready") or not raw.get("default_model"):
+                if current is not None:
+                    return current
+                raise ApiError(
+                    503,
+                    errors.BACKEND_UNAVAILABLE,
+                    f"the {self.task} service is still loading its models",
+                    {"Retry-After": "2"},
+                )
+            self._catalogue = Catalogue(
+                default_model=raw["default_model"],
+                preprocess_version=raw["preprocess_version"],
+                models={card["name"]: card for card in raw["models"]},
+                raw=raw,
+                fetched_at=time.monotonic(),
+            )
+            return self._catalogue
+
+    def cached_catalogue(self) -> Catalogue | None:
+        return self._catalogue
+
+    async def recognize(self, image: bytes, model: str, request_id: str) -> BackendReply:
+        return await self._call(
+            "POST",
+            "/v1/recognize",
+            params={"model": model},
+            content=image,
+            headers={"content-type": "application/octet-stream", "x-request-id": request_id},
+        )
+
+    async def readiness(self) -> dict[str, Any]:
+        try:
+            reply = await self._call("GET", "/readyz", timeout=2.0)
+        except ApiError as exc:
+            return {"status": "unavailable", "url": self.url, "error": exc.message}
+        body = reply.json() if reply.body else {}
+        return {
+            "status": "ok" if reply.status == 200 else "unavailable",
+            "url": self.url,
+            "device": body.get("device"),
+            "models": body.get("models", {}),
+        }
+
+    async def _call(
+        self, method: str, path: str, timeout: float | None = None, **kwargs: Any
+    ) -> BackendReply:
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        try:
+            response = await self.client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            # A connect timeout means nobody is there; a read timeout means it is stuck.
+            if isinstance(exc, httpx.ConnectTimeout):
+                raise self._unavailable(exc) from exc
+            raise ApiError(
+                504, errors.BACKEND_TIMEOUT, f"the {self.task} service did not answer in time"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise self._unavailable(exc) from exc
+        return BackendReply(response.status_code, response.content, dict(response.headers))
+
+    def _unavailable(self, exc: Exception) -> ApiError:
+        logger.warning("%s backend %s unreachable: %s", self.task, self.url, type(exc).__name__)
+        return ApiError(
+            503,
+            errors.BACKEND_UNAVAILABLE,
+            f"the {self.task} service is unavailable",
+            {"Retry-After": "1"},
+        )

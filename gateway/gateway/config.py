@@ -1,0 +1,47 @@
+"""Gateway settings: environment variables prefixed `GATEWAY_`, plus `REDIS_URL`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recognition_common.imaging import ImageLimits
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_")
+
+    # One URL per task; a task whose URL is empty is not offered (404 unknown_task).
+    digit_url: str = "http://127.0.0.1:8001"
+    captcha_url: str = ""
+    meter_url: str = ""
+
+    # Unset: the embedded in-process LRU cache. Set (redis://host:6379/0): shared Redis cache.
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL")
+    )
+    cache_ttl_s: int = 24 * 3600
+    cache_max_items: int = 10_000  # in-process cache only
+    cache_retry_s: float = 1.0  # after a Redis failure, requests skip Redis this long
+
+    backend_timeout_s: float = 10.0
+    backend_connect_timeout_s: float = 1.0
+    backend_max_connections: int = 64
+    catalogue_ttl_s: float = 10.0  # how long the backends' model lists are trusted
+
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    frontend_dir: Path = REPO_ROOT / "frontend"
+
+    @property
+    def backends(self) -> dict[str, str]:
+        urls = {"digit": self.digit_url, "captcha": self.captcha_url, "meter": self.meter_url}
+        return {task: url.rstrip("/") for task, url in urls.items() if url}
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)

@@ -1,0 +1,66 @@
+"""ASGI entry point: `uvicorn gateway.main:app`. Builds the app from `GatewaySettings`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from gateway.api.deps import GatewayMetrics, GatewayState
+from gateway.api.routes import health, models, recognize
+from gateway.backends import Backend
+from gateway.cache import create_cache
+from gateway.config import GatewaySettings
+from recognition_common.errors import install_error_handlers
+from recognition_common.intake import BodyLimitMiddleware
+
+logger = logging.getLogger("gateway")
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backends = {
+            task: Backend(
+                task,
+                url,
+                timeout_s=settings.backend_timeout_s,
+                connect_timeout_s=settings.backend_connect_timeout_s,
+                max_connections=settings.backend_max_connections,
+                catalogue_ttl_s=settings.catalogue_ttl_s,
+            )
+            for task, url in settings.backends.items()
+        }
+        cache = create_cache(
+            settings.redis_url, settings.cache_ttl_s, settings.cache_max_items, settings.cache_retry_s
+        )
+        app.state.gateway = GatewayState(settings, backends, cache, GatewayMetrics())
+        logger.info("gateway up: tasks %s, cache %s", sorted(backends), cache.backend)
+        yield
+        for backend in backends.values():
+            await backend.close()
+        await cache.close()
+
+    app = FastAPI(
+        title="Recognition Services",
+        version="1.0.0",
+        description="Handwritten digits, text CAPTCHAs and water-meter readings over one JSON API.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    # Base64 JSON is a third larger than the image it carries; the image limit is checked after.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_upload_bytes * 4 // 3 + 65536)
+    app.include_router(recognize.router, tags=["recognition"])
+    app.include_router(models.router, tags=["models"])
+    app.include_router(health.router, tags=["operations"])
+    if settings.frontend_dir.is_dir():
+        app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
+    return app
+
+
+app = create_app()

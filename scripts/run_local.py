@@ -1,0 +1,120 @@
+"""`make run`: the whole stack as native processes on 127.0.0.1, no Docker needed.
+
+Starts redis-server when a binary is found (otherwise the gateway's in-process cache stands in),
+the digit service, then the gateway on port 8000, and prints the URL. Ctrl-C stops everything.
+Ports and settings come from the environment with the documented defaults (see README).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8000"))
+DIGIT_PORT = int(os.environ.get("DIGIT_PORT", "8001"))
+REDIS_PORT = int(os.environ.get("RUN_REDIS_PORT", "6390"))  # not 6379: leave a system Redis alone
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((HOST, port)) != 0
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"process for {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} not ready after {timeout_s:.0f}s")
+
+
+def uvicorn(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
+
+
+def main() -> None:
+    for port in (GATEWAY_PORT, DIGIT_PORT):
+        if not port_free(port):
+            raise SystemExit(f"port {port} is in use; stop what runs there or set GATEWAY_PORT/DIGIT_PORT")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    children: list[subprocess.Popen[bytes]] = []
+
+    def stop_all(*_: object) -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in reversed(children):
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+
+    redis_binary = shutil.which("redis-server")
+    if "REDIS_URL" in env:
+        print(f"cache: Redis at {env['REDIS_URL']}")
+    elif redis_binary and port_free(REDIS_PORT):
+        children.append(
+            subprocess.Popen(
+                [
+                    redis_binary,
+                    "--port",
+                    str(REDIS_PORT),
+                    "--bind",
+                    HOST,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--maxmemory",
+                    "256mb",
+                    "--maxmemory-policy",
+                    "allkeys-lru",
+                    "--loglevel",
+                    "warning",
+                ],
+            )
+        )
+        env["REDIS_URL"] = f"redis://{HOST}:{REDIS_PORT}/0"
+        print(f"cache: redis-server on port {REDIS_PORT}")
+    else:
+        print("cache: in-process LRU (no redis-server found)")
+
+    print("starting the digit service (loading models)...")
+    digit = subprocess.Popen(uvicorn("digit_service.main:app", DIGIT_PORT), env=env, cwd=REPO_ROOT)
+    children.append(digit)
+    wait_http(f"http://{HOST}:{DIGIT_PORT}/readyz", digit)
+
+    env["GATEWAY_DIGIT_URL"] = f"http://{HOST}:{DIGIT_PORT}"
+    gateway = subprocess.Popen(uvicorn("gateway.main:app", GATEWAY_PORT), env=env, cwd=REPO_ROOT)
+    children.append(gateway)
+    wait_http(f"http://{HOST}:{GATEWAY_PORT}/readyz", gateway)
+
+    print(f"\nRecognition Services is running: http://{HOST}:{GATEWAY_PORT}/  (API docs: /docs)")
+    print("Press Ctrl-C to stop.\n")
+    while all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    print("a process exited; stopping the rest")
+    stop_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Request intake through a real ASGI app (TestClient), the same code every endpoint uses."""
+
+import base64
+import json
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+
+from recognition_common.errors import install_error_handlers
+from recognition_common.intake import BodyLimitMiddleware, decode_base64, read_image_upload
+
+IMAGE = b"\x89PNG\r\n\x1a\n-not-really-but-intake-does-not-decode"
+
+
+@pytest.fixture
+def client() -> TestClient:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=1000)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict:
+        upload = await read_image_upload(request)
+        return {"size": len(upload.data), "model": upload.model, "head": upload.data[:8].hex()}
+
+    return TestClient(app)
+
+
+def test_multipart_with_model_field(client: TestClient) -> None:
+    reply = client.post("/echo", files={"file": ("x.png", IMAGE)}, data={"model": "lenet5"})
+    assert reply.status_code == 200
+    assert reply.json() == {"size": len(IMAGE), "model": "lenet5", "head": IMAGE[:8].hex()}
+
+
+def test_query_model_wins_over_form(client: TestClient) -> None:
+    reply = client.post("/echo?model=cnn", files={"file": ("x.png", IMAGE)}, data={"model": "lenet5"})
+    assert reply.json()["model"] == "cnn"
+
+
+def test_json_base64_with_data_url(client: TestClient) -> None:
+    encoded = "data:image/png;base64," + base64.b64encode(IMAGE).decode()
+    reply = client.post("/echo", json={"image_base64": encoded, "model": "cnn"})
+    assert reply.status_code == 200
+    assert reply.json()["size"] == len(IMAGE) and reply.json()["model"] == "cnn"
+
+
+def test_raw_body(client: TestClient) -> None:
+    reply = client.post("/echo", content=IMAGE, headers={"content-type": "application/octet-stream"})
+    assert reply.json()["size"] == len(IMAGE)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        ({"files": {"image": ("x.png", IMAGE)}}, 400),  # wrong field name
+        ({"json": {"image": "AAAA"}}, 400),  # wrong JSON key
+        ({"json": {"image_base64": "***not base64***"}}, 400),
+        ({"json": [1, 2, 3]}, 400),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400),
+        ({"content": json.dumps({"a": [[[[[]]]]]}), "headers": {"content-type": "application/json"}}, 400),
+        ({"content": b"[" * 900 + b"]" * 0, "headers": {"content-type": "application/json"}}, 400),
+        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415),
+        ({"content": b"hello", "headers": {"content-type": ""}}, 400),
+        ({"content": b"--x\r\nbroken", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 400),
+    ],
+    ids=[
+        "field",
+        "json-key",
+        "base64",
+        "json-list",
+        "json-syntax",
+        "json-shape",
+        "json-deep",
+        "text",
+        "no-type",
+        "multipart",
+    ],
+)
+def test_bad_bodies_get_json_errors(client: TestClient, kwargs: dict, status: int) -> None:
+    reply = client.post("/echo", **kwargs)
+    assert reply.status_code == status
+    body = reply.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+
+
+def test_declared_oversize_body_is_refused_before_reading(client: TestClient) -> None:
+    reply = client.post("/echo", content=b"x" * 2000, headers={"content-type": "image/png"})
+    assert reply.status_code == 413
+    assert reply.json()["error"]["code"] == "payload_too_large"
+
+
+def test_streamed_oversize_body_is_cut_off(client: TestClient) -> None:
+    def chunks():
+        for _ in range(50):
+            yield b"y" * 100
+
+    reply = client.post("/echo", content=chunks(), headers={"content-type": "image/png"})
+    assert reply.status_code == 413
+
+
+def test_base64_variants() -> None:
+    raw = bytes(range(256))
+    assert decode_base64(base64.b64encode(raw).decode()) == raw
+    assert decode_base64(base64.urlsafe_b64encode(raw).decode().rstrip("=")) == raw
+    assert (
+        decode_base64("  " + base64.b64encode(raw).decode()[:40] + "\n" + base64.b64encode(raw).decode()[40:])
+        == raw
+    )

@@ -1,0 +1,143 @@
+"""Pre-processing must turn any reasonable digit image into an MNIST-like 28x28 sample."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from digit_service.preprocess import prepare_digits
+from digit_service.synth import draw_number
+from recognition_common.errors import ApiError
+
+
+def only(image: Image.Image) -> np.ndarray:
+    samples = prepare_digits(image)
+    assert len(samples) == 1
+    return samples[0].pixels
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Shape similarity that forgives one-pixel shifts: correlation of slightly blurred images."""
+    return float(
+        np.corrcoef(ndimage.gaussian_filter(a, 1).ravel(), ndimage.gaussian_filter(b, 1).ravel())[0, 1]
+    )
+
+
+def stroke_width(pixels: np.ndarray) -> float:
+    mask = pixels > 0.35
+    return 2 * mask.sum() / (mask & ~ndimage.binary_erosion(mask)).sum()
+
+
+def test_output_is_mnist_shaped() -> None:
+    pixels = only(draw_number("3"))
+    assert pixels.shape == (28, 28) and pixels.dtype == np.float32
+    assert pixels.min() >= 0 and pixels.max() == pytest.approx(1.0)
+    rows, cols = np.nonzero(pixels > 0.1)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 <= 22  # fits 20x20 (+blur)
+    assert pixels[0].max() == 0 or pixels[:, 0].max() == 0  # a margin remains
+
+
+@pytest.mark.parametrize(
+    "box",
+    [(0.0, 0.0, 0.35, 0.4), (0.65, 0.6, 1.0, 1.0), (0.0, 0.3, 0.35, 0.7), (0.4, 0.0, 0.575, 0.2)],
+    ids=["top-left-edge", "bottom-right-edge", "left-edge", "small-top"],
+)
+def test_off_centre_small_and_edge_digits_are_centred_by_mass(box: tuple) -> None:
+    # Boxes keep the reference's aspect ratio, so the normalised digits should match it.
+    pixels = only(draw_number("5", box=box, width=8))
+    cy, cx = ndimage.center_of_mass(pixels)
+    assert abs(cy - 13.5) < 1.6 and abs(cx - 13.5) < 1.6
+    reference = only(draw_number("5", width=8))
+    # A digit 20% of the canvas tall keeps less detail than a full-size one; still the same shape.
+    assert similarity(pixels, reference) > 0.8
+
+
+def test_polarity_does_not_matter() -> None:
+    dark_on_light = only(draw_number("2", dark_on_light=True))
+    light_on_dark = only(draw_number("2", dark_on_light=False))
+    np.testing.assert_allclose(dark_on_light, light_on_dark, atol=0.02)
+
+
+def test_transparent_canvas_export() -> None:
+    """Black strokes on a transparent background whose hidden colour is black too."""
+    strokes = draw_number("4", dark_on_light=False, mode="L")  # white where the pen went
+    rgba = Image.new("RGBA", strokes.size, (0, 0, 0, 0))
+    rgba.putalpha(strokes)
+    expected = only(draw_number("4"))
+    np.testing.assert_allclose(only(rgba), expected, atol=0.05)
+    white_pen = Image.merge("RGBA", [strokes, strokes, strokes, strokes])
+    np.testing.assert_allclose(only(white_pen), expected, atol=0.05)
+
+
+def test_thin_and_thick_strokes_are_normalised() -> None:
+    thin = stroke_width(only(draw_number("7", width=2, size=(600, 600))))
+    thick = stroke_width(only(draw_number("7", width=45)))
+    assert 2.0 < thin < 4.5 and 2.0 < thick < 4.5
+    assert abs(thin - thick) < 1.5
+
+
+def test_photo_with_uneven_light_and_noise() -> None:
+    size = (1200, 900)
+    ramp = np.linspace(120, 230, size[0], dtype=np.float32)[np.newaxis, :].repeat(size[1], axis=0)
+    digit = np.asarray(draw_number("6", size=size, width=30, box=(0.35, 0.2, 0.65, 0.8)), dtype=np.float32)[
+        ..., 0
+    ]
+    photo = ramp * (digit / 255.0 * 0.7 + 0.3)  # ink darkens the paper, light falls off to the left
+    photo += np.random.default_rng(0).normal(0, 4, photo.shape)
+    image = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
+    pixels = only(image)
+    reference = only(draw_number("6", width=30))
+    assert similarity(pixels, reference) > 0.85
+
+
+def test_digits_side_by_side_are_split_left_to_right() -> None:
+    image = draw_number("2024", size=(800, 240), box=(0.05, 0.1, 0.95, 0.9), width=14)
+    samples = prepare_digits(image)
+    assert len(samples) == 4
+    lefts = [s.box[0] for s in samples]
+    assert lefts == sorted(lefts)
+    # The two "2"s come out nearly identical: each digit is normalised on its own.
+    assert similarity(samples[0].pixels, samples[2].pixels) > 0.95
+
+
+def test_multi_stroke_digits_stay_one_digit() -> None:
+    assert len(prepare_digits(draw_number("4"))) == 1  # two separate strokes
+    assert len(prepare_digits(draw_number("8"))) == 1  # two loops
+
+
+def test_touching_digits_are_split() -> None:
+    image = draw_number("00", size=(300, 200), box=(0.05, 0.1, 0.95, 0.9), width=16)
+    ImageDraw.Draw(image).line([(100, 100), (200, 100)], fill="black", width=16)  # join them
+    assert len(prepare_digits(image)) == 2
+
+
+def test_boxes_are_in_original_coordinates() -> None:
+    image = draw_number("1", size=(2000, 1000), box=(0.6, 0.2, 0.8, 0.8), width=40)
+    (sample,) = prepare_digits(image)
+    x0, y0, x1, y1 = sample.box
+    assert 1150 < x0 < 1500 and 1300 < x1 < 1650 and 150 < y0 < 260 and 740 < y1 < 850
+
+
+def test_specks_are_ignored() -> None:
+    image = draw_number("9")
+    ImageDraw.Draw(image).ellipse([5, 5, 8, 8], fill="black")
+    assert len(prepare_digits(image)) == 1
+
+
+@pytest.mark.parametrize("colour", ["white", "black", (128, 128, 128)])
+def test_empty_canvas_is_refused(colour: object) -> None:
+    with pytest.raises(ApiError) as caught:
+        prepare_digits(Image.new("RGB", (280, 280), colour))
+    assert caught.value.status == 422 and caught.value.code == "empty_image"
+
+
+def test_noise_only_is_refused() -> None:
+    noise = np.random.default_rng(1).normal(200, 3, (300, 300))
+    with pytest.raises(ApiError) as caught:
+        prepare_digits(Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8)))
+    assert caught.value.status == 422
+
+
+def test_fully_transparent_image_is_empty() -> None:
+    with pytest.raises(ApiError):
+        prepare_digits(Image.new("RGBA", (100, 100), (0, 0, 0, 0)))

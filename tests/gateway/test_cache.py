@@ -1,0 +1,44 @@
+import asyncio
+
+from gateway.cache import MemoryCache, RedisCache, cache_key
+from tests.support.processes import free_port
+
+
+def test_key_changes_with_everything_that_changes_the_answer() -> None:
+    base = cache_key("digit", "cnn", "1.0.0", "p1", b"image")
+    assert base != cache_key("captcha", "cnn", "1.0.0", "p1", b"image")
+    assert base != cache_key("digit", "lenet5", "1.0.0", "p1", b"image")
+    assert base != cache_key("digit", "cnn", "1.0.1", "p1", b"image")
+    assert base != cache_key("digit", "cnn", "1.0.0", "p2", b"image")
+    assert base != cache_key("digit", "cnn", "1.0.0", "p1", b"imagf")
+    assert base == cache_key("digit", "cnn", "1.0.0", "p1", b"image")
+
+
+async def test_memory_cache_evicts_least_recently_used() -> None:
+    cache = MemoryCache(max_items=2, ttl_s=60)
+    await cache.set("a", b"1")
+    await cache.set("b", b"2")
+    assert await cache.get("a") == b"1"  # a is now the most recent
+    await cache.set("c", b"3")
+    assert await cache.get("b") is None
+    assert await cache.get("a") == b"1" and await cache.get("c") == b"3"
+
+
+async def test_memory_cache_expires() -> None:
+    cache = MemoryCache(max_items=10, ttl_s=0.05)
+    await cache.set("a", b"1")
+    assert await cache.get("a") == b"1"
+    await asyncio.sleep(0.08)
+    assert await cache.get("a") is None
+
+
+async def test_redis_cache_without_a_server_degrades_quickly() -> None:
+    cache = RedisCache(f"redis://127.0.0.1:{free_port()}/0", ttl_s=60, retry_s=10)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await cache.get("k") is None
+    await cache.set("k", b"v")  # skipped: within the retry interval
+    assert loop.time() - started < 1
+    status = await cache.status()
+    assert status["status"] == "degraded" and "error" in status
+    await cache.close()
