@@ -24,10 +24,10 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from recognition_common.model_card import MODEL_FILE, update_card_metrics
 
 from digit_service.training.data import CLASSES, NUM_CLASSES, DataSet, load_dataset
 from digit_service.training.train import DEFAULT_DATA
+from recognition_common.model_card import MODEL_FILE, update_card_metrics
 
 BATCH_SIZE = 256
 

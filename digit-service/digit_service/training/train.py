@@ -31,7 +31,6 @@ import keras
 import matplotlib
 import numpy as np
 import tensorflow as tf
-from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
 
 from digit_service.training.architectures import ARCHITECTURES, DESCRIPTIONS, INPUT_SHAPE
 from digit_service.training.data import (
@@ -44,6 +43,7 @@ from digit_service.training.data import (
     sha256_of,
     split_validation,
 )
+from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
