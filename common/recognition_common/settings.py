@@ -21,6 +21,8 @@ class RecognizerSettings(BaseSettings):
     max_queue: int = 256  # samples waiting; beyond this requests get 503 + Retry-After
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
+    inline_max_pixels: int = 250_000  # images up to this size are pre-processed on the event loop
+    preprocess_threads: int = 2  # threads that pre-process larger images
     inference_threads: int = 0  # TensorFlow intra-op threads; 0 lets TensorFlow decide
 
     @property

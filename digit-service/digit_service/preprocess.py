@@ -108,18 +108,28 @@ def _ink_map(gray: np.ndarray) -> np.ndarray:
     if np.median(border) > 0.5:  # light background: dark ink
         gray = 1.0 - gray
     # The background is what survives an opening much wider than any stroke: a smooth lower
-    # envelope that follows shadows and gradients but not the digits.
-    size = max(3, int(0.3 * max(height, width)))
-    background = ndimage.grey_opening(gray, size=(size, size), mode="nearest")
+    # envelope that follows shadows and gradients but not the digits. Being smooth, it is
+    # estimated at a quarter of the resolution and scaled back up (16x less work).
+    small = _resize(gray, (max(1, width // 4), max(1, height // 4)), Image.Resampling.BOX)
+    size = max(3, int(0.3 * max(small.shape)))
+    background = ndimage.grey_opening(small, size=(size, size), mode="nearest")
     background = ndimage.uniform_filter(background, size=max(3, size // 2), mode="nearest")
+    background = _resize(background, (width, height), Image.Resampling.BILINEAR)
     return np.clip(gray - background, 0.0, 1.0)
+
+
+def _resize(values: np.ndarray, size: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
+    """Resize a float image (any range) to (width, height)."""
+    return np.asarray(Image.fromarray(values.astype(np.float32), mode="F").resize(size, resample))
 
 
 def _ink_mask(ink: np.ndarray) -> tuple[np.ndarray, float]:
     peak = float(np.percentile(ink, 99.9))
-    # Noise: the spread of the (mostly background) pixels. Ink must stand well clear of it.
-    median = float(np.median(ink))
-    noise = median + 3.0 * float(np.median(np.abs(ink - median)))
+    # Noise: the spread of the (mostly background) pixels, from every 3rd pixel, which is plenty
+    # for a median. Ink must stand well clear of it.
+    sample = ink.ravel()[::3]
+    median = float(np.median(sample))
+    noise = median + 3.0 * float(np.median(np.abs(sample - median)))
     if peak < max(MIN_CONTRAST, 3.0 * noise):
         raise ApiError(422, errors.EMPTY_IMAGE, "no digit found: the image is empty or has no contrast")
     mask = ink > max(0.35 * peak, noise + 0.04)
@@ -134,7 +144,7 @@ def _digit_groups(mask: np.ndarray) -> list[Slice2D]:
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         raise ApiError(422, errors.EMPTY_IMAGE, "no digit found: the image is empty")
-    areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     boxes = ndimage.find_objects(labels)
     largest = float(areas.max())
     parts = [
@@ -252,10 +262,19 @@ def _normalise_digit(ink: np.ndarray, mask: np.ndarray, peak: float) -> np.ndarr
 
     canvas = np.zeros((CANVAS, CANVAS), dtype=np.float32)
     fh, fw = fitted.shape
-    cy, cx = ndimage.center_of_mass(fitted) if fitted.sum() > 0 else (fh / 2, fw / 2)
+    cy, cx = _centre_of_mass(fitted)
     top = round(CANVAS / 2 - cy)
     left = round(CANVAS / 2 - cx)
     top = min(max(top, 0), CANVAS - fh)
     left = min(max(left, 0), CANVAS - fw)
     canvas[top : top + fh, left : left + fw] = fitted
     return canvas
+
+
+def _centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
+    total = float(pixels.sum())
+    if total <= 0:
+        return pixels.shape[0] / 2, pixels.shape[1] / 2
+    rows = np.arange(pixels.shape[0], dtype=np.float32)
+    cols = np.arange(pixels.shape[1], dtype=np.float32)
+    return float(pixels.sum(axis=1) @ rows) / total, float(pixels.sum(axis=0) @ cols) / total

@@ -111,21 +111,26 @@ export function formatPercent(fraction, digits = 1) {
   return `${(fraction * 100).toFixed(digits)}%`;
 }
 
-/** The headline accuracy of a model card, as [label, fraction], or null. */
+/**
+ * The headline accuracy of a model card as [label, fraction], or null: a test-set accuracy
+ * (e.g. `mnist_test_accuracy` -> "MNIST test") before any other accuracy metric.
+ */
 export function modelAccuracy(card) {
   const metrics = card?.metrics || {};
-  const preferred = Object.keys(metrics).find((key) => /accuracy/i.test(key) && typeof metrics[key] === 'number');
-  if (!preferred) return null;
-  const label = preferred.replace(/_?accuracy$/i, '').replace(/_test$/i, '').replace(/_/g, ' ').toUpperCase().trim();
-  return [label, metrics[preferred]];
+  const keys = Object.keys(metrics).filter((key) => /accuracy$/i.test(key) && typeof metrics[key] === 'number');
+  const key = keys.find((k) => /test/i.test(k)) || keys.find((k) => !/valid|train/i.test(k)) || keys[0];
+  if (!key) return null;
+  const words = key.replace(/_?accuracy$/i, '').split('_').filter(Boolean);
+  const label = words.map((word) => (/^(mnist|emnist|svhn)$/i.test(word) ? word.toUpperCase() : word)).join(' ');
+  return [label, metrics[key]];
 }
 
-/** One line describing a model card: "cnn · v1.0.0 · 99.62% MNIST". */
+/** One line describing a model card: "cnn · v1.0.0 · 99.62% on MNIST test". */
 export function describeModel(card) {
   const parts = [card.name];
   if (card.version) parts.push(`v${card.version}`);
   const accuracy = modelAccuracy(card);
-  if (accuracy) parts.push(`${formatPercent(accuracy[1], 2)} ${accuracy[0]}`.trim());
+  if (accuracy) parts.push(`${formatPercent(accuracy[1], 2)}${accuracy[0] ? ` on ${accuracy[0]}` : ' accuracy'}`);
   return parts.join(' · ');
 }
 
@@ -183,12 +188,13 @@ export function showError(box, err, hint = '') {
     return;
   }
   const message = err instanceof ApiError ? err.message : err?.message || String(err);
-  box.replaceChildren(
+  const parts = [
     el('strong', { class: 'error-title', text: 'Error: ' }),
     el('span', { class: 'error-message', text: message }),
     hint ? el('span', { class: 'error-hint', text: ` ${hint}` }) : null,
     err instanceof ApiError ? el('span', { class: 'error-code', text: ` (${err.detail})` }) : null,
-  );
+  ];
+  box.replaceChildren(...parts.filter(Boolean));
   box.hidden = false;
 }
 

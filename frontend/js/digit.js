@@ -1,7 +1,7 @@
 // The digit page: a drawing canvas (mouse, pen and touch through Pointer Events), an upload
 // alternative, and a result view that shows what the model saw and how sure it was.
 
-import { ApiError, apiFetch, describeModel, el, formatPercent, populateModelPicker, showError } from './common.js';
+import { ApiError, apiFetch, el, formatPercent, modelAccuracy, populateModelPicker, showError } from './common.js';
 
 const TASK = 'digit';
 
@@ -40,6 +40,7 @@ let pixelRatio = 1;
 let strokes = [];
 let activePointer = null;
 let inFlight = null; // AbortController of the running request
+let drawingVersion = 0; // bumped on every change to the drawing, so stale boxes are not drawn
 let modelCards = new Map();
 
 // ---------------------------------------------------------------- drawing
@@ -98,7 +99,8 @@ function toLogical(event) {
 }
 
 function onPointerDown(event) {
-  if (activePointer !== null || !event.isPrimary) return;
+  if (!event.isPrimary) return;
+  if (activePointer !== null && activePointer !== event.pointerId && canvas.hasPointerCapture?.(activePointer)) return;
   if (event.pointerType === 'mouse' && event.button !== 0) return;
   event.preventDefault();
   activePointer = event.pointerId;
@@ -141,6 +143,7 @@ function onPointerEnd(event) {
 }
 
 function updateDrawingState() {
+  drawingVersion += 1;
   const empty = strokes.length === 0;
   hint.hidden = !empty;
   undoButton.disabled = empty;
@@ -150,30 +153,33 @@ function clearOverlay() {
   overlayCtx.clearRect(0, 0, size.width, size.height);
 }
 
-/** Outline the digits the API found, with what it read, on a context in image pixels. */
-function drawBoxes(target, digits, scale = 1) {
+/**
+ * Outline the digits the API found, labelled with what was read. `scale` maps the API's box
+ * coordinates to the target's pixels; `unit` is how many target pixels one CSS pixel shows.
+ */
+function drawBoxes(target, digits, { scale = 1, unit = 1 } = {}) {
   const accent = getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() || '#2563eb';
   const danger = getComputedStyle(document.documentElement).getPropertyValue('--danger').trim() || '#dc2626';
   target.save();
-  target.lineWidth = Math.max(1.5, 2 * scale);
-  target.font = `600 ${Math.round(14 * Math.max(scale, 1))}px system-ui, sans-serif`;
+  target.lineWidth = 1.5 * unit;
+  target.font = `600 ${Math.round(13 * unit)}px system-ui, sans-serif`;
   target.textBaseline = 'bottom';
   for (const digit of digits) {
     if (!Array.isArray(digit.box) || digit.box.length !== 4) continue;
     const [x0, y0, x1, y1] = digit.box.map((v) => v * scale);
     const colour = digit.rejected ? danger : accent;
     target.strokeStyle = colour;
-    target.setLineDash([6, 4]);
+    target.setLineDash([6 * unit, 4 * unit]);
     target.strokeRect(x0, y0, x1 - x0, y1 - y0);
     const label = digit.rejected ? `${digit.digit}?` : String(digit.digit);
-    const width = target.measureText(label).width + 8;
-    const height = 18 * Math.max(scale, 1);
+    const width = target.measureText(label).width + 8 * unit;
+    const height = 17 * unit;
     const top = Math.max(0, y0 - height);
     target.setLineDash([]);
     target.fillStyle = colour;
     target.fillRect(x0, top, width, height);
     target.fillStyle = '#ffffff';
-    target.fillText(label, x0 + 4, top + height - 2);
+    target.fillText(label, x0 + 4 * unit, top + height - 2 * unit);
   }
   target.restore();
 }
@@ -217,9 +223,11 @@ function setCanvasSize(name) {
 // ---------------------------------------------------------------- recognition
 
 async function recognize(blob, filename, source) {
-  inFlight?.abort();
+  cancelRequest();
   const controller = new AbortController();
   inFlight = controller;
+  const version = drawingVersion;
+  clearOverlay();
   setBusy(true);
   const form = new FormData();
   form.append('file', blob, filename);
@@ -230,10 +238,13 @@ async function recognize(blob, filename, source) {
     if (inFlight !== controller) return;
     showError(errorBox, null);
     renderResult(data, source, performance.now() - started);
-    if (source.kind === 'canvas') drawBoxes(overlayCtx, data.result?.digits || []);
-    else await showUploadPreview(source.file, data.result?.digits || []);
+    if (source.kind === 'canvas') {
+      if (version === drawingVersion) drawBoxes(overlayCtx, data.result?.digits || []);
+    } else {
+      await showUploadPreview(source.file, data.result?.digits || [], controller.signal);
+    }
   } catch (err) {
-    if (controller.signal.aborted && inFlight !== controller) return; // superseded by a newer request
+    if (controller.signal.aborted) return; // cancelled: a newer request or Clear took over
     resetResult();
     const hintText =
       err instanceof ApiError && err.code === 'empty_image' && source.kind === 'canvas'
@@ -248,8 +259,15 @@ async function recognize(blob, filename, source) {
   }
 }
 
+/** Abandon the running request, if any; its answer will not be shown. */
+function cancelRequest() {
+  if (!inFlight) return;
+  inFlight.abort();
+  inFlight = null;
+  setBusy(false);
+}
+
 async function recognizeDrawing() {
-  clearOverlay();
   let blob;
   try {
     blob = await exportDrawing();
@@ -273,6 +291,8 @@ function setBusy(busy) {
 }
 
 function resetResult() {
+  clearTimeout(announceTimer);
+  $('result-announce').textContent = '';
   $('result-placeholder').hidden = false;
   $('result-main').hidden = true;
   $('upload-preview').hidden = true;
@@ -299,14 +319,12 @@ function renderResult(data, source, roundTripMs) {
     status.hidden = false;
     status.textContent = 'Unreadable';
     text.textContent = result.text ? markUnsure(digits, result.text) : '?';
-    text.setAttribute('aria-label', `Unreadable. Best guess ${result.text || 'none'}`);
     confidence.textContent = `Only a guess: ${formatPercent(result.confidence)} confidence`;
     reason.hidden = false;
     reason.textContent = result.reject_reason ? `Why: ${result.reject_reason}.` : 'The model is not sure enough of this reading.';
   } else {
     status.hidden = true;
     text.textContent = result.text ?? '';
-    text.removeAttribute('aria-label');
     confidence.textContent = `${formatPercent(result.confidence)} confidence`;
     reason.hidden = true;
   }
@@ -322,6 +340,25 @@ function renderResult(data, source, roundTripMs) {
   $('upload-preview').hidden = true;
   $('digits-heading').hidden = digits.length === 0;
   $('digits').replaceChildren(...digits.map((digit, index) => digitCard(digit, index, digits.length)));
+
+  // One short sentence for screen readers, not the whole result with its charts.
+  announce(
+    rejected
+      ? `Unreadable. Best guess ${result.text || 'none'}, ${formatPercent(result.confidence)} confidence. ${result.reject_reason || ''}`
+      : `Read ${result.text}, ${formatPercent(result.confidence)} confidence, model ${model.name || 'default'}.`,
+  );
+}
+
+let announceTimer = 0;
+
+function announce(message) {
+  const region = $('result-announce');
+  region.textContent = '';
+  clearTimeout(announceTimer);
+  // Set after a tick, so screen readers also repeat a message identical to the last one.
+  announceTimer = setTimeout(() => {
+    region.textContent = message;
+  }, 50);
 }
 
 /** The text with each rejected digit followed by "?", e.g. "20?24". */
@@ -333,7 +370,7 @@ function markUnsure(digits, fallback) {
 function digitCard(digit, index, count) {
   const probabilities = Array.isArray(digit.probabilities) ? digit.probabilities : [];
   const winner = probabilities.length ? probabilities.indexOf(Math.max(...probabilities)) : digit.digit;
-  const position = count > 1 ? `Digit ${index + 1} of ${count}` : 'Digit';
+  const position = count > 1 ? `Digit ${index + 1}` : 'Digit';
 
   const bars = probabilities.map((probability, label) => {
     const fill = el('span', { class: 'prob-fill' });
@@ -381,7 +418,7 @@ function digitCard(digit, index, count) {
   );
 }
 
-async function showUploadPreview(file, digits) {
+async function showUploadPreview(file, digits, signal) {
   const figure = $('upload-preview');
   const preview = $('upload-canvas');
   if (!file || typeof createImageBitmap !== 'function') return;
@@ -391,21 +428,35 @@ async function showUploadPreview(file, digits) {
   } catch {
     return; // a format the browser cannot show (e.g. TIFF): the result stands without a preview
   }
+  if (signal?.aborted) {
+    bitmap.close?.();
+    return;
+  }
   const scale = Math.min(1, MAX_PREVIEW_SIDE / Math.max(bitmap.width, bitmap.height));
   preview.width = Math.max(1, Math.round(bitmap.width * scale));
   preview.height = Math.max(1, Math.round(bitmap.height * scale));
   const target = preview.getContext('2d');
   target.drawImage(bitmap, 0, 0, preview.width, preview.height);
   bitmap.close?.();
-  drawBoxes(target, digits, scale);
-  figure.hidden = false;
+  figure.hidden = false; // shown first, so its displayed size is known
+  const shown = preview.getBoundingClientRect().width || preview.width;
+  drawBoxes(target, digits, { scale, unit: Math.max(1, preview.width / shown) });
 }
 
 // ---------------------------------------------------------------- models
 
 function describeSelectedModel() {
   const card = modelCards.get(modelSelect.value);
-  modelInfo.textContent = card ? [card.description, describeModel(card)].filter(Boolean).join(' — ') : '';
+  if (!card) {
+    modelInfo.textContent = '';
+    return;
+  }
+  const accuracy = modelAccuracy(card);
+  const samples = card.metrics?.test_samples;
+  const measured = accuracy
+    ? `Accuracy ${formatPercent(accuracy[1], 2)}${accuracy[0] ? ` on ${accuracy[0]}` : ''}${typeof samples === 'number' ? ` (${samples.toLocaleString('en')} images)` : ''}.`
+    : 'No measured accuracy yet.';
+  modelInfo.textContent = [card.description?.replace(/\.?$/, '.'), measured].filter(Boolean).join(' ');
 }
 
 async function loadModels() {
@@ -419,6 +470,8 @@ async function loadModels() {
   } catch (err) {
     modelInfo.textContent = 'Could not load the model list; the server default will be used.';
     showError(errorBox, err);
+  } finally {
+    modelSelect.dataset.state = 'ready'; // for tests and styling: the list is final
   }
 }
 
@@ -434,7 +487,7 @@ canvas.addEventListener('contextmenu', (event) => event.preventDefault());
 recognizeButton.addEventListener('click', recognizeDrawing);
 undoButton.addEventListener('click', undo);
 clearButton.addEventListener('click', () => {
-  inFlight?.abort();
+  cancelRequest();
   clearDrawing();
   resetResult();
   showError(errorBox, null);
@@ -481,6 +534,11 @@ window.addEventListener('resize', () => {
   if (Math.min(Math.max(window.devicePixelRatio || 1, 1), 3) !== pixelRatio) setupCanvas();
 });
 
+// On a phone a 2:1 canvas is too short to write on comfortably: start with the square one there.
+if (window.matchMedia?.('(max-width: 480px)').matches) {
+  $('size-square').checked = true;
+  setCanvasSize('square');
+}
 setupCanvas();
 updateDrawingState();
 loadModels();

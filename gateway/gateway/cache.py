@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger("gateway.cache")
 
-KEY_PREFIX = "rs:result:v1"
+KEY_PREFIX = "rs:result:v2"  # bump when the stored value format changes
 
 
 def cache_key(task: str, model: str, version: str, preprocess_version: str, image: bytes) -> str:

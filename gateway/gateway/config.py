@@ -30,7 +30,9 @@ class GatewaySettings(BaseSettings):
 
     backend_timeout_s: float = 10.0
     backend_connect_timeout_s: float = 1.0
-    backend_max_connections: int = 64
+    # Small on purpose: httpx scans its whole pool on every request, and the recognizers batch
+    # anyway. Measured at 64 clients: 16 connections gave 400 req/s, 64 gave 170.
+    backend_max_connections: int = 16
     catalogue_ttl_s: float = 10.0  # how long the backends' model lists are trusted
 
     max_upload_bytes: int = 10 * 1024 * 1024

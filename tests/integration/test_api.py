@@ -75,7 +75,7 @@ def test_second_identical_request_is_a_cache_hit(client: httpx.Client, redis_ser
     # The entry really lives in Redis, keyed by model version and pre-processing version.
     import redis
 
-    keys = redis.Redis.from_url(redis_server.url).keys("rs:result:v1:digit:cnn:*")
+    keys = redis.Redis.from_url(redis_server.url).keys("rs:result:v2:digit:cnn:*")
     assert keys and all(first.json()["model"]["version"].encode() in key for key in keys)
 
 

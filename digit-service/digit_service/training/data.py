@@ -9,10 +9,10 @@ Two layouts are understood:
 * an MNIST `.npz` file with the arrays `x_train`, `y_train`, `x_test`, `y_test` (uint8, white
   digits on black), as written by `keras.datasets.mnist`;
 * a folder of labelled images, `<root>/<label 0-9>/*.png|jpg|jpeg|bmp|gif`, for a practitioner's
-  own digits. Each image is read as grayscale, inverted when its background is light (median of
-  the border pixels > 127), padded to a square with black and resized to 28x28. That is a crude
-  stand-in for the service's pre-processing (no cropping to the ink, no centring by mass), good
-  enough for digits that roughly fill their image.
+  own digits. Each image goes through the service's own pre-processing (`digit_service.preprocess`:
+  crop to the ink, fit 20x20, centre by mass), so the model learns from exactly what it will be
+  served. Images that cannot be read, or that hold no digit or several, are skipped and listed;
+  nothing is moved or deleted.
 
 Augmentation (random rotation, zoom and translation) lives in the tf.data pipeline, never in the
 saved model, so the served graph stays a plain classifier.
@@ -27,6 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
+from digit_service.preprocess import prepare_digits
+from recognition_common.errors import ApiError
+from recognition_common.imaging import ImageLimits, decode_image
 
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
@@ -97,13 +101,22 @@ def load_image_folder(root: Path) -> DataSet:
     """Load every image under `<root>/<label>/`, in sorted order (see the module docstring)."""
     images: list[np.ndarray] = []
     labels: list[int] = []
+    skipped: list[str] = []
     for label in range(NUM_CLASSES):
         folder = root / str(label)
         if not folder.is_dir():
             continue
         for file in sorted(p for p in folder.iterdir() if _is_image(p)):
-            images.append(_load_digit_image(file))
+            try:
+                images.append(_load_digit_image(file))
+            except ValueError as exc:
+                skipped.append(f"{file.relative_to(root)}: {exc}")
+                continue
             labels.append(label)
+    if skipped:
+        print(f"skipped {len(skipped)} image(s) under {root}:")
+        for line in skipped:
+            print(f"  {line}")
     if not images:
         raise ValueError(f"no images found under {root}/<0-9>/ (expected {sorted(IMAGE_SUFFIXES)})")
     return DataSet(np.stack(images), np.asarray(labels, dtype=np.int64))
@@ -205,13 +218,11 @@ def _is_image(path: Path) -> bool:
 
 
 def _load_digit_image(path: Path) -> np.ndarray:
-    """Read one image as a float32 (28, 28, 1) white-on-black digit in [0, 1]."""
-    raw = tf.io.decode_image(tf.io.read_file(str(path)), channels=1, expand_animations=False)
-    pixels = raw.numpy().astype(np.float32)[..., 0]
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    if np.median(border) > 127:  # dark ink on light paper: flip to MNIST's white on black
-        pixels = 255.0 - pixels
-    square = tf.image.resize_with_pad(
-        pixels[..., np.newaxis], IMAGE_SIZE, IMAGE_SIZE, antialias=True
-    )
-    return np.clip(square.numpy() / 255.0, 0.0, 1.0).astype(np.float32)
+    """One image as the service would see it: float32 (28, 28, 1), white on black, in [0, 1]."""
+    try:
+        samples = prepare_digits(decode_image(path.read_bytes(), ImageLimits()))
+    except ApiError as exc:
+        raise ValueError(exc.message) from exc
+    if len(samples) != 1:
+        raise ValueError(f"expected one digit, found {len(samples)}")
+    return samples[0].pixels[..., np.newaxis]

@@ -35,6 +35,17 @@ class GatewayMetrics:
             ["task", "code"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+    def observe(self, task: str, status: str, cache: str, seconds: float) -> None:
+        """Count one recognize request; label lookups are cached (they cost microseconds each)."""
+        key = (task, status, cache)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(task, status, cache), self.latency.labels(task, cache))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 @dataclass

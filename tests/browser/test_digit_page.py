@@ -1,0 +1,215 @@
+"""The digit page in a real browser: draw with the mouse, recognize, read the result.
+
+Runs Debian's Chromium (Playwright cannot download its own browsers here) against the session
+`gateway` fixture from tests/conftest.py, which fronts the digit service with the real models.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RECOGNIZE_URL = re.compile(r"/api/v1/digit/recognize$")
+
+Stroke = list[tuple[float, float]]
+
+
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> Stroke:
+    return [
+        (
+            cx + rx * math.cos(math.radians(start + (end - start) * i / n)),
+            cy + ry * math.sin(math.radians(start + (end - start) * i / n)),
+        )
+        for i in range(n + 1)
+    ]
+
+
+# Each digit as pen strokes in a unit box (x right, y down), drawn the way people write them.
+DIGIT_STROKES: dict[str, list[Stroke]] = {
+    "0": [_arc(0.5, 0.5, 0.32, 0.45, -90, 270, 36)],
+    "1": [[(0.5, 0.05), (0.5, 0.95)]],
+    "2": [[*_arc(0.5, 0.3, 0.3, 0.25, 180, 390, 18), (0.15, 0.93), (0.88, 0.93)]],
+    "3": [_arc(0.5, 0.28, 0.3, 0.22, 200, 450, 18) + _arc(0.5, 0.72, 0.33, 0.23, 270, 520, 18)],
+    "4": [[(0.6, 0.05), (0.12, 0.62), (0.88, 0.62)], [(0.66, 0.3), (0.66, 0.95)]],
+    "7": [[(0.12, 0.08), (0.88, 0.08), (0.4, 0.95)]],
+}
+
+
+@pytest.fixture(scope="module")  # torn down with the module: Playwright's loop must not outlive it
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's Chromium is missing: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def digit_page(chromium: Browser, gateway) -> Iterator[Page]:
+    """The digit page in a fresh browser context, its model list loaded."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, base_url=gateway.url)
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.goto("/digit.html")
+    expect(page.locator("#model[data-state='ready']")).to_be_attached()
+    yield page
+    context.close()
+    assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+
+
+def draw(page: Page, text: str) -> None:
+    """Write `text` on the canvas with real mouse strokes, one digit per cell, left to right."""
+    box = page.locator("#canvas").bounding_box()
+    assert box is not None
+    cell = min(box["width"] / len(text), box["height"])
+    left = box["x"] + (box["width"] - cell * len(text)) / 2
+    pad_x, pad_y = cell * 0.15, box["height"] * 0.1
+    for index, char in enumerate(text):
+        x0 = left + index * cell + pad_x
+        width, height = cell - 2 * pad_x, box["height"] - 2 * pad_y
+        for stroke in DIGIT_STROKES[char]:
+            points = [(x0 + u * width, box["y"] + pad_y + v * height) for u, v in stroke]
+            page.mouse.move(*points[0])
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(x, y, steps=4)
+            page.mouse.up()
+
+
+def recognize(page: Page) -> int:
+    """Click Recognize and wait for the API's answer; its HTTP status."""
+    with page.expect_response(RECOGNIZE_URL) as response:
+        page.locator("#recognize").click()
+    expect(page.locator("#recognize")).to_be_enabled()  # the page has rendered the answer
+    return response.value.status
+
+
+def digit_png(digit: str = "7", size: int = 280) -> bytes:
+    """A scanned-looking PNG of one digit: black strokes on white."""
+    image = Image.new("RGB", (size, size), "white")
+    pen = ImageDraw.Draw(image)
+    pad = size * 0.15
+    for stroke in DIGIT_STROKES[digit]:
+        points = [(pad + u * (size - 2 * pad), pad + v * (size - 2 * pad)) for u, v in stroke]
+        pen.line(points, fill="black", width=size // 16, joint="curve")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_drawn_digit_is_recognized_with_probabilities_and_model_input(digit_page: Page) -> None:
+    page = digit_page
+    draw(page, "7")
+    assert recognize(page) == 200
+
+    expect(page.locator("#result-text")).to_have_text("7")
+    expect(page.locator("#result-confidence")).to_contain_text("%")
+    expect(page.locator("#error")).to_be_hidden()
+    cards = page.locator(".digit-card")
+    expect(cards).to_have_count(1)
+    card = cards.first
+    expect(card.locator(".prob-bar")).to_have_count(10)
+    expect(card.locator(".prob-bar.is-winner")).to_have_attribute("data-class", "7")
+    image = card.locator("img.digit-image")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]") == [True, 28, 28]
+    expect(page.locator("#result-model")).not_to_be_empty()
+    expect(page.locator("#result-cached")).to_have_text(re.compile(r"^(yes|no)$"))
+    expect(page.locator("#result-elapsed")).to_contain_text("ms")
+
+
+def test_empty_canvas_shows_the_empty_image_error(digit_page: Page) -> None:
+    page = digit_page
+    draw(page, "1")
+    assert recognize(page) == 200
+    expect(page.locator("#result-text")).to_have_text("1")
+
+    page.locator("#clear").click()
+    assert recognize(page) == 422
+
+    error = page.locator("#error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("empty")
+    expect(error).to_contain_text("empty_image")
+    expect(page.locator("#result-text")).to_be_hidden()
+    expect(page.locator(".digit-card")).to_have_count(0)
+
+
+def test_model_picker_lists_the_api_models_and_the_chosen_one_answers(digit_page: Page, gateway) -> None:
+    page = digit_page
+    task = httpx.get(f"{gateway.url}/api/v1/models", timeout=10).json()["tasks"]["digit"]
+    api_models = [card["name"] for card in task["models"]]
+    picker = page.locator("#model")
+    offered = picker.locator("option").evaluate_all("options => options.map(o => o.value)")
+    assert set(api_models) <= set(offered)
+    expect(picker).to_have_value(task["default_model"])
+
+    others = [name for name in api_models if name != task["default_model"]]
+    if not others:
+        pytest.skip("the API serves only one digit model")
+    picker.select_option(others[0])
+    draw(page, "7")
+    assert recognize(page) == 200
+    expect(page.locator("#result-model")).to_contain_text(others[0])
+    expect(page.locator("#result-text")).to_have_text("7")
+
+
+def test_uploaded_png_is_recognized(digit_page: Page) -> None:
+    page = digit_page
+    with page.expect_response(RECOGNIZE_URL) as response:
+        page.locator("#upload").set_input_files(
+            {"name": "seven.png", "mimeType": "image/png", "buffer": digit_png("7")}
+        )
+    assert response.value.status == 200
+    expect(page.locator("#result-text")).to_have_text("7")
+    expect(page.locator("#result-source")).to_have_text("seven.png")
+    expect(page.locator(".digit-card")).to_have_count(1)
+    expect(page.locator("#error")).to_be_hidden()
+
+
+def test_two_digits_side_by_side_read_as_a_two_digit_number(digit_page: Page) -> None:
+    page = digit_page
+    draw(page, "17")
+    assert recognize(page) == 200
+    expect(page.locator("#result-text")).to_have_text("17")
+    cards = page.locator(".digit-card")
+    expect(cards).to_have_count(2)
+    expect(cards.nth(0).locator(".prob-bar")).to_have_count(10)
+    expect(cards.nth(1).locator(".prob-bar")).to_have_count(10)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DIGIT_SCREENSHOT"),
+    reason="set DIGIT_SCREENSHOT=docs/screenshot-digit.png to refresh the documentation screenshot",
+)
+def test_documentation_screenshot(digit_page: Page) -> None:
+    """Not a check: renders docs/screenshot-digit.png (1280x800) from a drawn number."""
+    page = digit_page
+    draw(page, "407")
+    assert recognize(page) == 200
+    expect(page.locator("#result-text")).to_have_text("407")
+    expect(page.locator(".digit-card img.digit-image")).to_have_count(3)
+    page.mouse.move(1270, 790)  # no hover effects in the picture
+    page.screenshot(path=os.environ["DIGIT_SCREENSHOT"])
