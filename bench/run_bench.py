@@ -59,13 +59,12 @@ def wait_http(url: str, timeout_s: float = 120) -> None:
 
 
 def report(results: list[LoadResult]) -> str:
-    lines = [
-        f"{'scenario':<26}{'clients':>8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'hits':>7}"
-    ]
+    header = ("scenario", "clients", "requests", "req/s", "p50 ms", "p99 ms", "errors", "hits")
+    lines = [f"{header[0]:<26}" + "".join(f"{title:>9}" for title in header[1:])]
     for r in results:
         lines.append(
-            f"{r.name:<26}{r.concurrency:>8}{r.requests:>10}{r.rps:>9.1f}{r.percentile(50):>9.2f}"
-            f"{r.percentile(99):>9.2f}{r.errors:>8}{r.cache_hits:>7}"
+            f"{r.name:<26}{r.concurrency:>9}{r.requests:>9}{r.rps:>9.1f}{r.percentile(50):>9.2f}"
+            f"{r.percentile(99):>9.2f}{r.errors:>9}{r.cache_hits:>9}"
         )
     return "\n".join(lines)
 
@@ -88,7 +87,7 @@ async def measure(args: argparse.Namespace) -> dict:
         gateway = start(processes.gateway(digit.url, redis_server.url))
         bare = start(UvicornApp("bare-upload", "bench.bare_upload:app", ready_path="/healthz"))
         flask_port = free_port()
-        flask = start(
+        start(
             ManagedProcess(
                 "reference-flask",
                 [

@@ -131,9 +131,7 @@ def load_dataset(path: Path) -> tuple[DataSet, DataSet | None]:
     raise ValueError(f"{path}: expected an MNIST-layout .npz file or a folder <root>/<0-9>/*.png")
 
 
-def split_validation(
-    data: DataSet, validation_samples: int = VALIDATION_SAMPLES
-) -> tuple[DataSet, DataSet]:
+def split_validation(data: DataSet, validation_samples: int = VALIDATION_SAMPLES) -> tuple[DataSet, DataSet]:
     """Hold out the *last* `validation_samples` images for checkpoint selection.
 
     A fixed tail (not a random draw) keeps the split identical across runs and seeds, and it is

@@ -70,8 +70,7 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndar
     infer(tf.constant(x[:batch_size]))  # trace and warm up
     started = time.perf_counter()
     probabilities = [
-        infer(tf.constant(x[start : start + batch_size])).numpy()
-        for start in range(0, len(x), batch_size)
+        infer(tf.constant(x[start : start + batch_size])).numpy() for start in range(0, len(x), batch_size)
     ]
     return np.concatenate(probabilities), time.perf_counter() - started
 
@@ -111,9 +110,7 @@ def print_report(counts: np.ndarray, seconds: float, batch_size: int) -> None:
     )
 
 
-def card_metrics(
-    counts: np.ndarray, data_path: Path, from_npz: bool, argv: list[str]
-) -> dict[str, Any]:
+def card_metrics(counts: np.ndarray, data_path: Path, from_npz: bool, argv: list[str]) -> dict[str, Any]:
     """The figures `--write-card` merges into the card's `metrics`."""
     accuracy = float(np.trace(counts) / counts.sum())
     if not from_npz:  # an own image folder: keep MNIST's figures and add these beside them

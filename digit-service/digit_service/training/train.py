@@ -170,9 +170,7 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
             logs["seconds"] = time.perf_counter() - self._started
-            logs["learning_rate"] = float(
-                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-            )
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
 # --- Outputs ---------------------------------------------------------------------------------
@@ -224,9 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         train = DataSet(train.x[: args.limit], train.y[: args.limit])
         training_data["train_samples"] = len(train.y)
-    training_data["augmentation"] = (
-        recipe.augmentation.describe() if recipe.augmentation else "none"
-    )
+    training_data["augmentation"] = recipe.augmentation.describe() if recipe.augmentation else "none"
     train_ds = make_pipeline(
         train, batch_size, training=True, augmentation=recipe.augmentation, seed=args.seed
     )
@@ -282,9 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         training_seconds=round(training_seconds, 1),
     )
     (model_dir / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    plot_history(
-        history, model_dir / "training_curve.png", f"{args.model}: best epoch {best_epoch}"
-    )
+    plot_history(history, model_dir / "training_curve.png", f"{args.model}: best epoch {best_epoch}")
     card = ModelCard(
         name=args.model,
         version=MODEL_VERSION,
