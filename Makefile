@@ -3,7 +3,10 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 DATA ?= ../shared/data/mnist.npz
 
-.PHONY: help setup run test lint format bench clean
+DIGIT_MODELS ?= digit-service/models
+SEED ?= 42
+
+.PHONY: help setup run test lint format bench clean train-digit evaluate-digit
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 20
@@ -28,6 +31,16 @@ format:  ## ruff format + autofix
 
 bench: setup  ## start the stack and measure req/s and latency (cache misses, hits, reference server)
 	@$(PY) -m bench.run_bench
+
+train-digit: setup  ## retrain both digit models from $(DATA) (~2 + ~20 min on 2 cores) and score them
+	$(PY) -m digit_service.training.train --model lenet5 --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
+	$(PY) -m digit_service.training.train --model cnn --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
+	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --write-card
+	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) --write-card
+
+evaluate-digit: setup  ## score the digit models on MNIST test (WRITE_CARD=--write-card records it)
+	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) $(WRITE_CARD)
+	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) $(WRITE_CARD)
 
 clean:  ## remove logs and caches (keeps .venv)
 	rm -rf .run .pytest_cache .ruff_cache bench/results

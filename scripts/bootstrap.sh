@@ -13,8 +13,15 @@ fi
 fingerprint=$(cat requirements/*.txt ./*/pyproject.toml | sha256sum | cut -c1-16)
 stamp=".venv/.installed-$fingerprint"
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c requirements/constraints.txt -r requirements/dev.txt
+  echo "Installing Python dependencies into .venv (the first time takes a few minutes)..."
+  mkdir -p .run
+  log=.run/pip-install.log
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -c requirements/constraints.txt -r requirements/dev.txt; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "pip install failed; the log above is also in $log" >&2
+    exit 1
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -63,6 +63,7 @@ def main() -> None:
                 child.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+        print("stopped")
         raise SystemExit(0)
 
     signal.signal(signal.SIGINT, stop_all)
@@ -72,29 +73,14 @@ def main() -> None:
     if "REDIS_URL" in env:
         print(f"cache: Redis at {env['REDIS_URL']}")
     elif redis_binary and port_free(REDIS_PORT):
-        children.append(
-            subprocess.Popen(
-                [
-                    redis_binary,
-                    "--port",
-                    str(REDIS_PORT),
-                    "--bind",
-                    HOST,
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--maxmemory",
-                    "256mb",
-                    "--maxmemory-policy",
-                    "allkeys-lru",
-                    "--loglevel",
-                    "warning",
-                ],
-            )
-        )
+        redis_argv = [redis_binary, "--port", str(REDIS_PORT), "--bind", HOST, "--save", ""]
+        redis_argv += ["--appendonly", "no", "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"]
+        log_dir = REPO_ROOT / ".run"
+        log_dir.mkdir(exist_ok=True)
+        with (log_dir / "redis.log").open("ab") as log:
+            children.append(subprocess.Popen(redis_argv, stdout=log, stderr=subprocess.STDOUT))
         env["REDIS_URL"] = f"redis://{HOST}:{REDIS_PORT}/0"
-        print(f"cache: redis-server on port {REDIS_PORT}")
+        print(f"cache: redis-server on port {REDIS_PORT} (log: .run/redis.log)")
     else:
         print("cache: in-process LRU (no redis-server found)")
 
