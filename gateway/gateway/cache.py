@@ -3,6 +3,10 @@
 Redis is an optimisation, never a dependency: when it fails, requests go on uncached, the
 cache reports itself degraded, and after `retry_s` the next request tries Redis again, so caching
 resumes by itself when Redis comes back.
+
+With Redis, a small in-process LRU sits in front of it (a near cache): a hot image is answered
+without a network round trip, which is most of what a cache hit costs. It cannot serve a stale
+answer: keys carry the model and pre-processing versions, and a key's value never changes.
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ class MemoryCache:
         self._items.move_to_end(key)
         while len(self._items) > self.max_items:
             self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     async def status(self) -> dict[str, Any]:
         return {"backend": self.backend, "status": "ok", "items": len(self._items)}
@@ -144,7 +151,46 @@ class RedisCache:
         await self._redis.aclose()
 
 
-def create_cache(redis_url: str | None, ttl_s: int, max_items: int, retry_s: float) -> ResultCache:
-    if redis_url:
-        return RedisCache(redis_url, ttl_s=ttl_s, retry_s=retry_s)
-    return MemoryCache(max_items=max_items, ttl_s=ttl_s)
+class NearCache:
+    """An in-process LRU in front of Redis: reads try it first, writes go to both."""
+
+    backend = "redis"
+
+    def __init__(self, near: MemoryCache, shared: RedisCache) -> None:
+        self.near = near
+        self.shared = shared
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.near.get(key)
+        if value is None:
+            value = await self.shared.get(key)
+            if value is not None:
+                await self.near.set(key, value)
+        return value
+
+    async def set(self, key: str, value: bytes) -> None:
+        await self.near.set(key, value)
+        await self.shared.set(key, value)
+
+    async def status(self) -> dict[str, Any]:
+        return {**await self.shared.status(), "near_items": len(self.near)}
+
+    async def close(self) -> None:
+        await self.near.close()
+        await self.shared.close()
+
+
+def create_cache(
+    redis_url: str | None,
+    ttl_s: int,
+    max_items: int,
+    retry_s: float,
+    near_items: int = 0,
+    near_ttl_s: float = 60,
+) -> ResultCache:
+    if not redis_url:
+        return MemoryCache(max_items=max_items, ttl_s=ttl_s)
+    shared = RedisCache(redis_url, ttl_s=ttl_s, retry_s=retry_s)
+    if near_items <= 0:
+        return shared
+    return NearCache(MemoryCache(max_items=near_items, ttl_s=min(near_ttl_s, ttl_s)), shared)

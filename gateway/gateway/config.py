@@ -27,6 +27,9 @@ class GatewaySettings(BaseSettings):
     cache_ttl_s: int = 24 * 3600
     cache_max_items: int = 10_000  # in-process cache only
     cache_retry_s: float = 1.0  # after a Redis failure, requests skip Redis this long
+    # With Redis: an in-process LRU in front of it for hot images (0 turns it off).
+    near_cache_items: int = 1024
+    near_cache_ttl_s: float = 60.0
 
     backend_timeout_s: float = 10.0
     backend_connect_timeout_s: float = 1.0

@@ -37,7 +37,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             for task, url in settings.backends.items()
         }
         cache = create_cache(
-            settings.redis_url, settings.cache_ttl_s, settings.cache_max_items, settings.cache_retry_s
+            settings.redis_url,
+            settings.cache_ttl_s,
+            settings.cache_max_items,
+            settings.cache_retry_s,
+            near_items=settings.near_cache_items,
+            near_ttl_s=settings.near_cache_ttl_s,
         )
         app.state.gateway = GatewayState(settings, backends, cache, GatewayMetrics())
         logger.info("gateway up: tasks %s, cache %s", sorted(backends), cache.backend)

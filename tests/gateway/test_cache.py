@@ -1,6 +1,6 @@
 import asyncio
 
-from gateway.cache import MemoryCache, RedisCache, cache_key
+from gateway.cache import MemoryCache, NearCache, RedisCache, cache_key, create_cache
 from tests.support.processes import free_port
 
 
@@ -42,3 +42,21 @@ async def test_redis_cache_without_a_server_degrades_quickly() -> None:
     status = await cache.status()
     assert status["status"] == "degraded" and "error" in status
     await cache.close()
+
+
+async def test_near_cache_answers_from_memory_and_fills_from_redis(redis_server) -> None:
+    import redis as redis_sync
+
+    cache = create_cache(redis_server.url, ttl_s=60, max_items=10, retry_s=1, near_items=4, near_ttl_s=30)
+    assert isinstance(cache, NearCache)
+    await cache.set("near-test:a", b"1")
+    assert redis_sync.Redis.from_url(redis_server.url).get("near-test:a") == b"1"  # written through
+    redis_sync.Redis.from_url(redis_server.url).set("near-test:b", b"2")  # written by another gateway
+    assert await cache.get("near-test:b") == b"2"
+    assert len(cache.near) == 2  # ... and now held locally too
+    assert (await cache.status())["status"] == "ok"
+    await cache.close()
+
+
+def test_without_redis_url_the_memory_cache_stands_in() -> None:
+    assert isinstance(create_cache(None, ttl_s=60, max_items=10, retry_s=1, near_items=4), MemoryCache)

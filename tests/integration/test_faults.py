@@ -36,6 +36,8 @@ def own_redis() -> Iterator[RedisServer]:
 
 
 def test_redis_killed_and_restarted_mid_run(digit_backend: UvicornApp, own_redis: RedisServer) -> None:
+    import redis
+
     app = processes.gateway(digit_backend.url, own_redis.url, env={"GATEWAY_CACHE_RETRY_S": "0.5"})
     app.start()
     try:
@@ -45,10 +47,10 @@ def test_redis_killed_and_restarted_mid_run(digit_backend: UvicornApp, own_redis
 
         own_redis.kill()
         started = time.monotonic()
-        for _ in range(5):  # every request still answered, uncached, and quickly
-            reply = post(app.url, data)
+        for digit in "01245":  # new images: every one answered, uncached, and quickly
+            reply = post(app.url, fresh_png(digit))
             assert reply.status_code == 200 and reply.headers["x-cache"] == "MISS"
-            assert reply.json()["result"]["text"] == "3"
+            assert reply.json()["result"]["text"] == digit
         assert time.monotonic() - started < 10
         ready = httpx.get(app.url + "/readyz").json()
         assert ready["cache"]["status"] == "degraded" and ready["status"] == "degraded"
@@ -57,8 +59,11 @@ def test_redis_killed_and_restarted_mid_run(digit_backend: UvicornApp, own_redis
         restarted.start()
         try:
             time.sleep(0.6)  # past the retry interval
-            assert post(app.url, data).headers["x-cache"] == "MISS"  # the new Redis is empty
-            assert post(app.url, data).headers["x-cache"] == "HIT"  # caching resumed by itself
+            fresh = fresh_png("6")
+            assert post(app.url, fresh).headers["x-cache"] == "MISS"
+            # Caching resumed by itself: the answer is in the new Redis, and served from cache.
+            assert redis.Redis(port=restarted.port).dbsize() == 1
+            assert post(app.url, fresh).headers["x-cache"] == "HIT"
             assert httpx.get(app.url + "/readyz").json()["cache"]["status"] == "ok"
         finally:
             restarted.stop()
