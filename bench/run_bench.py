@@ -18,8 +18,6 @@ import asyncio
 import json
 import platform
 import sys
-import time
-import urllib.request
 from datetime import UTC, datetime
 
 import redis
@@ -44,18 +42,6 @@ def distinct_images(count: int, seed: int) -> list[bytes]:
         )
         images.append(encode(image))
     return images
-
-
-def wait_http(url: str, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"{url} did not come up")
 
 
 def report(results: list[LoadResult]) -> str:
@@ -87,7 +73,7 @@ async def measure(args: argparse.Namespace) -> dict:
         gateway = start(processes.gateway(digit.url, redis_server.url))
         bare = start(UvicornApp("bare-upload", "bench.bare_upload:app", ready_path="/healthz"))
         flask_port = free_port()
-        start(
+        flask = start(
             ManagedProcess(
                 "reference-flask",
                 [
@@ -102,7 +88,7 @@ async def measure(args: argparse.Namespace) -> dict:
                 env={"TF_CPP_MIN_LOG_LEVEL": "2"},
             )
         )
-        wait_http(f"http://{HOST}:{flask_port}/health")
+        flask.wait_http(f"http://{HOST}:{flask_port}/health")
         print("stack up; generating distinct images...", flush=True)
 
         pool = args.duration * 900  # more distinct images than any scenario can send

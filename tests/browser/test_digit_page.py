@@ -6,8 +6,6 @@ Runs Debian's Chromium (Playwright cannot download its own browsers here) agains
 
 from __future__ import annotations
 
-import io
-import math
 import os
 import re
 from collections.abc import Iterator
@@ -15,8 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from digit_service.synth import STROKES, draw_number
+from tests.support.images import encode
 
 pytestmark = pytest.mark.browser
 
@@ -31,28 +31,8 @@ CHROMIUM_ARGS = [
 ]
 RECOGNIZE_URL = re.compile(r"/api/v1/digit/recognize$")
 
-Stroke = list[tuple[float, float]]
-
-
-def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> Stroke:
-    return [
-        (
-            cx + rx * math.cos(math.radians(start + (end - start) * i / n)),
-            cy + ry * math.sin(math.radians(start + (end - start) * i / n)),
-        )
-        for i in range(n + 1)
-    ]
-
-
-# Each digit as pen strokes in a unit box (x right, y down), drawn the way people write them.
-DIGIT_STROKES: dict[str, list[Stroke]] = {
-    "0": [_arc(0.5, 0.5, 0.32, 0.45, -90, 270, 36)],
-    "1": [[(0.5, 0.05), (0.5, 0.95)]],
-    "2": [[*_arc(0.5, 0.3, 0.3, 0.25, 180, 390, 18), (0.15, 0.93), (0.88, 0.93)]],
-    "3": [_arc(0.5, 0.28, 0.3, 0.22, 200, 450, 18) + _arc(0.5, 0.72, 0.33, 0.23, 270, 520, 18)],
-    "4": [[(0.6, 0.05), (0.12, 0.62), (0.88, 0.62)], [(0.66, 0.3), (0.66, 0.95)]],
-    "7": [[(0.12, 0.08), (0.88, 0.08), (0.4, 0.95)]],
-}
+# The same pen strokes the other tests render with Pillow, here drawn with the mouse.
+DIGIT_STROKES = STROKES
 
 
 @pytest.fixture(scope="module")  # torn down with the module: Playwright's loop must not outlive it
@@ -108,15 +88,7 @@ def recognize(page: Page) -> int:
 
 def digit_png(digit: str = "7", size: int = 280) -> bytes:
     """A scanned-looking PNG of one digit: black strokes on white."""
-    image = Image.new("RGB", (size, size), "white")
-    pen = ImageDraw.Draw(image)
-    pad = size * 0.15
-    for stroke in DIGIT_STROKES[digit]:
-        points = [(pad + u * (size - 2 * pad), pad + v * (size - 2 * pad)) for u, v in stroke]
-        pen.line(points, fill="black", width=size // 16, joint="curve")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode(draw_number(digit, size=(size, size), width=size // 16))
 
 
 def test_drawn_digit_is_recognized_with_probabilities_and_model_input(digit_page: Page) -> None:

@@ -71,6 +71,20 @@ class ManagedProcess:
                 self.process.kill()
                 self.process.wait(10)
 
+    def wait_http(self, url: str, timeout_s: float = 180) -> None:
+        """Poll `url` until it answers 200; fail early with the log if the process dies."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout_s}s:\n{self.log_tail()}")
+
     def log_tail(self, chars: int = 3000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
@@ -156,17 +170,7 @@ class UvicornApp(ManagedProcess):
         self.wait_ready(timeout_s)
 
     def wait_ready(self, timeout_s: float = 180) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.url + self.ready_path, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout_s}s:\n{self.log_tail()}")
+        self.wait_http(self.url + self.ready_path, timeout_s)
 
 
 def digit_service(env: dict[str, str] | None = None) -> UvicornApp:
