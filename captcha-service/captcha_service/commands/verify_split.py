@@ -1,0 +1,6 @@
+"""placeholder"""
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
