@@ -4,9 +4,14 @@ PY := .venv/bin/python
 DATA ?= ../shared/data/mnist.npz
 
 DIGIT_MODELS ?= digit-service/models
+CAPTCHA_MODELS ?= captcha-service/models
 SEED ?= 42
 
-.PHONY: help setup run test lint format bench clean train-digit evaluate-digit
+# Compose v2 plugin (`docker compose`), else the standalone `docker-compose` binary.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
+COMPOSE_GPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.gpu.yml
+
+.PHONY: help setup run test lint format bench clean train-digit evaluate-digit train-captcha evaluate-captcha up up-gpu down logs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 20
@@ -16,6 +21,19 @@ setup:  ## create .venv and install everything (done by run/test/bench when need
 
 run: setup  ## start the whole stack natively on 127.0.0.1 (gateway on :8000); Ctrl-C stops it
 	@$(PY) scripts/run_local.py
+
+up:  ## build and start the stack in Docker (gateway on 127.0.0.1:8000; settings: .env.example)
+	$(COMPOSE) up -d --build
+	@echo "Recognition Services: http://127.0.0.1:$${PUBLISH_PORT:-8000}/  (make logs, make down)"
+
+up-gpu:  ## the same with the recognizers on NVIDIA GPUs (needs the NVIDIA Container Toolkit)
+	$(COMPOSE_GPU) up -d --build
+
+down:  ## stop and remove the Docker stack (CPU or GPU)
+	$(COMPOSE_GPU) down --remove-orphans
+
+logs:  ## follow the Docker stack's logs
+	$(COMPOSE) logs -f --tail=100
 
 test:  ## install what is missing, then lint and run the whole test suite
 	@scripts/bootstrap.sh --test
@@ -41,6 +59,15 @@ train-digit: setup  ## retrain both digit models from $(DATA) (~2 + ~20 min on 2
 evaluate-digit: setup  ## score the digit models on MNIST test (WRITE_CARD=--write-card records it)
 	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) $(WRITE_CARD)
 	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) $(WRITE_CARD)
+
+train-captcha: setup  ## retrain both captcha models on generated captchas (~17 + ~19 min on 2 cores) and score them
+	$(PY) -m captcha_service.cli train --preset default --out $(CAPTCHA_MODELS) --seed $(SEED)
+	$(PY) -m captcha_service.cli train --preset alnum-4to6 --out $(CAPTCHA_MODELS) --seed $(SEED)
+	$(MAKE) evaluate-captcha WRITE_CARD=--write-card
+
+evaluate-captcha: setup  ## score the captcha models on 2,000 fresh captchas (WRITE_CARD=--write-card records it)
+	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/default --generate 2000 --seed 2026 $(WRITE_CARD)
+	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/alnum-4to6 --generate 2000 --seed 2026 $(WRITE_CARD)
 
 clean:  ## remove logs and caches (keeps .venv)
 	rm -rf .run .pytest_cache .ruff_cache bench/results

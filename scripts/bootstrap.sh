@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the stack needs into .venv; with --test also the system packages the test suite
-# drives (redis-server, Chromium). Safe to run again: it does nothing when nothing changed.
+# drives (redis-server, Chromium, shellcheck). Safe to run again: it does nothing when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,7 @@ if [ "${1:-}" = "--test" ]; then
   missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)  # tests/deploy lint the shell scripts
   if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
       apt-get update -qq

@@ -1,7 +1,7 @@
 """`make run`: the whole stack as native processes on 127.0.0.1, no Docker needed.
 
 Starts redis-server when a binary is found (otherwise the gateway's in-process cache stands in),
-the digit service, then the gateway on port 8000, and prints the URL. Ctrl-C stops everything.
+the digit and captcha services, then the gateway on port 8000, and prints the URL. Ctrl-C stops everything.
 Ports and settings come from the environment with the documented defaults (see README).
 """
 
@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8000"))
 DIGIT_PORT = int(os.environ.get("DIGIT_PORT", "8001"))
+CAPTCHA_PORT = int(os.environ.get("CAPTCHA_PORT", "8002"))
 REDIS_PORT = int(os.environ.get("RUN_REDIS_PORT", "6390"))  # not 6379: leave a system Redis alone
 
 
@@ -48,9 +49,11 @@ def uvicorn(app: str, port: int) -> list[str]:
 
 
 def main() -> None:
-    for port in (GATEWAY_PORT, DIGIT_PORT):
+    for port in (GATEWAY_PORT, DIGIT_PORT, CAPTCHA_PORT):
         if not port_free(port):
-            raise SystemExit(f"port {port} is in use; stop what runs there or set GATEWAY_PORT/DIGIT_PORT")
+            raise SystemExit(
+                f"port {port} is in use; stop what runs there or set GATEWAY_PORT/DIGIT_PORT/CAPTCHA_PORT"
+            )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     children: list[subprocess.Popen[bytes]] = []
 
@@ -89,7 +92,13 @@ def main() -> None:
     children.append(digit)
     wait_http(f"http://{HOST}:{DIGIT_PORT}/readyz", digit)
 
+    print("starting the captcha service (loading models)...")
+    captcha = subprocess.Popen(uvicorn("captcha_service.main:app", CAPTCHA_PORT), env=env, cwd=REPO_ROOT)
+    children.append(captcha)
+    wait_http(f"http://{HOST}:{CAPTCHA_PORT}/readyz", captcha)
+
     env["GATEWAY_DIGIT_URL"] = f"http://{HOST}:{DIGIT_PORT}"
+    env["GATEWAY_CAPTCHA_URL"] = f"http://{HOST}:{CAPTCHA_PORT}"
     gateway = subprocess.Popen(uvicorn("gateway.main:app", GATEWAY_PORT), env=env, cwd=REPO_ROOT)
     children.append(gateway)
     wait_http(f"http://{HOST}:{GATEWAY_PORT}/readyz", gateway)

@@ -1,4 +1,4 @@
-"""Session-wide real processes: one redis-server, one digit service, one gateway.
+"""Session-wide real processes: one redis-server, the digit and captcha services, one gateway.
 
 Tests that kill or break a process start their own (see tests/integration/test_faults.py), so
 these stay healthy for everyone else.
@@ -31,8 +31,18 @@ def digit_backend() -> Iterator[UvicornApp]:
 
 
 @pytest.fixture(scope="session")
-def gateway_app(digit_backend: UvicornApp, redis_server: RedisServer) -> Iterator[UvicornApp]:
-    app = processes.gateway(digit_backend.url, redis_server.url)
+def captcha_backend() -> Iterator[UvicornApp]:
+    service = processes.captcha_service()
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_app(
+    digit_backend: UvicornApp, captcha_backend: UvicornApp, redis_server: RedisServer
+) -> Iterator[UvicornApp]:
+    app = processes.gateway(digit_backend.url, redis_server.url, captcha_url=captcha_backend.url)
     app.start()
     yield app
     app.stop()
@@ -40,5 +50,5 @@ def gateway_app(digit_backend: UvicornApp, redis_server: RedisServer) -> Iterato
 
 @pytest.fixture(scope="session")
 def gateway(gateway_app: UvicornApp) -> UvicornApp:
-    """The running gateway (with Redis and the digit service behind it); `.url` is its base URL."""
+    """The running gateway (Redis, digit and captcha services behind it); `.url` is its base URL."""
     return gateway_app

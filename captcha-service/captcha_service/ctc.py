@@ -26,9 +26,7 @@ class Decoded:
 def greedy_decode(probabilities: np.ndarray, charset: str) -> Decoded:
     """Decode one sample's (timesteps, 1 + len(charset)) probabilities."""
     if probabilities.ndim != 2 or probabilities.shape[1] != len(charset) + 1:
-        raise ValueError(
-            f"expected (timesteps, {len(charset) + 1}) probabilities, got {probabilities.shape}"
-        )
+        raise ValueError(f"expected (timesteps, {len(charset) + 1}) probabilities, got {probabilities.shape}")
     best = np.argmax(probabilities, axis=1)
     peak = probabilities[np.arange(len(best)), best]
     chars: list[str] = []

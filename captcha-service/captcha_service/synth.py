@@ -109,7 +109,9 @@ def _pixels_chunk(args: tuple[CaptchaSpec, int, int, int]) -> tuple[list[str], n
 
 
 def chunk_tasks(spec: CaptchaSpec, count: int, seed: int) -> list[tuple[CaptchaSpec, int, int, int]]:
-    return [(spec, seed, chunk, min(CHUNK, count - start)) for chunk, start in enumerate(range(0, count, CHUNK))]
+    return [
+        (spec, seed, chunk, min(CHUNK, count - start)) for chunk, start in enumerate(range(0, count, CHUNK))
+    ]
 
 
 def generate_arrays(

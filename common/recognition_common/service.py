@@ -149,21 +149,25 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     )
     app.state.registry = registry
     app.state.metrics = metrics
+    app.state.recognizer = recognizer
 
     def prepare(data: bytes, card: ModelCard) -> Prepared:
         return recognizer.preprocess(decode_image(data, limits), card)
 
-    @app.post("/v1/recognize", summary="Recognize one image")
-    async def recognize(request: Request) -> Response:
+    async def recognize_bytes(data: bytes, model: str | None) -> tuple[ModelCard, dict[str, Any]]:
+        """One image through pre-processing, the model's batcher and the decoder.
+
+        Kept on `app.state.recognize_bytes` so a service's own routes (captcha's `/b` and batch
+        endpoint) recognize exactly as `/v1/recognize` does, metrics included.
+        """
         started = time.perf_counter()
-        upload = await read_image_upload(request)
-        served = registry.get(upload.model)
+        served = registry.get(model)
         card = served.card
         status = "error"
         try:
-            info = inspect_image(upload.data, limits)
+            info = inspect_image(data, limits)
             inline = info.width * info.height <= settings.inline_max_pixels
-            prepared = await run_cpu(inline, prepare, upload.data, card)
+            prepared = await run_cpu(inline, prepare, data, card)
             outputs = await served.batcher.submit(prepared.inputs)
             result = await run_cpu(inline, recognizer.decode, outputs, prepared, card)
             status = "ok"
@@ -173,12 +177,20 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         finally:
             metrics.requests.labels(recognizer.task, card.name, status).inc()
             metrics.latency.labels(recognizer.task, card.name).observe(time.perf_counter() - started)
+        return card, result
+
+    app.state.recognize_bytes = recognize_bytes
+
+    @app.post("/v1/recognize", summary="Recognize one image")
+    async def recognize(request: Request) -> Response:
+        upload = await read_image_upload(request)
+        card, result = await recognize_bytes(upload.data, upload.model)
         body = {
             "model": {"name": card.name, "version": card.version},
             "preprocess_version": recognizer.preprocess_version,
             "result": result,
         }
-        return Response(json.dumps(body, default=_json_default), media_type="application/json")
+        return Response(json_dumps(body), media_type="application/json")
 
     @app.get("/v1/models", summary="Models this service serves, with their cards")
     async def list_models() -> dict[str, Any]:
@@ -214,6 +226,11 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         return metrics_response(metrics.registry)
 
     return app
+
+
+def json_dumps(value: Any) -> str:
+    """JSON text of a response body that may hold numpy scalars and arrays."""
+    return json.dumps(value, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

@@ -117,6 +117,10 @@ class Backend:
             headers={"content-type": "application/octet-stream", "x-request-id": request_id},
         )
 
+    async def forward(self, method: str, path: str, **kwargs: Any) -> BackendReply:
+        """Any other call on the backend (task-specific passthrough routes), errors mapped alike."""
+        return await self._call(method, path, **kwargs)
+
     async def readiness(self) -> dict[str, Any]:
         try:
             reply = await self._call("GET", "/readyz", timeout=2.0)

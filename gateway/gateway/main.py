@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from gateway.api.deps import GatewayMetrics, GatewayState
-from gateway.api.routes import health, models, recognize
+from gateway.api.routes import captcha, health, models, recognize
 from gateway.backends import Backend
 from gateway.cache import create_cache
 from gateway.config import GatewaySettings
@@ -61,6 +61,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # Base64 JSON is a third larger than the image it carries; the image limit is checked after.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_upload_bytes * 4 // 3 + 65536)
     app.include_router(recognize.router, tags=["recognition"])
+    app.include_router(captcha.router, tags=["captcha"])
     app.include_router(models.router, tags=["models"])
     app.include_router(health.router, tags=["operations"])
     if settings.frontend_dir.is_dir():

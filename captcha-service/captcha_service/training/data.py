@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
+from keras import layers
 from PIL import Image
 
 from captcha_service.ctc import encode_labels
@@ -71,11 +73,9 @@ def load_folder_split(
     return train, validation, info
 
 
-def _augmenter(seed: int) -> tf.keras.Sequential:
+def _augmenter(seed: int) -> keras.Sequential:
     """Small geometric and contrast jitter: enough to stretch a few hundred real images."""
-    from keras import layers
-
-    return tf.keras.Sequential(
+    return keras.Sequential(
         [
             layers.RandomTranslation(0.06, 0.04, fill_mode="nearest", seed=seed),
             layers.RandomRotation(0.015, fill_mode="nearest", seed=seed + 1),

@@ -11,6 +11,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str) -> Non
     """CTC loss (log scale) and char / whole-captcha accuracy, training against validation."""
     matplotlib.use("Agg")  # headless: the curve goes to a PNG, never a window
     from matplotlib import pyplot as plt  # after choosing the backend
+    from matplotlib.ticker import MaxNLocator
 
     epochs = range(1, len(history["loss"]) + 1)
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
@@ -29,6 +30,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str) -> Non
     accuracy_axis.set_ylabel("accuracy")
     accuracy_axis.set_ylim(top=1.0)
     for axis in (loss_axis, accuracy_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
         axis.legend()

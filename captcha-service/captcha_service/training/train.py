@@ -47,6 +47,7 @@ from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
 
 TRAIN_SCORE_SAMPLES = 2000  # training accuracy is measured on this many training samples
 
+
 def _settle(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line flags over the preset over the fallbacks."""
     name = args.name or args.preset
@@ -131,7 +132,9 @@ class Scorer(keras.callbacks.Callback):
         state = {"epoch": epoch + 1, "history": self.history}
         (self.checkpoint_dir / "state.json").write_text(json.dumps(state), encoding="utf-8")
         if logs["val_whole_accuracy"] >= self.target:
-            print(f"validation whole-captcha accuracy reached the target {self.target:g}; stopping", flush=True)
+            print(
+                f"validation whole-captcha accuracy reached the target {self.target:g}; stopping", flush=True
+            )
             self.model.stop_training = True
 
 
@@ -146,10 +149,15 @@ def load_data(
     if settled["generate"]:
         charset = resolve_charset(settled["charset"] or "digits+lower")
         spec = CaptchaSpec(
-            charset, settled["min_length"] or 4, settled["max_length"] or settled["min_length"] or 4,
-            settled["width"], settled["height"],
+            charset,
+            settled["min_length"] or 4,
+            settled["max_length"] or settled["min_length"] or 4,
+            settled["width"],
+            settled["height"],
         )
-        train_labels, train_pixels = generate_arrays(spec, settled["generate"], args.seed, args.workers, progress)
+        train_labels, train_pixels = generate_arrays(
+            spec, settled["generate"], args.seed, args.workers, progress
+        )
         val_labels, val_pixels = generate_arrays(spec, args.validation, args.seed + 1, args.workers, progress)
         info = {
             "source": "generated in memory by captcha.image.ImageCaptcha (captcha==0.7.1)",
@@ -160,7 +168,9 @@ def load_data(
             "validation_seed": args.seed + 1,
         }
         return LabelledSet(train_labels, train_pixels), LabelledSet(val_labels, val_pixels), info, charset
-    train, validation, info = load_folder_split(args.data, settled["width"], settled["height"], args.seed, progress)
+    train, validation, info = load_folder_split(
+        args.data, settled["width"], settled["height"], args.seed, progress
+    )
     all_labels = train.labels + validation.labels
     charset = resolve_charset(settled["charset"]) if settled["charset"] else infer_charset(all_labels)
     unknown = set("".join(all_labels)) - set(charset)
@@ -168,6 +178,13 @@ def load_data(
         raise SystemExit(f"labels use characters outside the charset: {''.join(sorted(unknown))}")
     settled["min_length"] = settled["min_length"] or min(map(len, all_labels))
     settled["max_length"] = settled["max_length"] or max(map(len, all_labels))
+    shortest, longest = settled["min_length"], settled["max_length"]
+    outside = [label for label in all_labels if not shortest <= len(label) <= longest]
+    if outside:
+        raise SystemExit(
+            f"{len(outside)} labels outside lengths {shortest}-{longest}, "
+            f"e.g. {outside[0]!r}; run verify-split with --min-length/--max-length first"
+        )
     return train, validation, info, charset
 
 
@@ -181,8 +198,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     if width % 4 or width // 4 < 2 * max_length + 1:
         raise SystemExit(f"width {width} must be a multiple of 4 and give 2*max_length+1 timesteps")
     training_data["augmentation"] = AUGMENTATION if args.augment else "none"
-    print(f"train {len(train)}, validation {len(validation)}; charset {charset!r}; "
-          f"lengths {min_length}-{max_length}; {width}x{height}", flush=True)
+    print(
+        f"train {len(train)}, validation {len(validation)}; charset {charset!r}; "
+        f"lengths {min_length}-{max_length}; {width}x{height}",
+        flush=True,
+    )
 
     train_ds = make_pipeline(train, charset, max_length, args.batch_size, True, args.augment, args.seed)
     validation_ds = make_pipeline(validation, charset, max_length, 256)
@@ -199,13 +219,19 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         initial_epoch, history = state["epoch"], state["history"]
         print(f"resuming {settled['name']} after epoch {initial_epoch}", flush=True)
     else:
+        if args.resume:
+            print(f"no checkpoint in {checkpoint_dir}; starting afresh", flush=True)
         model = build_crnn(height, width, len(charset), args.gru_units)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=ctc_loss)
         (checkpoint_dir / "best.weights.h5").unlink(missing_ok=True)
 
     scorer = Scorer(
-        charset, (sample_ds, sample.labels), (validation_ds, validation.labels), checkpoint_dir,
-        settled["target"], history,
+        charset,
+        (sample_ds, sample.labels),
+        (validation_ds, validation.labels),
+        checkpoint_dir,
+        settled["target"],
+        history,
     )
     started = time.perf_counter()
     model.fit(
@@ -217,6 +243,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
             scorer,
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1, min_lr=1e-5),
         ],
+        shuffle=False,  # the pipeline shuffles
         verbose=0 if args.quiet or not sys.stdout.isatty() else 1,
     )
     training_seconds = time.perf_counter() - started + sum(history.get("seconds", [])[:initial_epoch])
@@ -228,7 +255,9 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     servable.set_weights(model.get_weights())
     keras.saving.save_model(servable, model_dir / MODEL_FILE)
 
-    best_epoch = int(np.argmax(history["val_whole_accuracy"])) + 1
+    # The last of equally good epochs: the one whose weights the Scorer kept (it saves on >=).
+    scores = history["val_whole_accuracy"]
+    best_epoch = len(scores) - int(np.argmax(scores[::-1]))
     record = {**history, "best_epoch": best_epoch, "training_seconds": round(training_seconds, 1)}
     (model_dir / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     plot_history(history, model_dir / "training_curve.png", f"{settled['name']}: best epoch {best_epoch}")
@@ -263,6 +292,9 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         trained_with=shlex.join(["python", "-m", "captcha_service.cli", "train", *(argv or [])]),
     )
     write_card(model_dir, card)
-    print(f"wrote {model_dir}/{{{MODEL_FILE},card.json,history.json,training_curve.png}} "
-          f"in {training_seconds:.0f} s", flush=True)
+    print(
+        f"wrote {model_dir}/{{{MODEL_FILE},card.json,history.json,training_curve.png}} "
+        f"in {training_seconds:.0f} s",
+        flush=True,
+    )
     return model_dir

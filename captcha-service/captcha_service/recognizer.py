@@ -1,0 +1,59 @@
+"""The captcha recognizer: grey + resize pre-processing, greedy CTC decoding with confidences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from captcha_service.ctc import greedy_decode
+from captcha_service.preprocess import PREPROCESS_VERSION, to_model_input, to_pixels
+from recognition_common.model_card import ModelCard
+from recognition_common.recognizer import Prepared
+
+
+def card_charset(card: ModelCard) -> str:
+    """The characters of a card's output classes 1..n (class 0 is the CTC blank)."""
+    return "".join(card.classes[1:])
+
+
+class CaptchaRecognizer:
+    task = "captcha"
+
+    def __init__(self, min_confidence: float) -> None:
+        self.min_confidence = min_confidence
+        # The rejection threshold changes answers, so it is part of the version the cache sees.
+        self.preprocess_version = f"{PREPROCESS_VERSION}+reject{min_confidence:g}"
+
+    def preprocess(self, image: Image.Image, card: ModelCard) -> Prepared:
+        height, width = card.input_shape[0], card.input_shape[1]
+        return Prepared(inputs=to_model_input(to_pixels(image, width, height))[np.newaxis])
+
+    def decode(self, outputs: np.ndarray, prepared: Prepared, card: ModelCard) -> dict[str, Any]:
+        decoded = greedy_decode(outputs[0], card_charset(card))
+        characters = [
+            {"char": char, "confidence": round(confidence, 4)}
+            for char, confidence in zip(decoded.text, decoded.confidences, strict=True)
+        ]
+        # The text is right only if every character is: the product estimates that chance.
+        confidence = float(np.prod(decoded.confidences)) if decoded.text else 0.0
+        reasons = []
+        low = [i + 1 for i, c in enumerate(decoded.confidences) if c < self.min_confidence]
+        if low:
+            reasons.append(
+                f"character {', '.join(map(str, low))} below the confidence threshold {self.min_confidence:g}"
+            )
+        min_length = int(getattr(card, "min_length", 1))
+        max_length = int(getattr(card, "max_length", len(decoded.text) or 1))
+        if not min_length <= len(decoded.text) <= max_length:
+            reasons.append(f"read {len(decoded.text)} characters; model reads {min_length}-{max_length}")
+        result: dict[str, Any] = {
+            "text": decoded.text,
+            "confidence": round(confidence, 4),
+            "rejected": bool(reasons),
+            "characters": characters,
+        }
+        if reasons:
+            result["reject_reason"] = "; ".join(reasons)
+        return result

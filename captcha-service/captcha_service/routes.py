@@ -1,0 +1,116 @@
+"""Routes only the captcha service has, built on the shared app's registry and batchers.
+
+* `POST /b`                      the seed project's API: multipart `image_file` ->
+                                 `{"time", "value", "speed_time(ms)"}`, so its users keep working
+* `GET  /captcha/[?model=]`      a freshly rendered captcha PNG, its text in `X-Captcha-Text`
+* `POST /v1/recognize-batch`     several images in one request (multipart `files`, or JSON
+                                 `{"images_base64": [...]}`), answered in order
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import secrets
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
+
+from captcha_service.synth import render
+from recognition_common import errors
+from recognition_common.errors import ApiError, error_body
+from recognition_common.intake import decode_base64, read_image_upload
+from recognition_common.service import json_dumps
+
+router = APIRouter()
+
+
+@router.post("/b", summary="Seed-compatible recognize: multipart image_file -> {time, value}")
+async def seed_recognize(request: Request) -> JSONResponse:
+    started = time.perf_counter()
+    upload = await read_image_upload(request, file_field="image_file")
+    _, result = await request.app.state.recognize_bytes(upload.data, upload.model)
+    return JSONResponse(
+        {
+            "time": int(time.time()),
+            "value": result["text"],
+            "speed_time(ms)": round((time.perf_counter() - started) * 1000, 2),
+        }
+    )
+
+
+@router.get("/captcha/", summary="A new captcha image (PNG); its text in the X-Captcha-Text header")
+async def new_captcha(request: Request, model: str | None = None) -> Response:
+    card = request.app.state.registry.get(model).card
+    charset = "".join(card.classes[1:])
+    length = card.min_length + secrets.randbelow(card.max_length - card.min_length + 1)
+    text = "".join(secrets.choice(charset) for _ in range(length))
+    buffer = io.BytesIO()
+    render(text, card.width, card.height).save(buffer, "PNG")
+    return Response(
+        buffer.getvalue(),
+        media_type="image/png",
+        headers={"X-Captcha-Text": text, "X-Captcha-Model": card.name, "Cache-Control": "no-store"},
+    )
+
+
+@router.post("/v1/recognize-batch", summary="Recognize several images; results in request order")
+async def recognize_batch(request: Request) -> Response:
+    images, model = await _read_batch(request, request.app.state.captcha_settings.max_batch_images)
+    card = request.app.state.registry.get(model).card  # unknown model: one 404, not N
+    recognize = request.app.state.recognize_bytes
+    # All images go to the batcher at once, so they share forward passes.
+    outcomes = await asyncio.gather(*(recognize(data, card.name) for data in images), return_exceptions=True)
+    results: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        if isinstance(outcome, ApiError):
+            results.append({"status": outcome.status, **error_body(outcome.code, outcome.message)})
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            results.append({"status": 200, "result": outcome[1]})
+    body = {
+        "model": {"name": card.name, "version": card.version},
+        "preprocess_version": request.app.state.recognizer.preprocess_version,
+        "results": results,
+    }
+    return Response(json_dumps(body), media_type="application/json")
+
+
+async def _read_batch(request: Request, max_images: int) -> tuple[list[bytes], str | None]:
+    """The images and model of a batch request, or a 4xx `ApiError`."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    model = request.query_params.get("model") or None
+    if content_type == "multipart/form-data":
+        try:
+            form = await request.form(max_files=max_images, max_fields=8)
+        except Exception as exc:  # starlette's MultiPartException and parser errors
+            raise ApiError(400, errors.BAD_REQUEST, f"bad multipart body: {exc}") from exc
+        uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
+        images = [await upload.read() for upload in uploads]
+        field = form.get("model")
+        model = model or (field if isinstance(field, str) and field else None)
+    elif content_type == "application/json":
+        try:
+            payload = await request.json()
+        except ValueError as exc:
+            raise ApiError(400, errors.BAD_REQUEST, "invalid JSON body") from exc
+        encoded = payload.get("images_base64") if isinstance(payload, dict) else None
+        if not isinstance(encoded, list) or not all(isinstance(item, str) for item in encoded):
+            raise ApiError(400, errors.BAD_REQUEST, "JSON body needs images_base64: a list of strings")
+        if len(encoded) > max_images:
+            raise ApiError(413, errors.PAYLOAD_TOO_LARGE, f"at most {max_images} images per batch")
+        images = [decode_base64(item) for item in encoded]
+        model = model or payload.get("model") or None
+    else:
+        raise ApiError(
+            400, errors.BAD_REQUEST, "send multipart field 'files' (repeated) or JSON images_base64"
+        )
+    if not images:
+        raise ApiError(
+            400, errors.BAD_REQUEST, "no images: send multipart field 'files' or JSON images_base64"
+        )
+    return images, model

@@ -1,0 +1,98 @@
+"""The CAPTCHA page in a real browser: new sample, upload, model picker, errors.
+
+Runs Debian's Chromium against the session `gateway` fixture, which fronts the captcha service
+with the shipped models (same launch pattern as test_digit_page.py).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from captcha_service.synth import render
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RECOGNIZE_URL = re.compile(r"/api/v1/captcha/recognize$")
+
+
+@pytest.fixture(scope="module")  # torn down with the module: Playwright's loop must not outlive it
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's Chromium is missing: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def captcha_page(chromium: Browser, gateway) -> Iterator[Page]:
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, base_url=gateway.url)
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.goto("/captcha.html")
+    expect(page.locator("#model[data-state='ready']")).to_be_attached()
+    yield page
+    context.close()
+    assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+
+
+def test_new_sample_is_shown_and_read(captcha_page: Page) -> None:
+    page = captcha_page
+    expect(page.locator("#model option")).to_have_count(2)
+    with page.expect_response(RECOGNIZE_URL) as response:
+        page.locator("#sample").click()
+    assert response.value.status == 200
+    expect(page.locator("#preview-image")).to_be_visible()
+    expected = page.locator("#preview-caption").inner_text()
+    text = page.locator("#result-text")
+    expect(text).not_to_be_empty()
+    expect(page.locator("#result-confidence")).to_contain_text("%")
+    cards = page.locator("[data-testid='char-card']")
+    assert cards.count() == len(text.inner_text())
+    expect(cards.first.locator(".digit-confidence")).to_contain_text("%")
+    assert '"' in expected  # the caption names the sample's true text
+    expect(page.locator("#result-expected")).not_to_have_text("\u2013")
+    expect(page.locator("#error")).to_be_hidden()
+
+
+def test_upload_with_the_other_model(captcha_page: Page) -> None:
+    page = captcha_page
+    page.locator("#model").select_option("alnum-4to6")
+    buffer = io.BytesIO()
+    render("K3P9QZ", 160, 60, random.Random(4)).save(buffer, "PNG")
+    with page.expect_response(RECOGNIZE_URL) as response:
+        page.locator("#upload").set_input_files(
+            files=[{"name": "K3P9QZ.png", "mimeType": "image/png", "buffer": buffer.getvalue()}]
+        )
+    assert response.value.status == 200
+    expect(page.locator("#result-model")).to_contain_text("alnum-4to6")
+    expect(page.locator("#result-text")).not_to_be_empty()
+
+
+def test_bad_upload_shows_the_error(captcha_page: Page) -> None:
+    page = captcha_page
+    with page.expect_response(RECOGNIZE_URL) as response:
+        page.locator("#upload").set_input_files(
+            files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not an image at all"}]
+        )
+    assert response.value.status == 415
+    expect(page.locator("#error")).to_be_visible()
+    expect(page.locator("#error")).to_contain_text("unsupported_media_type")

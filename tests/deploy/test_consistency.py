@@ -1,0 +1,204 @@
+"""One truth about each service across every way of running it: the settings classes (what the code
+reads), .env.example (the one documented list), docker-compose.yml, the Kubernetes manifests, the
+Dockerfiles and `make run` (scripts/run_local.py) must agree on ports, variable names, health paths
+and model paths. A new recognizer is picked up from its `<task>-service/` directory."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.deploy.helpers import (
+    COMPOSE_FILES,
+    GATEWAY,
+    OVERLAYS,
+    RECOGNIZER_PORTS,
+    REPO_ROOT,
+    compose_config,
+    dockerfile,
+    env_example,
+    env_names,
+    k8s_objects,
+    recognizer_dirs,
+    settings_class,
+    task_of,
+)
+
+COMPOSE = compose_config("docker-compose.yml")["services"]
+RECOGNIZERS = [task_of(path) for path in recognizer_dirs()]
+SERVICES = [GATEWAY, *RECOGNIZERS]  # compose/k8s service name == task name, gateway aside
+PORTS = {GATEWAY: 8000, **{task: RECOGNIZER_PORTS[task] for task in RECOGNIZERS}}
+# Wiring: set by compose and the ConfigMaps per deployment, documented in .env.example as such.
+WIRING = {"REDIS_URL", "GATEWAY_REDIS_URL", *(f"GATEWAY_{task.upper()}_URL" for task in RECOGNIZER_PORTS)}
+
+
+def service_dir(service: str) -> str:
+    return GATEWAY if service == GATEWAY else f"{service}-service"
+
+
+def app_module(service: str) -> str:
+    return f"{service_dir(service).replace('-', '_')}.main:app"
+
+
+def settings_env(service: str) -> dict[str, str]:
+    return env_names(settings_class(service_dir(service)))
+
+
+def configmap(overlay: str, service: str) -> dict[str, str]:
+    # configMapGenerator appends a content hash to the name.
+    maps = k8s_objects(overlay, "ConfigMap")
+    (found,) = [config for name, config in maps.items() if name.startswith(f"{service}-config-")]
+    return found["data"]
+
+
+def container(overlay: str, service: str) -> dict:
+    (found,) = k8s_objects(overlay, "Deployment")[service]["spec"]["template"]["spec"]["containers"]
+    return found
+
+
+def url_of(healthcheck: list[str]) -> tuple[int, str]:
+    (url,) = re.findall(r"http://127\.0\.0\.1:\d+/\w+", " ".join(healthcheck))
+    return urlsplit(url).port, urlsplit(url).path
+
+
+def test_every_service_is_deployed_everywhere():
+    assert set(COMPOSE) == {"redis", *SERVICES}, "docker-compose.yml: one service per *-service/ directory"
+    for overlay in OVERLAYS:
+        assert set(k8s_objects(overlay, "Deployment")) == {"redis", *SERVICES}, overlay
+        assert set(k8s_objects(overlay, "Service")) == {"redis", *SERVICES}, overlay
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_ports_agree(service):
+    port = PORTS[service]
+    compose = COMPOSE[service]
+    listens = [entry["target"] for entry in compose.get("ports", [])] or [int(p) for p in compose["expose"]]
+    assert listens == [port], "docker-compose.yml"
+    assert url_of(compose["healthcheck"]["test"])[0] == port
+    for overlay in OVERLAYS:
+        assert container(overlay, service)["ports"] == [{"name": "http", "containerPort": port}]
+        (service_port,) = k8s_objects(overlay, "Service")[service]["spec"]["ports"]
+        assert service_port["port"] == port and service_port["targetPort"] == "http"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_agrees(service):
+    image = dockerfile(service_dir(service))
+    assert image.port == PORTS[service]
+    assert image.app == app_module(service)
+    assert COMPOSE[service]["build"]["dockerfile"] == f"{service_dir(service)}/Dockerfile"
+    assert COMPOSE[service]["build"]["context"], "the repository root (common/ is shared)"
+    prefix = "GATEWAY_" if service == GATEWAY else f"{service.upper()}_"
+    unknown = {name for name in image.env if name.startswith(prefix)} - set(settings_env(service))
+    assert not unknown, f"{service}/Dockerfile sets variables its settings do not read: {unknown}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_health_paths_exist_and_are_probed(service):
+    module = importlib.import_module(app_module(service).split(":")[0])
+    assert {"/healthz", "/readyz"} <= set(module.app.openapi()["paths"])
+    # Compose starts the gateway once each recognizer is ready; the gateway itself only has to be up.
+    expected = "/healthz" if service == GATEWAY else "/readyz"
+    assert url_of(COMPOSE[service]["healthcheck"]["test"])[1] == expected
+    for overlay in OVERLAYS:
+        spec = container(overlay, service)
+        assert spec["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert spec["readinessProbe"]["httpGet"]["path"] == expected
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_variable_set_is_a_real_setting(service):
+    known = set(settings_env(service))
+    assert set(COMPOSE[service].get("environment", {})) <= known, "docker-compose.yml"
+    for overlay in OVERLAYS:
+        assert set(configmap(overlay, service)) <= known, f"k8s {overlay} ConfigMap"
+    prefix = "GATEWAY_" if service == GATEWAY else f"{service.upper()}_"
+    documented = {name for name in env_example() if name.startswith(prefix)}
+    assert documented <= known, ".env.example documents variables the code does not read"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_env_example_documents_every_setting_with_its_default(service):
+    text = (REPO_ROOT / ".env.example").read_text()
+    documented = env_example()
+    settings = settings_class(service_dir(service))
+    for name, field_name in settings_env(service).items():
+        if name in WIRING:
+            assert name in text or name == "GATEWAY_REDIS_URL", f".env.example: mention {name} (wiring)"
+            continue
+        if name not in documented:
+            assert name == "GATEWAY_FRONTEND_DIR" and name in text, f".env.example: document # {name}=..."
+            continue
+        default = settings.model_fields[field_name].default
+        if isinstance(default, Path):  # a path inside the image, not the source tree's default
+            continue
+        assert documented[name] == ("" if default is None else str(default)), f".env.example: {name}"
+
+
+@pytest.mark.parametrize("service", RECOGNIZERS)
+def test_model_paths_agree(service):
+    variable = f"{service.upper()}_MODEL_DIR"
+    assert variable in settings_env(service)
+    assert (REPO_ROOT / f"{service}-service/models").is_dir()
+    assert env_example()[variable] == "/app/models"
+    image = dockerfile(f"{service}-service")
+    assert image.env[variable] == image.copy_destination(f"{service}-service/models/") == "/app/models"
+
+
+def test_gateway_frontend_dir_is_baked_in():
+    image = dockerfile(GATEWAY)
+    assert image.env["GATEWAY_FRONTEND_DIR"] == image.copy_destination("frontend/")
+
+
+def test_gateway_is_wired_to_every_recognizer_and_redis():
+    expected = {f"GATEWAY_{task.upper()}_URL": f"http://{task}:{PORTS[task]}" for task in RECOGNIZERS}
+    # Known tasks with no service yet are switched off explicitly: the settings' defaults point at
+    # 127.0.0.1, which inside a container or pod is the gateway itself.
+    expected |= {f"GATEWAY_{task.upper()}_URL": "" for task in RECOGNIZER_PORTS if task not in RECOGNIZERS}
+    expected["REDIS_URL"] = "redis://redis:6379/0"
+    assert COMPOSE[GATEWAY]["environment"] == expected
+    for overlay in OVERLAYS:
+        assert configmap(overlay, GATEWAY) == expected, overlay
+        (redis_port,) = k8s_objects(overlay, "Service")["redis"]["spec"]["ports"]
+        assert redis_port["port"] == 6379
+
+
+def run_local() -> tuple[dict[str, int], set[str]]:
+    """What `make run` starts: {app: port}, and the GATEWAY_*_URL variables it sets."""
+    path = REPO_ROOT / "scripts/run_local.py"
+    spec = importlib.util.spec_from_file_location("run_local", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # constants only: main() runs under __name__ == "__main__"
+    apps: dict[str, int] = {}
+    urls: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "uvicorn":
+            app, port = node.args
+            apps[ast.literal_eval(app)] = getattr(module, port.id)
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            key = node.slice
+            if isinstance(key, ast.Constant) and str(key.value).startswith("GATEWAY_"):
+                urls.add(key.value)
+    return apps, urls
+
+
+def test_make_run_starts_what_compose_starts():
+    apps, urls = run_local()
+    assert apps == {app_module(service): PORTS[service] for service in SERVICES}
+    wired = {name for name, value in COMPOSE[GATEWAY]["environment"].items() if value and name != "REDIS_URL"}
+    assert urls == wired
+
+
+def test_env_example_has_no_unknown_variables():
+    compose_text = "".join((REPO_ROOT / name).read_text() for name in COMPOSE_FILES)
+    known = set(re.findall(r"\$\{(\w+)", compose_text)) | {"COMPOSE_FILE"}
+    for service in SERVICES:
+        known |= set(settings_env(service))
+    assert set(env_example()) <= known
