@@ -1,7 +1,7 @@
 """The CAPTCHA page in a real browser: new sample, upload, model picker, errors.
 
 Runs Debian's Chromium against the session `gateway` fixture, which fronts the captcha service
-with the shipped models (same launch pattern as test_digit_page.py).
+with the shipped models (browser fixtures: tests/browser/conftest.py).
 """
 
 from __future__ import annotations
@@ -9,49 +9,21 @@ from __future__ import annotations
 import io
 import random
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from captcha_service.synth import render
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 RECOGNIZE_URL = re.compile(r"/api/v1/captcha/recognize$")
 
 
-@pytest.fixture(scope="module")  # torn down with the module: Playwright's loop must not outlive it
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's Chromium is missing: `make test` installs it (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def captcha_page(chromium: Browser, gateway) -> Iterator[Page]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 800}, base_url=gateway.url)
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.goto("/captcha.html")
-    expect(page.locator("#model[data-state='ready']")).to_be_attached()
-    yield page
-    context.close()
-    assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+def captcha_page(open_page: Callable[[str], Page]) -> Page:
+    return open_page("/captcha.html")
 
 
 def test_new_sample_is_shown_and_read(captcha_page: Page) -> None:

@@ -8,55 +8,26 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from digit_service.synth import STROKES, draw_number
 from tests.support.images import encode
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 RECOGNIZE_URL = re.compile(r"/api/v1/digit/recognize$")
 
 # The same pen strokes the other tests render with Pillow, here drawn with the mouse.
 DIGIT_STROKES = STROKES
 
 
-@pytest.fixture(scope="module")  # torn down with the module: Playwright's loop must not outlive it
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's Chromium is missing: `make test` installs it (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def digit_page(chromium: Browser, gateway) -> Iterator[Page]:
-    """The digit page in a fresh browser context, its model list loaded."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 800}, base_url=gateway.url)
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.goto("/digit.html")
-    expect(page.locator("#model[data-state='ready']")).to_be_attached()
-    yield page
-    context.close()
-    assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+def digit_page(open_page: Callable[[str], Page]) -> Page:
+    return open_page("/digit.html")
 
 
 def draw(page: Page, text: str) -> None:
