@@ -20,6 +20,8 @@ logger = logging.getLogger("recognition.errors")
 # Stable, documented error codes: clients switch on these, not on messages.
 BAD_REQUEST = "bad_request"
 NOT_FOUND = "not_found"
+UNAUTHORIZED = "unauthorized"
+RATE_LIMITED = "rate_limited"
 UNKNOWN_TASK = "unknown_task"
 UNKNOWN_MODEL = "unknown_model"
 METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -28,6 +30,8 @@ IMAGE_TOO_LARGE = "image_too_large"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 UNREADABLE_IMAGE = "unreadable_image"
 EMPTY_IMAGE = "empty_image"
+URL_REFUSED = "url_refused"  # image_url: a private address, a host off the allow-list, ...
+URL_UNREACHABLE = "url_unreachable"  # image_url: could not connect, HTTP error, too slow
 OVERLOADED = "overloaded"
 BACKEND_UNAVAILABLE = "backend_unavailable"
 BACKEND_TIMEOUT = "backend_timeout"
@@ -36,11 +40,13 @@ INTERNAL_ERROR = "internal_error"
 
 _STATUS_CODES = {
     400: BAD_REQUEST,
+    401: UNAUTHORIZED,
     404: NOT_FOUND,
     405: METHOD_NOT_ALLOWED,
     413: PAYLOAD_TOO_LARGE,
     415: UNSUPPORTED_MEDIA_TYPE,
     422: UNREADABLE_IMAGE,
+    429: RATE_LIMITED,
     503: BACKEND_UNAVAILABLE,
     504: BACKEND_TIMEOUT,
 }

@@ -4,6 +4,9 @@ Accepted bodies (all endpoints that take an image):
 
 * `multipart/form-data` with the image in field `file` (and optionally `model`);
 * `application/json` `{"image_base64": "...", "model": "..."}` (a `data:` URL prefix is allowed);
+  at the gateway also `{"image_url": "https://...", "model": "..."}`: the URL is handed back in
+  `ImageUpload.image_url` for the gateway to fetch (gateway/fetch.py). The recognizers never
+  fetch anything: they read with `accept_url=False` and answer 400 to an `image_url`;
 * a raw image body (`image/*` or `application/octet-stream`), which the gateway uses to forward.
 
 `model` may also come as a query parameter. Oversized bodies are stopped by `BodyLimitMiddleware`
@@ -34,16 +37,22 @@ _RAW_TYPES = ("application/octet-stream",)
 class ImageUpload:
     data: bytes
     model: str | None
+    image_url: str | None = None  # set (and `data` empty) only with `accept_url=True`
 
 
-async def read_image_upload(request: Request, file_field: str = "file") -> ImageUpload:
-    """The image bytes and requested model of a recognize request, or a 4xx `ApiError`."""
+async def read_image_upload(
+    request: Request, file_field: str = "file", *, accept_url: bool = False
+) -> ImageUpload:
+    """The image bytes and requested model of a recognize request, or a 4xx `ApiError`.
+
+    With `accept_url`, a JSON `image_url` comes back unfetched in `ImageUpload.image_url`.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     model = request.query_params.get("model") or None
     if content_type == "multipart/form-data":
         return await _from_multipart(request, file_field, model)
     if content_type == "application/json":
-        return _from_json(await request.body(), model)
+        return _from_json(await request.body(), model, accept_url)
     if content_type in _RAW_TYPES or content_type.startswith("image/"):
         return ImageUpload(data=await request.body(), model=model)
     if not content_type:
@@ -82,17 +91,36 @@ async def _from_multipart(request: Request, file_field: str, model: str | None) 
                 value.file.close()
 
 
-def _from_json(body: bytes, model: str | None) -> ImageUpload:
+def _from_json(body: bytes, model: str | None, accept_url: bool = False) -> ImageUpload:
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, errors.BAD_REQUEST, "the body is not valid JSON") from exc
+    if isinstance(payload, dict) and "image_url" in payload:
+        return _url_upload(payload, model, accept_url)
     if not isinstance(payload, dict) or not isinstance(payload.get("image_base64"), str):
         raise ApiError(400, errors.BAD_REQUEST, "JSON body must be an object with 'image_base64'")
+    json_model = _json_model(payload)
+    return ImageUpload(data=decode_base64(payload["image_base64"]), model=model or json_model or None)
+
+
+def _url_upload(payload: dict, model: str | None, accept_url: bool) -> ImageUpload:
+    if not accept_url:
+        # Fetching is the gateway's job, behind its address policy; a recognizer must never do it.
+        raise ApiError(400, errors.BAD_REQUEST, "this endpoint does not fetch image_url; send image_base64")
+    if "image_base64" in payload:
+        raise ApiError(400, errors.BAD_REQUEST, "send either 'image_base64' or 'image_url', not both")
+    url = payload["image_url"]
+    if not isinstance(url, str) or not url.strip():
+        raise ApiError(400, errors.BAD_REQUEST, "'image_url' must be a non-empty string")
+    return ImageUpload(data=b"", model=model or _json_model(payload) or None, image_url=url.strip())
+
+
+def _json_model(payload: dict) -> str | None:
     json_model = payload.get("model")
     if json_model is not None and not isinstance(json_model, str):
         raise ApiError(400, errors.BAD_REQUEST, "'model' must be a string")
-    return ImageUpload(data=decode_base64(payload["image_base64"]), model=model or json_model or None)
+    return json_model
 
 
 def decode_base64(text: str) -> bytes:

@@ -42,10 +42,31 @@ class GatewaySettings(BaseSettings):
     max_pixels: int = 40_000_000
     frontend_dir: Path = REPO_ROOT / "frontend"
 
+    # JSON {"image_url": ...} (gateway.fetch): only public addresses, unless allow_private (tests,
+    # intranets). Allowed hosts: comma-separated, exact or *.example.com; empty: any public host.
+    url_fetch_enabled: bool = True
+    url_allow_private: bool = False
+    url_allowed_hosts: str = ""
+    url_max_bytes: int | None = None  # unset: max_upload_bytes
+    url_timeout_s: float = 5.0  # the whole fetch: DNS, redirects and body
+
+    # Access (gateway.security). Comma-separated API keys; empty: /api/v1 is open (local default).
+    api_keys: str = Field(default="", validation_alias=AliasChoices("GATEWAY_API_KEYS", "API_KEYS"))
+    rate_limit_per_minute: int = 0  # per API key, or per client address without keys; 0: off
+    cors_origins: str = ""  # comma-separated origins allowed cross-origin; empty: no CORS headers
+
     @property
     def backends(self) -> dict[str, str]:
         urls = {"digit": self.digit_url, "captcha": self.captcha_url, "meter": self.meter_url}
         return {task: url.rstrip("/") for task, url in urls.items() if url}
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def image_limits(self) -> ImageLimits:

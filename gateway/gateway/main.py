@@ -14,6 +14,7 @@ from gateway.api.routes import captcha, health, models, recognize
 from gateway.backends import Backend
 from gateway.cache import create_cache
 from gateway.config import GatewaySettings
+from gateway.security import install_security
 from recognition_common.errors import install_error_handlers
 from recognition_common.intake import BodyLimitMiddleware
 
@@ -50,6 +51,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         for backend in backends.values():
             await backend.close()
         await cache.close()
+        if limiter is not None:
+            await limiter.close()
 
     app = FastAPI(
         title="Recognition Services",
@@ -60,6 +63,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Base64 JSON is a third larger than the image it carries; the image limit is checked after.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_upload_bytes * 4 // 3 + 65536)
+    # API keys, rate limits, CORS, security headers: outside the body limit (see gateway.security).
+    limiter = install_security(app, settings)
     app.include_router(recognize.router, tags=["recognition"])
     app.include_router(captcha.router, tags=["captcha"])
     app.include_router(models.router, tags=["models"])

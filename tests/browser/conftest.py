@@ -36,15 +36,17 @@ def chromium() -> Iterator[Browser]:
 @pytest.fixture
 def open_page(chromium: Browser, gateway) -> Iterator[Callable[[str], Page]]:
     """Open one of the gateway's pages in a fresh context, its model list loaded; on teardown,
-    fail if the page threw a JavaScript error."""
+    fail if the page threw a JavaScript error or broke the Content Security Policy."""
     contexts = []
     errors: list[str] = []
+    violations: list[str] = []
 
     def open_(path: str) -> Page:
         context = chromium.new_context(viewport={"width": 1280, "height": 800}, base_url=gateway.url)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: csp_violation(message.text, violations))
         page.goto(path)
         expect(page.locator("#model[data-state='ready']")).to_be_attached()
         return page
@@ -53,3 +55,10 @@ def open_page(chromium: Browser, gateway) -> Iterator[Callable[[str], Page]]:
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not violations, f"Content Security Policy violations: {violations}"
+
+
+def csp_violation(text: str, found: list[str]) -> None:
+    """Chromium reports a blocked script, style or image on the console, naming the policy."""
+    if "Content Security Policy" in text:
+        found.append(text)

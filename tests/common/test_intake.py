@@ -107,3 +107,37 @@ def test_base64_variants() -> None:
         decode_base64("  " + base64.b64encode(raw).decode()[:40] + "\n" + base64.b64encode(raw).decode()[40:])
         == raw
     )
+
+
+def test_recognizers_never_fetch_image_url(client: TestClient) -> None:
+    """Only the gateway fetches, behind its address policy; intake without accept_url says 400."""
+    reply = client.post("/echo", json={"image_url": "http://169.254.169.254/latest/meta-data/"})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "bad_request"
+    assert "image_url" in reply.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"image_url": " https://example.com/a.png ", "model": "cnn"}, ("https://example.com/a.png", "cnn")),
+        ({"image_url": 7}, None),
+        ({"image_url": ""}, None),
+        ({"image_url": "https://example.com/a.png", "image_base64": "AAAA"}, None),
+        ({"image_url": "https://example.com/a.png", "model": 3}, None),
+    ],
+)
+def test_the_gateway_gets_image_url_back_unfetched(payload: dict, expected: tuple | None) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict:
+        upload = await read_image_upload(request, accept_url=True)
+        return {"url": upload.image_url, "model": upload.model, "size": len(upload.data)}
+
+    reply = TestClient(app).post("/echo", json=payload)
+    if expected is None:
+        assert reply.status_code == 400 and reply.json()["error"]["code"] == "bad_request"
+    else:
+        assert reply.json() == {"url": expected[0], "model": expected[1], "size": 0}

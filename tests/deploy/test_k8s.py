@@ -109,3 +109,30 @@ def test_gpu_overlay_puts_each_recognizer_on_a_gpu_and_nothing_else():
             else:
                 assert gpus is None and "nodeSelector" not in pod, f"{overlay}: {name} needs no GPU"
                 assert not container["image"].endswith("-gpu"), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_gateway_reaches_the_recognizers_and_redis(overlay):
+    policies = k8s_objects(overlay, "NetworkPolicy")
+    assert policies, "k8s/base/network-policy.yaml"
+    from_gateway = [{"podSelector": {"matchLabels": {"app": GATEWAY}}}]
+
+    def selects(selector: dict, labels: dict) -> bool:
+        if not selector.get("matchLabels", {}).items() <= labels.items():
+            return False
+        for expression in selector.get("matchExpressions", []):
+            assert expression["operator"] == "NotIn", expression
+            if labels.get(expression["key"]) in expression["values"]:
+                return False
+        return True
+
+    for name, deployment in k8s_objects(overlay, "Deployment").items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        guarding = [policy for policy in policies.values() if selects(policy["spec"]["podSelector"], labels)]
+        if name == GATEWAY:
+            assert not guarding, "the gateway takes traffic from the ingress controller"
+            continue
+        assert guarding, f"{overlay}: nothing restricts who reaches {name}"
+        for policy in guarding:
+            assert policy["spec"]["policyTypes"] == ["Ingress"]
+            assert all(rule["from"] == from_gateway for rule in policy["spec"]["ingress"]), name

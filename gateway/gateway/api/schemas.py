@@ -55,11 +55,12 @@ class ModelsResponse(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
-        400: "Bad request body",
+        400: "Bad request body; url_refused: image_url not fetched (private address, host not "
+        "allowed, more than 3 redirects, fetching off)",
         404: "Unknown task or model",
-        413: "Upload or image dimensions too large",
+        413: "Upload, fetched image or image dimensions too large",
         415: "Not an image (judged by content)",
-        422: "Unreadable or empty image",
+        422: "Unreadable or empty image; url_unreachable: image_url failed or was too slow",
         503: "Backend down or overloaded",
         504: "Backend timeout",
     }.items()

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from gateway.api.deps import GatewayState
 from gateway.api.schemas import ERROR_RESPONSES, RecognizeResponse
 from gateway.cache import cache_key
+from gateway.fetch import UrlPolicy, fetch_image
 from recognition_common import errors
 from recognition_common.errors import ApiError
 from recognition_common.imaging import inspect_image
@@ -38,9 +39,16 @@ _REQUEST_BODY = {
         "application/json": {
             "schema": {
                 "type": "object",
-                "required": ["image_base64"],
+                "description": "Exactly one of image_base64 and image_url",
                 "properties": {
                     "image_base64": {"type": "string", "description": "The image, base64"},
+                    "image_url": {
+                        "type": "string",
+                        "format": "uri",
+                        "description": "http(s) address of the image, fetched by the gateway from "
+                        "public addresses only (400 url_refused otherwise; 422 url_unreachable "
+                        "when it cannot be fetched in time; 413 over the size limit)",
+                    },
                     "model": {"type": "string"},
                 },
             }
@@ -91,7 +99,7 @@ async def recognize(request: Request) -> Response:
                 errors.UNKNOWN_TASK,
                 f"unknown task {task!r}; available: {', '.join(sorted(state.backends))}",
             )
-        upload = await read_image_upload(request)
+        upload = await read_image_upload(request, accept_url=True)
         catalogue = await backend.catalogue()
         model = upload.model or catalogue.default_model
         if model not in catalogue.models:
@@ -100,7 +108,12 @@ async def recognize(request: Request) -> Response:
                 known = ", ".join(sorted(catalogue.models))
                 raise ApiError(404, errors.UNKNOWN_MODEL, f"unknown {task} model {model!r}; known: {known}")
         card = catalogue.models[model]
-        key = cache_key(task, model, card["version"], catalogue.preprocess_version, upload.data)
+        image = upload.data
+        if upload.image_url is not None:
+            # Fetched once the task and model are known to be good; from here on the bytes are
+            # an upload like any other: sniffed by content, cached, forwarded.
+            image = await fetch_image(upload.image_url, UrlPolicy.from_settings(state.settings))
+        key = cache_key(task, model, card["version"], catalogue.preprocess_version, image)
 
         fragment = await state.cache.get(key)
         if fragment is not None:
@@ -108,7 +121,7 @@ async def recognize(request: Request) -> Response:
         else:
             cache_state = "miss"
             fragment = await _recognize_uncached(
-                state, task, model, card, catalogue.preprocess_version, upload.data, request_id
+                state, task, model, card, catalogue.preprocess_version, image, request_id
             )
         status = "200"
     except ApiError as exc:
