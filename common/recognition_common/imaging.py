@@ -6,6 +6,9 @@ Two steps, so the gateway can refuse bad input without decoding pixels:
   pixel count a decoder would allocate (a 50000x50000 PNG of a few KB is refused here).
 * `decode_image` does that, then decodes the first frame, applies EXIF rotation and hands back a
   Pillow image in a plain mode (L, LA, RGB or RGBA) that pre-processing can rely on.
+
+The services use the two halves of `decode_image` separately (`open_image`, then `load_image`),
+so the header is parsed once while the size decides where the decoding runs.
 """
 
 from __future__ import annotations
@@ -104,25 +107,32 @@ def _open(data: bytes, limits: ImageLimits) -> Image.Image:
     return image
 
 
+def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
+    """Validate an upload and open it lazily: header read, pixels not decoded yet."""
+    _check_size(data, limits)
+    return _open(data, limits)
+
+
 def inspect_image(data: bytes, limits: ImageLimits) -> ImageInfo:
     """Validate an upload without decoding its pixels (cheap enough for the gateway)."""
-    _check_size(data, limits)
-    image = _open(data, limits)
+    image = open_image(data, limits)
     return ImageInfo(format=image.format or "?", width=image.width, height=image.height)
 
 
-def decode_image(data: bytes, limits: ImageLimits) -> Image.Image:
-    """Validate and decode the first frame, upright, as L, LA, RGB or RGBA."""
-    _check_size(data, limits)
-    image = _open(data, limits)
+def load_image(image: Image.Image) -> Image.Image:
+    """Decode an image from `open_image`: first frame, upright, as L, LA, RGB or RGBA."""
     try:
         image.seek(0)
         image.load()
         image = ImageOps.exif_transpose(image) or image
-        image = _plain_mode(image)
+        return _plain_mode(image)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise ApiError(422, errors.UNREADABLE_IMAGE, "the image data is truncated or corrupt") from exc
-    return image
+
+
+def decode_image(data: bytes, limits: ImageLimits) -> Image.Image:
+    """Validate and decode the first frame, upright, as L, LA, RGB or RGBA."""
+    return load_image(open_image(data, limits))
 
 
 def _plain_mode(image: Image.Image) -> Image.Image:

@@ -137,6 +137,12 @@ def decode_base64(text: str) -> bytes:
         raise ApiError(400, errors.BAD_REQUEST, "image_base64 is not valid base64") from exc
 
 
+def body_limit(max_image_bytes: int) -> int:
+    """The request-body cap for an image limit: base64 JSON is a third larger than the image it
+    carries, plus room for multipart headers and fields. The image limit itself is checked after."""
+    return max_image_bytes * 4 // 3 + 65536
+
+
 class BodyTooLarge(ApiError):
     def __init__(self, limit: int) -> None:
         super().__init__(413, errors.PAYLOAD_TOO_LARGE, f"request body exceeds the limit of {limit} bytes")

@@ -27,13 +27,14 @@ from typing import Any, TypeVar
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from recognition_common import errors
 from recognition_common.batching import BatchStats, MicroBatcher
 from recognition_common.errors import ApiError, install_error_handlers
-from recognition_common.imaging import decode_image, inspect_image
-from recognition_common.intake import BodyLimitMiddleware, read_image_upload
+from recognition_common.imaging import load_image, open_image
+from recognition_common.intake import BodyLimitMiddleware, body_limit, read_image_upload
 from recognition_common.metrics import RecognizerMetrics, metrics_response
 from recognition_common.model_card import ModelCard
 from recognition_common.models import DeviceInfo, configure_tensorflow, find_model_dirs, load_compiled
@@ -43,9 +44,6 @@ from recognition_common.settings import RecognizerSettings
 logger = logging.getLogger("recognition.service")
 
 T = TypeVar("T")
-
-# Bodies may carry base64 JSON, a third larger than the image; the image limit is checked after.
-_BODY_OVERHEAD = 4 / 3
 
 
 @dataclass
@@ -144,15 +142,13 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         description="Internal recognizer service; clients use the gateway's /api/v1 instead.",
     )
     install_error_handlers(app)
-    app.add_middleware(
-        BodyLimitMiddleware, max_body_bytes=int(settings.max_upload_bytes * _BODY_OVERHEAD) + 65536
-    )
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=body_limit(settings.max_upload_bytes))
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.recognizer = recognizer
 
-    def prepare(data: bytes, card: ModelCard) -> Prepared:
-        return recognizer.preprocess(decode_image(data, limits), card)
+    def prepare(image: Image.Image, card: ModelCard) -> Prepared:
+        return recognizer.preprocess(load_image(image), card)
 
     async def recognize_bytes(data: bytes, model: str | None) -> tuple[ModelCard, dict[str, Any]]:
         """One image through pre-processing, the model's batcher and the decoder.
@@ -165,9 +161,9 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         card = served.card
         status = "error"
         try:
-            info = inspect_image(data, limits)
-            inline = info.width * info.height <= settings.inline_max_pixels
-            prepared = await run_cpu(inline, prepare, data, card)
+            image = open_image(data, limits)  # validated, header only: decoding happens in prepare
+            inline = image.width * image.height <= settings.inline_max_pixels
+            prepared = await run_cpu(inline, prepare, image, card)
             outputs = await served.batcher.submit(prepared.inputs)
             result = await run_cpu(inline, recognizer.decode, outputs, prepared, card)
             status = "ok"

@@ -16,7 +16,7 @@ from gateway.cache import create_cache
 from gateway.config import GatewaySettings
 from gateway.security import install_security
 from recognition_common.errors import install_error_handlers
-from recognition_common.intake import BodyLimitMiddleware
+from recognition_common.intake import BodyLimitMiddleware, body_limit
 
 logger = logging.getLogger("gateway")
 
@@ -61,8 +61,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # Base64 JSON is a third larger than the image it carries; the image limit is checked after.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_upload_bytes * 4 // 3 + 65536)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=body_limit(settings.max_upload_bytes))
     # API keys, rate limits, CORS, security headers: outside the body limit (see gateway.security).
     limiter = install_security(app, settings)
     app.include_router(recognize.router, tags=["recognition"])
