@@ -9,7 +9,10 @@ Accepted bodies (all endpoints that take an image):
   fetch anything: they read with `accept_url=False` and answer 400 to an `image_url`;
 * a raw image body (`image/*` or `application/octet-stream`), which the gateway uses to forward.
 
-`model` may also come as a query parameter. Oversized bodies are stopped by `BodyLimitMiddleware`
+`model` may also come as a query parameter. Any other short scalar parameter (query, form field
+or JSON member, e.g. the meter's `mode` or `previous_value`) is collected in
+`ImageUpload.options`; which of them matter is the recognizer's business (`Recognizer.options`),
+and the gateway forwards and caches by exactly those. Oversized bodies are stopped by `BodyLimitMiddleware`
 while they stream in, before they are buffered.
 """
 
@@ -18,7 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -31,6 +35,10 @@ from recognition_common.errors import ApiError, error_body
 MAX_FORM_FILES = 1
 MAX_FORM_FIELDS = 8
 _RAW_TYPES = ("application/octet-stream",)
+# Parameters that are not options: the image itself and the model choice.
+_RESERVED = frozenset({"model", "file", "image_base64", "image_url"})
+MAX_OPTIONS = 16
+MAX_OPTION_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class ImageUpload:
     data: bytes
     model: str | None
     image_url: str | None = None  # set (and `data` empty) only with `accept_url=True`
+    options: dict[str, str] = field(default_factory=dict)  # other scalar parameters, as text
 
 
 async def read_image_upload(
@@ -49,12 +58,18 @@ async def read_image_upload(
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     model = request.query_params.get("model") or None
+    query_options = _options(request.query_params.items())
     if content_type == "multipart/form-data":
-        return await _from_multipart(request, file_field, model)
-    if content_type == "application/json":
-        return _from_json(await request.body(), model, accept_url)
-    if content_type in _RAW_TYPES or content_type.startswith("image/"):
-        return ImageUpload(data=await request.body(), model=model)
+        upload = await _from_multipart(request, file_field, model)
+    elif content_type == "application/json":
+        upload = _from_json(await request.body(), model, accept_url)
+    elif content_type in _RAW_TYPES or content_type.startswith("image/"):
+        upload = ImageUpload(data=await request.body(), model=model)
+    else:
+        upload = None
+    if upload is not None:
+        # As with `model`, the query string wins over the body.
+        return replace(upload, options={**upload.options, **query_options}) if query_options else upload
     if not content_type:
         raise ApiError(
             400,
@@ -84,7 +99,8 @@ async def _from_multipart(request: Request, file_field: str, model: str | None) 
         form_model = form.get("model")
         if isinstance(form_model, str) and form_model:
             model = model or form_model
-        return ImageUpload(data=data, model=model)
+        fields = ((name, value) for name, value in form.multi_items() if isinstance(value, str))
+        return ImageUpload(data=data, model=model, options=_options(fields))
     finally:
         for _, value in form.multi_items():
             if isinstance(value, UploadFile):
@@ -101,7 +117,11 @@ def _from_json(body: bytes, model: str | None, accept_url: bool = False) -> Imag
     if not isinstance(payload, dict) or not isinstance(payload.get("image_base64"), str):
         raise ApiError(400, errors.BAD_REQUEST, "JSON body must be an object with 'image_base64'")
     json_model = _json_model(payload)
-    return ImageUpload(data=decode_base64(payload["image_base64"]), model=model or json_model or None)
+    return ImageUpload(
+        data=decode_base64(payload["image_base64"]),
+        model=model or json_model or None,
+        options=_options(payload.items()),
+    )
 
 
 def _url_upload(payload: dict, model: str | None, accept_url: bool) -> ImageUpload:
@@ -113,7 +133,38 @@ def _url_upload(payload: dict, model: str | None, accept_url: bool) -> ImageUplo
     url = payload["image_url"]
     if not isinstance(url, str) or not url.strip():
         raise ApiError(400, errors.BAD_REQUEST, "'image_url' must be a non-empty string")
-    return ImageUpload(data=b"", model=model or _json_model(payload) or None, image_url=url.strip())
+    return ImageUpload(
+        data=b"",
+        model=model or _json_model(payload) or None,
+        image_url=url.strip(),
+        options=_options(payload.items()),
+    )
+
+
+def _options(items: Iterable[tuple[str, object]]) -> dict[str, str]:
+    """Short scalar parameters other than the image and model, as text (JSON numbers included).
+
+    Anything else (objects, lists, long strings, too many names) is refused with 400 rather
+    than dropped, so a client learns its parameter was not understood as sent.
+    """
+    options: dict[str, str] = {}
+    for name, value in items:
+        if name in _RESERVED:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            text = str(value)
+        elif value is None:
+            continue
+        else:
+            raise ApiError(400, errors.BAD_REQUEST, f"parameter {name!r} must be a string or a number")
+        if len(name) > MAX_OPTION_LENGTH or len(text) > MAX_OPTION_LENGTH:
+            raise ApiError(400, errors.BAD_REQUEST, f"parameter {name[:40]!r} is too long")
+        options[name] = text
+    if len(options) > MAX_OPTIONS:
+        raise ApiError(400, errors.BAD_REQUEST, f"at most {MAX_OPTIONS} parameters")
+    return options
 
 
 def _json_model(payload: dict) -> str | None:

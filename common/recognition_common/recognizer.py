@@ -3,17 +3,25 @@
 The shared service (`recognition_common.service`) does everything else: intake, validation,
 model loading, batching, errors, health and metrics. A new recognizer implements this protocol
 and nothing more.
+
+A recognizer whose answer takes more than one model call (the meter service finds the counter
+window with one model, then reads its wheels with another) also implements `StagedRecognizer`:
+the service then hands it the decoded image and a `Stages` object to run its models through,
+batched like everyone else's, instead of calling `preprocess` and `decode` itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from recognition_common.model_card import ModelCard
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -29,6 +37,9 @@ class Recognizer(Protocol):
     # Bumped whenever pre-processing or decoding changes its output for the same image and model;
     # the gateway's cache key includes it.
     preprocess_version: str
+    # Request parameters besides the image and `model` that change the answer (e.g. the meter's
+    # `mode`); the service passes exactly these on, and the gateway forwards and caches by them.
+    options: tuple[str, ...] = ()
 
     def preprocess(self, image: Image.Image, card: ModelCard) -> Prepared:
         """Turn a decoded, upright image into model inputs; raise ApiError(422) if unreadable."""
@@ -36,4 +47,31 @@ class Recognizer(Protocol):
 
     def decode(self, outputs: np.ndarray, prepared: Prepared, card: ModelCard) -> dict[str, Any]:
         """Turn model outputs into the task's `result` object: at least `text` and `confidence`."""
+        ...
+
+
+class Stages(Protocol):
+    """What a staged recognizer runs its work through, per request."""
+
+    async def infer(self, inputs: np.ndarray, component: str | None = None) -> np.ndarray:
+        """Batched forward pass of the request's model, or of one of its components (a model in
+        a sub-directory of the model's directory, named in its card's `components`)."""
+        ...
+
+    async def cpu(self, function: Callable[..., T], *args: Any) -> T:
+        """Run CPU work (pre-processing, decoding) where the service runs it for this image."""
+        ...
+
+
+class StagedRecognizer(Protocol):
+    task: str
+    preprocess_version: str
+    options: tuple[str, ...]
+
+    async def run(
+        self, image: Image.Image, card: ModelCard, stages: Stages, options: dict[str, str]
+    ) -> dict[str, Any]:
+        """The whole recognition of one decoded, upright image: the task's `result` object.
+
+        Raise ApiError (400 for a bad option, 422 for an unreadable image) to refuse it."""
         ...

@@ -21,7 +21,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -50,6 +51,37 @@ T = TypeVar("T")
 class ServedModel:
     card: ModelCard
     batcher: MicroBatcher
+    # Models the recognizer runs besides the main one (card `components`), each batched alone.
+    components: dict[str, ServedModel] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """The card as `GET /v1/models` shows it: component names replaced by their cards."""
+        described = self.card.model_dump(mode="json")
+        if self.components:
+            described["components"] = {
+                name: component.describe() for name, component in self.components.items()
+            }
+        return described
+
+    def batchers(self) -> list[MicroBatcher]:
+        return [self.batcher, *(c.batcher for c in self.components.values())]
+
+
+class RequestStages:
+    """`Stages` for one request: the model's batchers, and CPU work where this image belongs."""
+
+    def __init__(self, served: ServedModel, inline: bool, run_cpu: Callable[..., Any]) -> None:
+        self._served = served
+        self._inline = inline
+        self._run_cpu = run_cpu
+
+    async def infer(self, inputs: np.ndarray, component: str | None = None) -> np.ndarray:
+        if component is None:
+            return await self._served.batcher.submit(inputs)
+        return await self._served.components[component].batcher.submit(inputs)
+
+    async def cpu(self, function: Callable[..., T], *args: Any) -> T:
+        return await self._run_cpu(self._inline, function, *args)
 
 
 class ModelRegistry:
@@ -97,8 +129,8 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
                     f"no model directories with model.keras + card.json in {settings.model_dir}"
                 )
             for model_dir in model_dirs:
-                card, predict = await run_in_threadpool(load_compiled, model_dir, settings.max_batch)
-                registry.models[card.name] = ServedModel(card, _make_batcher(card, predict))
+                served = await load_served(model_dir)
+                registry.models[served.card.name] = served
             registry.default = settings.default_model or sorted(registry.models)[0]
             if registry.default not in registry.models:
                 raise RuntimeError(f"default model {registry.default!r} not found in {settings.model_dir}")
@@ -107,15 +139,25 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
             registry.error = f"{type(exc).__name__}: {exc}"
             logger.exception("model loading failed")
 
-    def _make_batcher(card: ModelCard, predict: Any) -> MicroBatcher:
-        labels = (recognizer.task, card.name)
+    async def load_served(model_dir: Path, label: str | None = None) -> ServedModel:
+        """A model directory and its components, compiled, warmed and each behind a batcher."""
+        card, predict = await run_in_threadpool(load_compiled, model_dir, settings.max_batch)
+        name = label or card.name
+        components = {
+            component: await load_served(model_dir / component, f"{name}/{component}")
+            for component in getattr(card, "components", None) or []
+        }
+        return ServedModel(card, _make_batcher(name, predict), components)
+
+    def _make_batcher(name: str, predict: Any) -> MicroBatcher:
+        labels = (recognizer.task, name)
 
         def observe(stats: BatchStats) -> None:
             metrics.batch_size.labels(*labels).observe(stats.size)
             metrics.inference.labels(*labels).observe(stats.infer_seconds)
 
         batcher = MicroBatcher(
-            card.name,
+            name,
             predict,
             max_batch=settings.max_batch,
             max_wait_ms=settings.max_wait_ms,
@@ -132,7 +174,8 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         yield
         loader.cancel()
         for served in registry.models.values():
-            await served.batcher.stop()
+            for batcher in served.batchers():
+                await batcher.stop()
         cpu_pool.shutdown(wait=False)
 
     app = FastAPI(
@@ -147,14 +190,20 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     app.state.metrics = metrics
     app.state.recognizer = recognizer
 
+    option_names: tuple[str, ...] = tuple(getattr(recognizer, "options", ()))
+    staged_run = getattr(recognizer, "run", None)  # a StagedRecognizer drives its own models
+
     def prepare(image: Image.Image, card: ModelCard) -> Prepared:
         return recognizer.preprocess(load_image(image), card)
 
-    async def recognize_bytes(data: bytes, model: str | None) -> tuple[ModelCard, dict[str, Any]]:
+    async def recognize_bytes(
+        data: bytes, model: str | None, options: dict[str, str] | None = None
+    ) -> tuple[ModelCard, dict[str, Any]]:
         """One image through pre-processing, the model's batcher and the decoder.
 
         Kept on `app.state.recognize_bytes` so a service's own routes (captcha's `/b` and batch
-        endpoint) recognize exactly as `/v1/recognize` does, metrics included.
+        endpoint) recognize exactly as `/v1/recognize` does, metrics included. `options` are
+        filtered to the recognizer's own `options`.
         """
         started = time.perf_counter()
         served = registry.get(model)
@@ -163,9 +212,14 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         try:
             image = open_image(data, limits)  # validated, header only: decoding happens in prepare
             inline = image.width * image.height <= settings.inline_max_pixels
-            prepared = await run_cpu(inline, prepare, image, card)
-            outputs = await served.batcher.submit(prepared.inputs)
-            result = await run_cpu(inline, recognizer.decode, outputs, prepared, card)
+            if staged_run is not None:
+                stages = RequestStages(served, inline, run_cpu)
+                known = {name: value for name, value in (options or {}).items() if name in option_names}
+                result = await staged_run(await run_cpu(inline, load_image, image), card, stages, known)
+            else:
+                prepared = await run_cpu(inline, prepare, image, card)
+                outputs = await served.batcher.submit(prepared.inputs)
+                result = await run_cpu(inline, recognizer.decode, outputs, prepared, card)
             status = "ok"
         except ApiError as exc:
             status = str(exc.status)
@@ -180,7 +234,7 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     @app.post("/v1/recognize", summary="Recognize one image")
     async def recognize(request: Request) -> Response:
         upload = await read_image_upload(request)
-        card, result = await recognize_bytes(upload.data, upload.model)
+        card, result = await recognize_bytes(upload.data, upload.model, upload.options)
         body = {
             "model": {"name": card.name, "version": card.version},
             "preprocess_version": recognizer.preprocess_version,
@@ -195,9 +249,10 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
             "ready": registry.ready,
             "default_model": registry.default,
             "preprocess_version": recognizer.preprocess_version,
+            "options": list(option_names),
             "device": registry.device.kind if registry.device else None,
             "max_batch": settings.max_batch,
-            "models": [served.card.model_dump(mode="json") for served in registry.models.values()],
+            "models": [served.describe() for served in registry.models.values()],
         }
 
     @app.get("/healthz", summary="Liveness")

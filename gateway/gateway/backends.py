@@ -28,6 +28,7 @@ class Catalogue:
     default_model: str
     preprocess_version: str
     models: dict[str, dict[str, Any]]  # name -> card
+    options: tuple[str, ...]  # request parameters the recognizer reads besides image and model
     raw: dict[str, Any] = field(repr=False)
     fetched_at: float = 0.0
 
@@ -100,6 +101,7 @@ class Backend:
                 default_model=raw["default_model"],
                 preprocess_version=raw["preprocess_version"],
                 models={card["name"]: card for card in raw["models"]},
+                options=tuple(raw.get("options") or ()),
                 raw=raw,
                 fetched_at=time.monotonic(),
             )
@@ -108,11 +110,13 @@ class Backend:
     def cached_catalogue(self) -> Catalogue | None:
         return self._catalogue
 
-    async def recognize(self, image: bytes, model: str, request_id: str) -> BackendReply:
+    async def recognize(
+        self, image: bytes, model: str, request_id: str, options: dict[str, str] | None = None
+    ) -> BackendReply:
         return await self._call(
             "POST",
             "/v1/recognize",
-            params={"model": model},
+            params={**(options or {}), "model": model},
             content=image,
             headers={"content-type": "application/octet-stream", "x-request-id": request_id},
         )

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -27,10 +28,21 @@ logger = logging.getLogger("gateway.cache")
 KEY_PREFIX = "rs:result:v2"  # bump when the stored value format changes
 
 
-def cache_key(task: str, model: str, version: str, preprocess_version: str, image: bytes) -> str:
-    """Everything that determines the answer: the exact bytes, the model version, the pipeline."""
+def cache_key(
+    task: str,
+    model: str,
+    version: str,
+    preprocess_version: str,
+    image: bytes,
+    options: dict[str, str] | None = None,
+) -> str:
+    """Everything that determines the answer: the exact bytes, the model version, the pipeline,
+    and the request options the recognizer reads (only those: the gateway filters them first)."""
     digest = hashlib.sha256(image).hexdigest()
-    return f"{KEY_PREFIX}:{task}:{model}:{version}:{preprocess_version}:{digest}"
+    key = f"{KEY_PREFIX}:{task}:{model}:{version}:{preprocess_version}:{digest}"
+    if options:
+        key += ":" + hashlib.sha256(urlencode(sorted(options.items())).encode()).hexdigest()[:32]
+    return key
 
 
 class ResultCache(Protocol):

@@ -22,7 +22,12 @@ def client() -> TestClient:
     @app.post("/echo")
     async def echo(request: Request) -> dict:
         upload = await read_image_upload(request)
-        return {"size": len(upload.data), "model": upload.model, "head": upload.data[:8].hex()}
+        return {
+            "size": len(upload.data),
+            "model": upload.model,
+            "head": upload.data[:8].hex(),
+            "options": upload.options,
+        }
 
     return TestClient(app)
 
@@ -30,7 +35,7 @@ def client() -> TestClient:
 def test_multipart_with_model_field(client: TestClient) -> None:
     reply = client.post("/echo", files={"file": ("x.png", IMAGE)}, data={"model": "lenet5"})
     assert reply.status_code == 200
-    assert reply.json() == {"size": len(IMAGE), "model": "lenet5", "head": IMAGE[:8].hex()}
+    assert reply.json() == {"size": len(IMAGE), "model": "lenet5", "head": IMAGE[:8].hex(), "options": {}}
 
 
 def test_query_model_wins_over_form(client: TestClient) -> None:
@@ -141,3 +146,23 @@ def test_the_gateway_gets_image_url_back_unfetched(payload: dict, expected: tupl
         assert reply.status_code == 400 and reply.json()["error"]["code"] == "bad_request"
     else:
         assert reply.json() == {"url": expected[0], "model": expected[1], "size": 0}
+
+
+def test_options_come_from_query_form_and_json(client: TestClient) -> None:
+    form = client.post("/echo?wheels=6", files={"file": ("x.png", IMAGE)}, data={"mode": "window"})
+    assert form.json()["options"] == {"mode": "window", "wheels": "6"}
+    payload = {"image_base64": base64.b64encode(IMAGE).decode(), "previous_value": 12.5, "strict": True}
+    body = client.post("/echo?mode=photo", json={**payload, "mode": "window", "model": "m"}).json()
+    # JSON numbers and booleans arrive as text; the query string wins, as it does for `model`.
+    assert body["options"] == {"previous_value": "12.5", "strict": "true", "mode": "photo"}
+    assert body["model"] == "m"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"mode": {"nested": 1}}, {"mode": [1, 2]}, {"mode": "x" * 300}, {f"p{i}": i for i in range(17)}],
+)
+def test_unusable_options_are_refused(client: TestClient, extra: dict) -> None:
+    reply = client.post("/echo", json={"image_base64": base64.b64encode(IMAGE).decode(), **extra})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "bad_request"

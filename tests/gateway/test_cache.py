@@ -12,6 +12,11 @@ def test_key_changes_with_everything_that_changes_the_answer() -> None:
     assert base != cache_key("digit", "cnn", "1.0.0", "p2", b"image")
     assert base != cache_key("digit", "cnn", "1.0.0", "p1", b"imagf")
     assert base == cache_key("digit", "cnn", "1.0.0", "p1", b"image")
+    # Options the recognizer reads are part of the answer; their order is not.
+    with_mode = cache_key("meter", "m", "1", "p", b"image", {"mode": "window", "wheels": "5"})
+    assert with_mode == cache_key("meter", "m", "1", "p", b"image", {"wheels": "5", "mode": "window"})
+    assert with_mode != cache_key("meter", "m", "1", "p", b"image", {"mode": "photo", "wheels": "5"})
+    assert cache_key("meter", "m", "1", "p", b"image", {}) == cache_key("meter", "m", "1", "p", b"image")
 
 
 async def test_memory_cache_evicts_least_recently_used() -> None:

@@ -113,7 +113,10 @@ async def recognize(request: Request) -> Response:
             # Fetched once the task and model are known to be good; from here on the bytes are
             # an upload like any other: sniffed by content, cached, forwarded.
             image = await fetch_image(upload.image_url, UrlPolicy.from_settings(state.settings))
-        key = cache_key(task, model, card["version"], catalogue.preprocess_version, image)
+        # Only the options this task's recognizer reads reach it and the cache key; others are
+        # ignored, so a stray parameter can neither change an answer nor split the cache.
+        options = {name: value for name, value in upload.options.items() if name in catalogue.options}
+        key = cache_key(task, model, card["version"], catalogue.preprocess_version, image, options)
 
         fragment = await state.cache.get(key)
         if fragment is not None:
@@ -121,7 +124,7 @@ async def recognize(request: Request) -> Response:
         else:
             cache_state = "miss"
             fragment = await _recognize_uncached(
-                state, task, model, card, catalogue.preprocess_version, image, request_id
+                state, task, model, card, catalogue.preprocess_version, image, request_id, options
             )
         status = "200"
     except ApiError as exc:
@@ -166,11 +169,12 @@ async def _recognize_uncached(
     preprocess_version: str,
     image: bytes,
     request_id: str,
+    options: dict[str, str],
 ) -> bytes:
     """Validate, ask the backend, cache the answer; return its `"model":...,"result":...` fragment."""
     inspect_image(image, state.settings.image_limits)
     backend = state.backends[task]
-    reply = await backend.recognize(image, model, request_id)
+    reply = await backend.recognize(image, model, request_id, options)
     try:
         answer = reply.json() if reply.body else {}
     except ValueError:
@@ -183,7 +187,7 @@ async def _recognize_uncached(
     fragment = json.dumps({"model": served, "result": answer["result"]})[1:-1].encode()
     # Stored under the version that actually computed it, never under the expected one.
     await state.cache.set(
-        cache_key(task, model, served["version"], answer["preprocess_version"], image), fragment
+        cache_key(task, model, served["version"], answer["preprocess_version"], image, options), fragment
     )
     return fragment
 

@@ -1,0 +1,67 @@
+"""How the wheels of a mechanical counter move together, and how a reading follows from them.
+
+A wheel's *position* is a float in [0, 10): 3.0 shows a clean 3, 3.5 is half-way from 3 to 4.
+The last (rightmost) wheel turns continuously with the flow. Every other wheel is carried like an
+odometer's: it stands still on its digit and only turns while the wheel to its right goes from 9
+to 0, so its fraction equals the fraction of that last tenth. This is what lets a reader resolve
+a wheel caught mid-roll: its digit is the one that, with the carry its right neighbour implies,
+best explains where it stands.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def carry_of(right_position: float) -> float:
+    """How far (0..1) a wheel has been carried by its right neighbour standing at `right_position`."""
+    return min(max(right_position - 9.0, 0.0), 1.0)
+
+
+def wheel_positions(value: float, wheels: int) -> list[float]:
+    """Where each wheel stands, leftmost first, when the counter has run `value` units.
+
+    `value` wraps at 10**wheels like a real counter; its fraction is the last wheel's roll.
+    """
+    value = value % 10**wheels
+    positions = [0.0] * wheels
+    positions[-1] = value % 10
+    for index in range(wheels - 2, -1, -1):
+        digit = int(value // 10 ** (wheels - 1 - index)) % 10
+        positions[index] = digit + carry_of(positions[index + 1])
+    return positions
+
+
+def resolve_digits(positions: Sequence[float]) -> list[int]:
+    """The digits a person reads off the wheels, resolving wheels caught mid-roll.
+
+    Right to left: the last wheel shows the digit it has passed (floor); each other wheel shows
+    the digit nearest to its position once the carry implied by its (resolved) right neighbour
+    is taken off, so a noisy 3.5 reads 3 while the wheel to its right is still at 9.5 and 4 once
+    that one has gone round.
+    """
+    if not positions:
+        return []
+    digits = [0] * len(positions)
+    right = positions[-1] % 10
+    digits[-1] = math.floor(right) % 10
+    for index in range(len(positions) - 2, -1, -1):
+        carry = carry_of(right)
+        digit = math.floor(positions[index] - carry + 0.5) % 10
+        digits[index] = digit
+        right = digit + carry  # where this wheel stands if it agrees with its neighbour
+    return digits
+
+
+def reading_text(positions: Sequence[float]) -> str:
+    """The digits as shown, leading zeros kept: "02572"."""
+    return "".join(str(digit) for digit in resolve_digits(positions))
+
+
+def reading_value(positions: Sequence[float]) -> float:
+    """The number the counter shows, the last wheel's roll as its fraction: 2572.4."""
+    if not positions:
+        return 0.0
+    fraction = positions[-1] % 10 - math.floor(positions[-1] % 10)
+    return int(reading_text(positions)) + round(fraction, 3)
