@@ -1,0 +1,50 @@
+"""One wheel cell: digits scroll up as the drum advances, styles are plausible, fonts are local."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from meter_service.wheels import WheelStyle, font_paths, random_style, red_variant, render_wheel
+
+
+def _flat(font: str) -> WheelStyle:
+    return WheelStyle(font=font, ink=(0, 0, 0), paper=(255, 255, 255), pitch=1.0, curvature=0.0, shading=0.0)
+
+
+def test_digits_scroll_up_as_the_wheel_advances() -> None:
+    style = _flat(font_paths()[0])
+    still = np.asarray(render_wheel(3.0, style, 40, 64), dtype=float)
+    rolled = np.asarray(render_wheel(3.25, style, 40, 64), dtype=float)  # a quarter pitch = 16 rows
+    assert np.abs(rolled[:32] - still[16:48]).mean() < 4  # the 3 moved up by 16 rows
+    assert np.abs(rolled[:32] - still[:32]).mean() > 10
+    # Half-way, the lower half shows the top of the next digit: the 4, not the 2.
+    half = np.asarray(render_wheel(3.5, style, 40, 64), dtype=float)
+    four = np.asarray(render_wheel(4.0, style, 40, 64), dtype=float)
+    two = np.asarray(render_wheel(2.0, style, 40, 64), dtype=float)
+    assert np.abs(half[32:] - four[:32]).mean() < np.abs(half[32:] - two[:32]).mean()
+
+
+def test_position_wraps_and_size_is_exact() -> None:
+    style = random_style(np.random.default_rng(1))
+    image = render_wheel(9.99, style, 20, 32)
+    assert image.size == (20, 32) and image.mode == "RGB"
+    np.testing.assert_array_equal(
+        np.asarray(render_wheel(12.0, style, 20, 32)), render_wheel(2.0, style, 20, 32)
+    )
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light", "red"])
+def test_styles_have_contrast(scheme: str) -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        style = random_style(rng, scheme)
+        assert np.abs(np.subtract(style.ink, style.paper, dtype=int)).sum() > 150
+        assert style.font in font_paths()
+    red = red_variant(random_style(rng, "dark"), rng)
+    assert max(red.ink[0], red.paper[0]) > 140
+
+
+def test_fonts_come_from_inside_the_environment() -> None:
+    assert len(font_paths()) >= 4
+    assert all(".venv" in path or "site-packages" in path for path in font_paths())
