@@ -1,7 +1,8 @@
 """`make run`: the whole stack as native processes on 127.0.0.1, no Docker needed.
 
 Starts redis-server when a binary is found (otherwise the gateway's in-process cache stands in),
-the digit and captcha services, then the gateway on port 8000, and prints the URL. Ctrl-C stops everything.
+the digit, captcha and meter services, then the gateway on port 8000, and prints the URL. Ctrl-C
+stops everything.
 Ports and settings come from the environment with the documented defaults (see README).
 """
 
@@ -22,6 +23,7 @@ HOST = "127.0.0.1"
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8000"))
 DIGIT_PORT = int(os.environ.get("DIGIT_PORT", "8001"))
 CAPTCHA_PORT = int(os.environ.get("CAPTCHA_PORT", "8002"))
+METER_PORT = int(os.environ.get("METER_PORT", "8003"))
 REDIS_PORT = int(os.environ.get("RUN_REDIS_PORT", "6390"))  # not 6379: leave a system Redis alone
 
 
@@ -49,10 +51,11 @@ def uvicorn(app: str, port: int) -> list[str]:
 
 
 def main() -> None:
-    for port in (GATEWAY_PORT, DIGIT_PORT, CAPTCHA_PORT):
+    for port in (GATEWAY_PORT, DIGIT_PORT, CAPTCHA_PORT, METER_PORT):
         if not port_free(port):
             raise SystemExit(
-                f"port {port} is in use; stop what runs there or set GATEWAY_PORT/DIGIT_PORT/CAPTCHA_PORT"
+                f"port {port} is in use; stop what runs there or set "
+                "GATEWAY_PORT/DIGIT_PORT/CAPTCHA_PORT/METER_PORT"
             )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     children: list[subprocess.Popen[bytes]] = []
@@ -97,8 +100,14 @@ def main() -> None:
     children.append(captcha)
     wait_http(f"http://{HOST}:{CAPTCHA_PORT}/readyz", captcha)
 
+    print("starting the meter service (loading models)...")
+    meter = subprocess.Popen(uvicorn("meter_service.main:app", METER_PORT), env=env, cwd=REPO_ROOT)
+    children.append(meter)
+    wait_http(f"http://{HOST}:{METER_PORT}/readyz", meter)
+
     env["GATEWAY_DIGIT_URL"] = f"http://{HOST}:{DIGIT_PORT}"
     env["GATEWAY_CAPTCHA_URL"] = f"http://{HOST}:{CAPTCHA_PORT}"
+    env["GATEWAY_METER_URL"] = f"http://{HOST}:{METER_PORT}"
     gateway = subprocess.Popen(uvicorn("gateway.main:app", GATEWAY_PORT), env=env, cwd=REPO_ROOT)
     children.append(gateway)
     wait_http(f"http://{HOST}:{GATEWAY_PORT}/readyz", gateway)

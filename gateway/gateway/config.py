@@ -18,7 +18,7 @@ class GatewaySettings(BaseSettings):
     # One URL per task; a task whose URL is empty is not offered (404 unknown_task).
     digit_url: str = "http://127.0.0.1:8001"
     captcha_url: str = "http://127.0.0.1:8002"
-    meter_url: str = ""
+    meter_url: str = "http://127.0.0.1:8003"
 
     # Unset: the embedded in-process LRU cache. Set (redis://host:6379/0): shared Redis cache.
     redis_url: str | None = Field(

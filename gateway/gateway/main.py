@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from gateway.api.deps import GatewayMetrics, GatewayState
-from gateway.api.routes import captcha, health, models, recognize
+from gateway.api.routes import captcha, health, meter, models, recognize
 from gateway.backends import Backend
 from gateway.cache import create_cache
 from gateway.config import GatewaySettings
@@ -66,6 +66,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     limiter = install_security(app, settings)
     app.include_router(recognize.router, tags=["recognition"])
     app.include_router(captcha.router, tags=["captcha"])
+    app.include_router(meter.router, tags=["meter"])
     app.include_router(models.router, tags=["models"])
     app.include_router(health.router, tags=["operations"])
     if settings.frontend_dir.is_dir():

@@ -181,18 +181,28 @@ def captcha_service(env: dict[str, str] | None = None) -> UvicornApp:
     return UvicornApp("captcha-service", "captcha_service.main:app", env=env)
 
 
+def meter_service(env: dict[str, str] | None = None) -> UvicornApp:
+    return UvicornApp("meter-service", "meter_service.main:app", env=env)
+
+
 def gateway(
     digit_url: str,
     redis_url: str | None,
     env: dict[str, str] | None = None,
     captcha_url: str | None = None,
+    meter_url: str | None = None,
 ) -> UvicornApp:
-    """A gateway in front of `digit_url` and, when given, `captcha_url`.
+    """A gateway in front of `digit_url` and, when given, `captcha_url` and `meter_url`.
 
-    Without a captcha URL the captcha task is switched off (an empty URL), so a gateway started
-    for a digit-only test never reaches for a captcha service on the default port.
+    A task without a URL is switched off (an empty URL), so a gateway started for a digit-only
+    test never reaches for a captcha or meter service on the default port.
     """
-    settings = {"GATEWAY_DIGIT_URL": digit_url, "GATEWAY_CAPTCHA_URL": captcha_url or "", **(env or {})}
+    settings = {
+        "GATEWAY_DIGIT_URL": digit_url,
+        "GATEWAY_CAPTCHA_URL": captcha_url or "",
+        "GATEWAY_METER_URL": meter_url or "",
+        **(env or {}),
+    }
     if redis_url:
         settings["REDIS_URL"] = redis_url
     # /healthz: the gateway is up even when a test has deliberately broken its backends.

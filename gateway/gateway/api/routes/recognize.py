@@ -23,6 +23,45 @@ router = APIRouter()
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
+# Task options: read by one task's recognizer (listed as `options` in its /api/v1/models entry),
+# ignored by the others. Accepted as query parameters, form fields or JSON fields alike.
+_METER_OPTIONS: dict[str, dict] = {
+    "mode": {
+        "type": "string",
+        "enum": ["auto", "photo", "window"],
+        "default": "auto",
+        "description": "meter only: `photo` finds the counter window in a photo of the meter, "
+        "`window` takes an image already cropped to the row of wheels, `auto` decides",
+    },
+    "wheels": {
+        "type": "integer",
+        "minimum": 4,
+        "maximum": 8,
+        "description": "meter only: number of digit wheels in the counter window; default: the model's (5)",
+    },
+    "previous_value": {
+        "type": "number",
+        "description": "meter only: the last known reading; the answer's `plausibility` says whether "
+        "the new one fits it (a meter never runs backwards)",
+    },
+    "previous_time": {
+        "type": "string",
+        "description": "meter only: when previous_value was read: ISO 8601 (2026-03-01T08:30:00Z; "
+        "UTC without an offset) or Unix epoch seconds; with max_rate, bounds how far the meter can "
+        "have run since",
+    },
+    "max_rate": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "description": "meter only: the most the meter can run per hour, in the reading's units; "
+        "checked against previous_value and previous_time",
+    },
+    "time": {
+        "type": "string",
+        "description": "meter only: when this photo was taken, in the formats of previous_time; default: now",
+    },
+}
+
 _REQUEST_BODY = {
     "required": True,
     "content": {
@@ -33,6 +72,7 @@ _REQUEST_BODY = {
                 "properties": {
                     "file": {"type": "string", "format": "binary", "description": "The image"},
                     "model": {"type": "string", "description": "Model name; default per task"},
+                    **_METER_OPTIONS,
                 },
             }
         },
@@ -50,6 +90,7 @@ _REQUEST_BODY = {
                         "when it cannot be fetched in time; 413 over the size limit)",
                     },
                     "model": {"type": "string"},
+                    **_METER_OPTIONS,
                 },
             }
         },
@@ -76,9 +117,19 @@ def request_id_of(request: Request) -> str:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string"},
-                "description": "digit (later captcha, meter)",
+                "description": "digit, captcha or meter",
             },
             {"name": "model", "in": "query", "required": False, "schema": {"type": "string"}},
+            *(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "schema": {key: value for key, value in schema.items() if key != "description"},
+                    "description": schema["description"],
+                }
+                for name, schema in _METER_OPTIONS.items()
+            ),
         ],
     },
 )

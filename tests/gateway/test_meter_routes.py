@@ -1,0 +1,225 @@
+"""The gateway's meter wiring: the demo download, its errors, the options, their documentation.
+
+The gateway runs in-process (TestClient) in front of a stand-in meter service: a tiny real HTTP
+server on 127.0.0.1 that answers like the meter service does and records what reached it. The real
+meter service behind a real gateway is exercised by tests/browser/test_meter_page.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from gateway.config import GatewaySettings
+from gateway.main import create_app
+from tests.support.images import encode
+from tests.support.processes import free_port
+
+OPTIONS = ["mode", "wheels", "previous_value", "previous_time", "max_rate", "time"]
+
+
+def photo() -> bytes:
+    return encode(Image.new("RGB", (64, 48), (200, 200, 200)), "JPEG")
+
+
+def demo_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("meter-01.jpg", b"\xff\xd8\xff\xe0 not really a photo")
+        archive.writestr("README.txt", "sample meter photos")
+    return buffer.getvalue()
+
+
+class FakeMeter:
+    """Answers /v1/models, /readyz, /v1/recognize (echoing its parameters) and /v1/demo."""
+
+    def __init__(self, demo_status: int = 200) -> None:
+        self.demo_status = demo_status
+        self.recognized: list[dict[str, str]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._get(self)
+
+            def do_POST(self) -> None:
+                fake._post(self)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def __enter__(self) -> FakeMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
+        handler.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _json(self, handler: BaseHTTPRequestHandler, status: int, body: object, **headers: str) -> None:
+        self._send(
+            handler, status, json.dumps(body).encode(), {"Content-Type": "application/json", **headers}
+        )
+
+    def _get(self, handler: BaseHTTPRequestHandler) -> None:
+        path = urlsplit(handler.path).path
+        if path == "/v1/models":
+            card = {"name": "default", "version": "1.0.0", "task": "meter"}
+            self._json(
+                handler,
+                200,
+                {
+                    "task": "meter",
+                    "ready": True,
+                    "default_model": "default",
+                    "preprocess_version": "1",
+                    "models": [card],
+                    "options": OPTIONS,
+                },
+            )
+        elif path == "/readyz":
+            self._json(handler, 200, {"status": "ready"})
+        elif path == "/v1/demo" and self.demo_status == 200:
+            self._send(handler, 200, demo_zip(), {"Content-Type": "application/zip"})
+        elif path == "/v1/demo":
+            error = {"error": {"code": "not_ready", "message": "still loading"}}
+            self._json(handler, self.demo_status, error, **{"Retry-After": "2"})
+        else:
+            self._json(handler, 404, {"error": {"code": "not_found", "message": path}})
+
+    def _post(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+        params = dict(parse_qsl(urlsplit(handler.path).query))
+        self.recognized.append(params)
+        result = {"text": "00012", "value": 12.3, "confidence": 0.9, "rejected": False, "params": params}
+        self._json(
+            handler,
+            200,
+            {"model": {"name": "default", "version": "1.0.0"}, "preprocess_version": "1", "result": result},
+        )
+
+
+def gateway(meter_url: str) -> TestClient:
+    settings = GatewaySettings(digit_url="", captcha_url="", meter_url=meter_url, redis_url=None)
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def meter() -> Iterator[FakeMeter]:
+    with FakeMeter() as fake:
+        yield fake
+
+
+def test_the_default_settings_wire_the_meter_like_the_other_recognizers() -> None:
+    assert GatewaySettings().meter_url == "http://127.0.0.1:8003"
+    assert set(GatewaySettings().backends) == {"digit", "captcha", "meter"}
+
+
+def test_demo_is_passed_through_as_a_zip_download(meter: FakeMeter) -> None:
+    with gateway(meter.url) as client:
+        reply = client.get("/api/v1/meter/demo", headers={"X-Request-ID": "demo-1"})
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "application/zip"
+    assert reply.headers["content-disposition"].startswith("attachment")
+    assert reply.headers["x-request-id"] == "demo-1"
+    assert zipfile.ZipFile(io.BytesIO(reply.content)).namelist() == ["meter-01.jpg", "README.txt"]
+
+
+def test_demo_when_the_meter_service_is_down_is_503() -> None:
+    with gateway(f"http://127.0.0.1:{free_port()}") as client:
+        reply = client.get("/api/v1/meter/demo")
+    assert reply.status_code == 503
+    assert reply.json()["error"]["code"] == "backend_unavailable"
+    assert reply.headers["retry-after"]
+
+
+def test_demo_passes_the_services_own_error_through() -> None:
+    with FakeMeter(demo_status=503) as fake, gateway(fake.url) as client:
+        reply = client.get("/api/v1/meter/demo")
+    assert reply.status_code == 503
+    assert reply.json()["error"]["code"] == "not_ready"
+    assert reply.headers["retry-after"] == "2"
+    assert "content-disposition" not in reply.headers
+
+
+def test_demo_without_a_meter_task_is_404() -> None:
+    with gateway("") as client:
+        reply = client.get("/api/v1/meter/demo")
+        recognize = client.post("/api/v1/meter/recognize", files={"file": ("m.png", photo())})
+    assert reply.status_code == 404 and reply.json()["error"]["code"] == "unknown_task"
+    assert recognize.status_code == 404 and recognize.json()["error"]["code"] == "unknown_task"
+
+
+def test_meter_options_reach_the_service_from_form_query_and_json(meter: FakeMeter) -> None:
+    image = photo()
+    with gateway(meter.url) as client:
+        form = client.post(
+            "/api/v1/meter/recognize?wheels=6",
+            files={"file": ("m.png", image)},
+            data={"mode": "window", "previous_value": "12.0", "colour": "red"},
+        )
+        posted = client.post(
+            "/api/v1/meter/recognize",
+            json={
+                "image_base64": base64.b64encode(image).decode(),
+                "mode": "photo",
+                "max_rate": 0.5,
+                "previous_time": "2026-03-01T08:00:00Z",
+            },
+        )
+    assert form.status_code == 200, form.text
+    assert form.json()["result"]["params"] == {
+        "model": "default",
+        "wheels": "6",
+        "mode": "window",
+        "previous_value": "12.0",
+    }, "known options only: `colour` is not the meter's"
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["result"]["params"] == {
+        "model": "default",
+        "mode": "photo",
+        "max_rate": "0.5",
+        "previous_time": "2026-03-01T08:00:00Z",
+    }
+
+
+def test_openapi_documents_the_meter_options_and_the_demo() -> None:
+    with gateway("") as client:
+        schema = client.get("/openapi.json").json()
+    operation = schema["paths"]["/api/v1/{task}/recognize"]["post"]
+    query = {parameter["name"]: parameter for parameter in operation["parameters"]}
+    assert set(OPTIONS) <= set(query)
+    assert all(not query[name]["required"] and "meter" in query[name]["description"] for name in OPTIONS)
+    assert query["mode"]["schema"]["enum"] == ["auto", "photo", "window"]
+    for content in ("multipart/form-data", "application/json"):
+        properties = operation["requestBody"]["content"][content]["schema"]["properties"]
+        assert set(OPTIONS) <= set(properties), content
+    demo = schema["paths"]["/api/v1/meter/demo"]["get"]
+    assert "application/zip" in demo["responses"]["200"]["content"]
+    assert {"404", "503"} <= set(demo["responses"])
