@@ -1,5 +1,8 @@
 """Recognizer backends: one pooled `httpx.AsyncClient` each, and each one's model catalogue.
 
+The clients use `gateway.transport.KeepAliveTransport` for their connection pool: the same
+httpx API and exceptions at a fraction of httpcore's CPU cost per request.
+
 The catalogue (the backend's `GET /v1/models`) tells the gateway the default model and every
 model's version before it forwards anything, which is what the cache key needs. It is refreshed
 after `catalogue_ttl_s`, at once when a request names a model it does not know, and whenever a
@@ -17,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from gateway.transport import KeepAliveTransport
 from recognition_common import errors
 from recognition_common.errors import ApiError
 
@@ -60,7 +64,9 @@ class Backend:
         self.client = httpx.AsyncClient(
             base_url=url,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=KeepAliveTransport(max_connections=max_connections),
+            # Answers are small JSON; compressing them would only cost CPU on both sides.
+            headers={"accept-encoding": "identity"},
         )
         self._catalogue: Catalogue | None = None
         self._refresh_lock = asyncio.Lock()
