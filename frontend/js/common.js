@@ -8,7 +8,7 @@
 export const PAGES = [
   { id: 'digit', title: 'Digits', href: 'digit.html', task: 'digit', description: 'Draw or upload handwritten digits and read them as a number.' },
   { id: 'captcha', title: 'CAPTCHA', href: 'captcha.html', task: 'captcha', description: 'Read the text of a CAPTCHA image.' },
-  // { id: 'meter', title: 'Water meter', href: 'meter.html', task: 'meter', description: 'Read the counter of a water-meter photo.' },
+  { id: 'meter', title: 'Water meter', href: 'meter.html', task: 'meter', description: 'Read the counter of a water-meter photo.' },
 ];
 
 const SITE_TITLE = 'Recognition Services';

@@ -10,7 +10,7 @@ from tests.browser.conftest import csp_violation
 pytestmark = pytest.mark.browser
 
 
-@pytest.mark.parametrize("path", ["/digit.html", "/captcha.html", "/"])
+@pytest.mark.parametrize("path", ["/digit.html", "/captcha.html", "/meter.html", "/"])
 def test_page_loads_under_the_policy_without_violations(chromium: Browser, gateway, path: str) -> None:
     context = chromium.new_context(base_url=gateway.url)
     try:
