@@ -81,6 +81,8 @@ class MicroBatcher:
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
         self._task: asyncio.Task[None] | None = None
+        self._busy = False  # a batch is taken off the queue and not yet answered
+        self._stopped = False
 
     @property
     def queued_samples(self) -> int:
@@ -90,10 +92,15 @@ class MicroBatcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher-{self.name}")
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
     async def stop(self) -> None:
-        """Finish what is queued, then stop the worker."""
+        """Finish what is queued and the batch in progress, then stop the worker."""
+        self._stopped = True
         if self._task is not None:
-            while self._jobs:
+            while self._jobs or self._busy:
                 await asyncio.sleep(0.005)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -105,6 +112,8 @@ class MicroBatcher:
         count = len(samples)
         if count == 0:
             return samples
+        if self._stopped:  # never reached while the service counts its requests (service.py)
+            raise ApiError(503, errors.NOT_READY, f"model {self.name!r} was unloaded", {"Retry-After": "1"})
         if self._queued_samples + count > self.max_queue:
             raise QueueFull(self.name, self._retry_after_s)
         job = _Job(samples=samples, future=asyncio.get_running_loop().create_future())
@@ -121,25 +130,31 @@ class MicroBatcher:
                 await self._wakeup.wait()
                 continue
             await self._fill(loop)
-            jobs = self._take_batch()
-            batch = np.concatenate([job.samples for job in jobs]) if len(jobs) > 1 else jobs[0].samples
-            started = time.perf_counter()
+            self._busy = True
             try:
-                outputs = await loop.run_in_executor(self._executor, self._infer, batch)
-            except Exception as exc:  # a failing model must not kill the worker
-                logger.exception("inference failed for model %s", self.name)
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            if self._on_batch is not None:
-                self._on_batch(BatchStats(len(batch), len(jobs), time.perf_counter() - started))
-            offset = 0
+                await self._run_batch(loop, self._take_batch())
+            finally:
+                self._busy = False
+
+    async def _run_batch(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
+        batch = np.concatenate([job.samples for job in jobs]) if len(jobs) > 1 else jobs[0].samples
+        started = time.perf_counter()
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._infer, batch)
+        except Exception as exc:  # a failing model must not kill the worker
+            logger.exception("inference failed for model %s", self.name)
             for job in jobs:
-                count = len(job.samples)
-                if not job.future.done():  # the client may have gone away
-                    job.future.set_result(outputs[offset : offset + count])
-                offset += count
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        if self._on_batch is not None:
+            self._on_batch(BatchStats(len(batch), len(jobs), time.perf_counter() - started))
+        offset = 0
+        for job in jobs:
+            count = len(job.samples)
+            if not job.future.done():  # the client may have gone away
+                job.future.set_result(outputs[offset : offset + count])
+            offset += count
 
     async def _fill(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait up to max_wait for the batch to fill; return at once when it is full."""

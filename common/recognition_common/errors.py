@@ -36,6 +36,9 @@ OVERLOADED = "overloaded"
 BACKEND_UNAVAILABLE = "backend_unavailable"
 BACKEND_TIMEOUT = "backend_timeout"
 NOT_READY = "not_ready"
+REQUEST_TIMEOUT = "request_timeout"  # the request body did not arrive in time
+RELOAD_FAILED = "reload_failed"  # a model reload was refused; the previous models keep serving
+RELOAD_IN_PROGRESS = "reload_in_progress"
 INTERNAL_ERROR = "internal_error"
 
 _STATUS_CODES = {
@@ -43,6 +46,7 @@ _STATUS_CODES = {
     401: UNAUTHORIZED,
     404: NOT_FOUND,
     405: METHOD_NOT_ALLOWED,
+    408: REQUEST_TIMEOUT,
     413: PAYLOAD_TOO_LARGE,
     415: UNSUPPORTED_MEDIA_TYPE,
     422: UNREADABLE_IMAGE,

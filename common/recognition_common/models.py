@@ -9,6 +9,8 @@ TensorFlow is imported here only, so the gateway can use the rest of the package
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +57,34 @@ def find_model_dirs(root: Path) -> list[Path]:
     return sorted(
         path for path in root.iterdir() if (path / MODEL_FILE).is_file() and (path / CARD_FILE).is_file()
     )
+
+
+FINGERPRINT_CHARS = 12
+
+
+def fingerprint(model_dir: Path) -> str:
+    """What the served model is made of: a SHA-256 of `model.keras`, `card.json` and, recursively,
+    the components its card lists, first 12 hex digits.
+
+    Reported beside the card's version (`GET /v1/models`, every answer's `model`) and part of the
+    gateway's cache key, so a model file replaced without bumping the card's version still never
+    answers from another model's cache entries. Read without validating anything: a broken card
+    still has a fingerprint, and loading it is what refuses it.
+    """
+    digest = hashlib.sha256()
+    for name in (MODEL_FILE, CARD_FILE):
+        digest.update(name.encode() + b"\0" + hashlib.sha256((model_dir / name).read_bytes()).digest())
+    for component in _components(model_dir):
+        digest.update(f"component:{component}:{fingerprint(model_dir / component)}".encode())
+    return digest.hexdigest()[:FINGERPRINT_CHARS]
+
+
+def _components(model_dir: Path) -> list[str]:
+    try:
+        listed = json.loads((model_dir / CARD_FILE).read_bytes()).get("components") or []
+    except (ValueError, AttributeError):
+        return []
+    return [str(name) for name in listed] if isinstance(listed, list) else []
 
 
 def load_compiled(model_dir: Path, warmup_batch: int = 1) -> tuple[ModelCard, PredictFn]:

@@ -7,16 +7,22 @@ Endpoints (the same in every recognizer service; the gateway is their only inten
 * `GET  /healthz`                the process is alive
 * `GET  /readyz`                 models loaded and warmed (503 until then)
 * `GET  /metrics`                Prometheus
+* `POST /v1/admin/reload`        re-read the model directory and swap changed models in (also on
+                                 SIGHUP; see `recognition_common.reloading`); not behind the gateway
 
 Models load in the background after start-up, so liveness answers at once and readiness flips
-when every model is warm.
+when every model is warm. Every model is reported with a fingerprint of its files beside its
+card's version (`/v1/models`, each answer's `model`), which the gateway puts in its cache keys.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
 import json
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,9 +44,17 @@ from recognition_common.imaging import load_image, open_image
 from recognition_common.intake import BodyLimitMiddleware, body_limit, read_image_upload
 from recognition_common.metrics import RecognizerMetrics, metrics_response
 from recognition_common.model_card import ModelCard
-from recognition_common.models import DeviceInfo, configure_tensorflow, find_model_dirs, load_compiled
+from recognition_common.models import (
+    DeviceInfo,
+    configure_tensorflow,
+    find_model_dirs,
+    fingerprint,
+    load_compiled,
+)
 from recognition_common.recognizer import Prepared, Recognizer
+from recognition_common.reloading import ModelReloader, stop_batchers
 from recognition_common.settings import RecognizerSettings
+from recognition_common.timeouts import BodyTimeoutMiddleware
 
 logger = logging.getLogger("recognition.service")
 
@@ -53,10 +67,13 @@ class ServedModel:
     batcher: MicroBatcher
     # Models the recognizer runs besides the main one (card `components`), each batched alone.
     components: dict[str, ServedModel] = field(default_factory=dict)
+    fingerprint: str = ""  # of the files it was loaded from, components included (models.py)
+    model_dir: Path | None = None
+    in_flight: int = 0  # requests using it now; a replaced model stops once this is 0
 
     def describe(self) -> dict[str, Any]:
-        """The card as `GET /v1/models` shows it: component names replaced by their cards."""
-        described = self.card.model_dump(mode="json")
+        """The card as `GET /v1/models` shows it, with its fingerprint; components as cards."""
+        described = self.card.model_dump(mode="json")  # the card has its `fingerprint` added
         if self.components:
             described["components"] = {
                 name: component.describe() for name, component in self.components.items()
@@ -64,7 +81,7 @@ class ServedModel:
         return described
 
     def batchers(self) -> list[MicroBatcher]:
-        return [self.batcher, *(c.batcher for c in self.components.values())]
+        return [self.batcher, *(b for c in self.components.values() for b in c.batchers())]
 
 
 class RequestStages:
@@ -131,6 +148,7 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
             for model_dir in model_dirs:
                 served = await load_served(model_dir)
                 registry.models[served.card.name] = served
+                activate(served)
             registry.default = settings.default_model or sorted(registry.models)[0]
             if registry.default not in registry.models:
                 raise RuntimeError(f"default model {registry.default!r} not found in {settings.model_dir}")
@@ -141,13 +159,30 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
 
     async def load_served(model_dir: Path, label: str | None = None) -> ServedModel:
         """A model directory and its components, compiled, warmed and each behind a batcher."""
+        files = await run_in_threadpool(fingerprint, model_dir)
         card, predict = await run_in_threadpool(load_compiled, model_dir, settings.max_batch)
         name = label or card.name
-        components = {
-            component: await load_served(model_dir / component, f"{name}/{component}")
-            for component in getattr(card, "components", None) or []
-        }
-        return ServedModel(card, _make_batcher(name, predict), components)
+        components: dict[str, ServedModel] = {}
+        try:
+            for component in getattr(card, "components", None) or []:
+                components[component] = await load_served(model_dir / component, f"{name}/{component}")
+            if label is None and await run_in_threadpool(fingerprint, model_dir) != files:
+                raise RuntimeError(f"the files in {model_dir} changed while they were loaded; reload again")
+        except BaseException:
+            for loaded in components.values():
+                await stop_batchers(loaded)
+            raise
+        card = card.model_copy(update={"fingerprint": files})
+        return ServedModel(card, _make_batcher(name, predict), components, files, model_dir)
+
+    def activate(served: ServedModel, label: str | None = None) -> None:
+        """Point the queue-depth gauges at a model that is now being served."""
+        labels = (recognizer.task, label or served.card.name)
+        metrics.queue_depth.labels(*labels).set_function(lambda: served.batcher.queued_samples)
+        for name, component in served.components.items():
+            activate(component, f"{labels[1]}/{name}")
+
+    reloader = ModelReloader(registry, settings.model_dir, load_served, activate)
 
     def _make_batcher(name: str, predict: Any) -> MicroBatcher:
         labels = (recognizer.task, name)
@@ -165,17 +200,30 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
             on_batch=observe,
         )
         batcher.start()
-        metrics.queue_depth.labels(*labels).set_function(lambda: batcher.queued_samples)
         return batcher
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loader = asyncio.create_task(load_models())
+        reloads: set[asyncio.Task[None]] = set()
+
+        def on_sighup() -> None:
+            task = asyncio.create_task(reloader.reload_logged())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop = asyncio.get_running_loop()
+        # Not possible off the main thread (TestClient): the endpoint still works there.
+        hup = _suppress_signal_errors(lambda: loop.add_signal_handler(signal.SIGHUP, on_sighup))
         yield
+        if hup:
+            _suppress_signal_errors(lambda: loop.remove_signal_handler(signal.SIGHUP))
         loader.cancel()
+        for task in list(reloads):
+            await task
+        await reloader.close()
         for served in registry.models.values():
-            for batcher in served.batchers():
-                await batcher.stop()
+            await stop_batchers(served)
         cpu_pool.shutdown(wait=False)
 
     app = FastAPI(
@@ -186,6 +234,7 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=body_limit(settings.max_upload_bytes))
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.recognizer = recognizer
@@ -201,12 +250,15 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     ) -> tuple[ModelCard, dict[str, Any]]:
         """One image through pre-processing, the model's batcher and the decoder.
 
+        The card returned carries the served model's `fingerprint` as an extra field.
+
         Kept on `app.state.recognize_bytes` so a service's own routes (captcha's `/b` and batch
         endpoint) recognize exactly as `/v1/recognize` does, metrics included. `options` are
         filtered to the recognizer's own `options`.
         """
         started = time.perf_counter()
         served = registry.get(model)
+        served.in_flight += 1  # before any await: a reload drains this model only after us
         card = served.card
         status = "error"
         try:
@@ -225,6 +277,7 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
             status = str(exc.status)
             raise
         finally:
+            served.in_flight -= 1
             metrics.requests.labels(recognizer.task, card.name, status).inc()
             metrics.latency.labels(recognizer.task, card.name).observe(time.perf_counter() - started)
         return card, result
@@ -236,7 +289,7 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         upload = await read_image_upload(request)
         card, result = await recognize_bytes(upload.data, upload.model, upload.options)
         body = {
-            "model": {"name": card.name, "version": card.version},
+            "model": model_reference(card),
             "preprocess_version": recognizer.preprocess_version,
             "result": result,
         }
@@ -267,6 +320,7 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
             "models": {name: served.card.version for name, served in registry.models.items()},
             "device": registry.device.kind if registry.device else None,
             "max_batch": settings.max_batch,
+            "retiring": reloader.retiring,  # replaced models still finishing their requests
         }
         if registry.error:
             body["error"] = registry.error
@@ -276,7 +330,27 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     async def metrics_endpoint() -> Response:
         return metrics_response(metrics.registry)
 
+    @app.post("/v1/admin/reload", summary="Load changed model files beside the served ones, then swap")
+    async def reload_models(request: Request) -> Response:
+        if settings.admin_token:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
+                raise ApiError(401, errors.UNAUTHORIZED, "reloading needs 'Authorization: Bearer <token>'")
+        return Response(json_dumps(await reloader.reload()), media_type="application/json")
+
     return app
+
+
+def model_reference(card: ModelCard) -> dict[str, Any]:
+    """How an answer names the model that computed it: name, version and files' fingerprint."""
+    return {"name": card.name, "version": card.version, "fingerprint": getattr(card, "fingerprint", None)}
+
+
+def _suppress_signal_errors(install: Callable[[], Any]) -> bool:
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+        install()
+        return True
+    return False
 
 
 def json_dumps(value: Any) -> str:

@@ -24,6 +24,10 @@ class RecognizerSettings(BaseSettings):
     inline_max_pixels: int = 250_000  # images up to this size are pre-processed on the event loop
     preprocess_threads: int = 2  # threads that pre-process larger images
     inference_threads: int = 0  # TensorFlow intra-op threads; 0 lets TensorFlow decide
+    body_timeout_s: float = 30.0  # a request body not complete by then: 408 (0: no limit)
+    # POST /v1/admin/reload needs `Authorization: Bearer <token>` when set; empty: open (the
+    # recognizers are reachable only from the gateway's network, which does not forward it).
+    admin_token: str = ""
 
     @property
     def image_limits(self) -> ImageLimits:

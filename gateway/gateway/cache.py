@@ -6,7 +6,8 @@ resumes by itself when Redis comes back.
 
 With Redis, a small in-process LRU sits in front of it (a near cache): a hot image is answered
 without a network round trip, which is most of what a cache hit costs. It cannot serve a stale
-answer: keys carry the model and pre-processing versions, and a key's value never changes.
+answer: keys carry the model's version and the fingerprint of its files, and the pre-processing
+version, and a key's value never changes.
 """
 
 from __future__ import annotations
@@ -35,10 +36,15 @@ def cache_key(
     preprocess_version: str,
     image: bytes,
     options: dict[str, str] | None = None,
+    fingerprint: str | None = None,
 ) -> str:
-    """Everything that determines the answer: the exact bytes, the model version, the pipeline,
-    and the request options the recognizer reads (only those: the gateway filters them first)."""
+    """Everything that determines the answer: the exact bytes, the model version and the
+    fingerprint of its files (a model file replaced under the same version is another model),
+    the pipeline, and the request options the recognizer reads (only those: the gateway filters
+    them first)."""
     digest = hashlib.sha256(image).hexdigest()
+    if fingerprint:
+        version = f"{version}+{fingerprint}"
     key = f"{KEY_PREFIX}:{task}:{model}:{version}:{preprocess_version}:{digest}"
     if options:
         key += ":" + hashlib.sha256(urlencode(sorted(options.items())).encode()).hexdigest()[:32]

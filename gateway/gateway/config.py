@@ -39,6 +39,7 @@ class GatewaySettings(BaseSettings):
     catalogue_ttl_s: float = 10.0  # how long the backends' model lists are trusted
 
     max_upload_bytes: int = 10 * 1024 * 1024
+    body_timeout_s: float = 30.0  # a request body not complete by then: 408 (0: no limit)
     max_pixels: int = 40_000_000
     frontend_dir: Path = REPO_ROOT / "frontend"
 

@@ -17,7 +17,7 @@ from digit_service.main import create_app
 from digit_service.preprocess import prepare_digits
 from digit_service.synth import draw_number
 from recognition_common.model_card import read_card
-from recognition_common.models import find_model_dirs, load_compiled
+from recognition_common.models import find_model_dirs, fingerprint, load_compiled
 from tests.support.images import encode
 
 MODELS_DIR = DigitSettings().model_dir
@@ -107,5 +107,9 @@ def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
             time.sleep(0.1)
         reply = client.post("/v1/recognize", files={"file": ("d.png", encode(draw_number("7")))})
         assert reply.status_code == 200
-        assert reply.json()["model"] == {"name": "lenet5", "version": card.version}
+        assert reply.json()["model"] == {
+            "name": "lenet5",
+            "version": card.version,
+            "fingerprint": fingerprint(model_dir),
+        }
         assert len(reply.json()["result"]["digits"][0]["probabilities"]) == 10

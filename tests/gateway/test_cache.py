@@ -17,6 +17,10 @@ def test_key_changes_with_everything_that_changes_the_answer() -> None:
     assert with_mode == cache_key("meter", "m", "1", "p", b"image", {"wheels": "5", "mode": "window"})
     assert with_mode != cache_key("meter", "m", "1", "p", b"image", {"mode": "photo", "wheels": "5"})
     assert cache_key("meter", "m", "1", "p", b"image", {}) == cache_key("meter", "m", "1", "p", b"image")
+    # The same version with other model files (replaced without bumping the card) is another model.
+    fingerprinted = cache_key("digit", "cnn", "1.0.0", "p1", b"image", fingerprint="0123456789ab")
+    assert fingerprinted != base
+    assert fingerprinted != cache_key("digit", "cnn", "1.0.0", "p1", b"image", fingerprint="ba9876543210")
 
 
 async def test_memory_cache_evicts_least_recently_used() -> None:

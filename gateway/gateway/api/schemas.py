@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class ModelRef(BaseModel):
     name: str
     version: str
+    fingerprint: str | None = Field(
+        default=None, description="SHA-256 prefix of the model's files: changes whenever they do"
+    )
 
 
 class RecognitionResult(BaseModel):

@@ -167,7 +167,8 @@ async def recognize(request: Request) -> Response:
         # Only the options this task's recognizer reads reach it and the cache key; others are
         # ignored, so a stray parameter can neither change an answer nor split the cache.
         options = {name: value for name, value in upload.options.items() if name in catalogue.options}
-        key = cache_key(task, model, card["version"], catalogue.preprocess_version, image, options)
+        version, fingerprint = card["version"], card.get("fingerprint")
+        key = cache_key(task, model, version, catalogue.preprocess_version, image, options, fingerprint)
 
         fragment = await state.cache.get(key)
         if fragment is not None:
@@ -233,13 +234,17 @@ async def _recognize_uncached(
     if reply.status != 200:
         raise _backend_error(reply.status, answer, reply.headers)
     served = answer["model"]
-    if served["version"] != card["version"] or answer["preprocess_version"] != preprocess_version:
-        await backend.catalogue(refresh=True)  # the backend swapped models under us
+    if (
+        served["version"] != card["version"]
+        or served.get("fingerprint") != card.get("fingerprint")
+        or answer["preprocess_version"] != preprocess_version
+    ):
+        await backend.catalogue(refresh=True)  # the backend swapped (or reloaded) models under us
     fragment = json.dumps({"model": served, "result": answer["result"]})[1:-1].encode()
-    # Stored under the version that actually computed it, never under the expected one.
-    await state.cache.set(
-        cache_key(task, model, served["version"], answer["preprocess_version"], image, options), fragment
-    )
+    # Stored under the model that actually computed it, never under the expected one.
+    version, fingerprint = served["version"], served.get("fingerprint")
+    key = cache_key(task, model, version, answer["preprocess_version"], image, options, fingerprint)
+    await state.cache.set(key, fragment)
     return fragment
 
 
