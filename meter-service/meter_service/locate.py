@@ -1,0 +1,254 @@
+"""The window locator's pre- and post-processing, shared by training and serving.
+
+The locator is a small fully convolutional network: a square RGB view in, a soft mask of the
+wheel row out (at half the input's resolution). It runs twice on a photo:
+
+1. `locator_input`: the whole photo letterboxed into the square. The mask gives the row's
+   position, size and angle, roughly (a row can be a few pixels high at this scale).
+2. `refine_input`: a square view centred on that estimate, turned by its angle and scaled so the
+   row spans about three quarters of the width. The same network's mask of this view is many
+   pixels high, so the corners come out to a fraction of a pixel of the original photo.
+
+`window_from_output` turns a mask into corners by image moments: the mask's centroid, and the
+eigenvectors of its covariance for the row's direction; a rectangle of side s has second moment
+s^2 / 12 along that side, so the sides follow from the eigenvalues. Soft mask edges make this
+sub-pixel, and it needs no contour tracing. Each view records in a `LocatorFrame` how its pixels
+map back to the photo's, so corners are always returned in the ORIGINAL photo's pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from meter_service.geometry import Corners, order_corners, quad_size
+
+INPUT_SHAPE = (160, 160, 3)  # height, width, channels of the locator's input
+OUTPUT_STRIDE = 2  # input pixels per mask pixel
+THRESHOLD = 0.5  # mask probability that counts as "window"
+MIN_PIXELS = 4  # fewer mask pixels than this is no window
+REFINE_SPAN = 0.74  # in the refining view, the row's width / the view's width
+PAD_VALUE = 0  # letterbox bars (black)
+
+
+@dataclass(frozen=True)
+class LocatorFrame:
+    """Where a locator input came from: `to_image` maps input pixels to photo pixels (3x3)."""
+
+    to_image: np.ndarray
+    input_size: tuple[int, int]  # (width, height) of the input
+
+
+@dataclass(frozen=True)
+class Window:
+    """A located counter window: corners TL, TR, BR, BL in the photo's pixels, and how sure."""
+
+    corners: Corners
+    score: float  # mean mask probability over the found region, 0..1
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def locator_input(
+    image: Image.Image, input_shape: tuple[int, ...] = INPUT_SHAPE
+) -> tuple[np.ndarray, LocatorFrame]:
+    """The whole photo letterboxed (aspect kept, centred, black bars) into the locator's input."""
+    height, width = int(input_shape[0]), int(input_shape[1])
+    scale = min(width / image.width, height / image.height)
+    new_w = max(1, min(width, round(image.width * scale)))
+    new_h = max(1, min(height, round(image.height * scale)))
+    resized = image.convert("RGB").resize((new_w, new_h), Image.Resampling.BILINEAR)
+    canvas = Image.new("RGB", (width, height), (PAD_VALUE,) * 3)
+    left, top = (width - new_w) // 2, (height - new_h) // 2
+    canvas.paste(resized, (left, top))
+    sx, sy = new_w / image.width, new_h / image.height  # exact, after rounding the size
+    to_image = np.array([[1 / sx, 0, -left / sx], [0, 1 / sy, -top / sy], [0, 0, 1]], dtype=np.float64)
+    return _to_array(canvas), LocatorFrame(to_image, (width, height))
+
+
+def view_frame(
+    centre: tuple[float, float], angle: float, span: float, input_shape: tuple[int, ...] = INPUT_SHAPE
+) -> LocatorFrame:
+    """The frame of a square view of the photo: centred on `centre`, turned by `angle` (radians,
+    clockwise on screen), `span` photo pixels across the view's width."""
+    height, width = int(input_shape[0]), int(input_shape[1])
+    scale = span / width  # photo pixels per input pixel
+    cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
+    cx, cy = centre
+    # input (u, v) -> photo: centre + R(angle) * scale * ((u, v) - view centre)
+    to_image = np.array(
+        [
+            [cos, -sin, cx - cos * width / 2 + sin * height / 2],
+            [sin, cos, cy - sin * width / 2 - cos * height / 2],
+            [0, 0, 1],
+        ]
+    )
+    return LocatorFrame(to_image, (width, height))
+
+
+def view_input(image: Image.Image, frame: LocatorFrame) -> np.ndarray:
+    """The locator input that `frame` describes, cut from `image` (black outside the photo).
+
+    A large photo is first shrunk by a whole factor with a box filter, so that the affine
+    sampling never skips more than one pixel in two (no aliasing of thin strokes).
+    """
+    scale = math.hypot(frame.to_image[0, 0], frame.to_image[1, 0])  # photo pixels per input pixel
+    factor = max(1, int(scale / 1.5))
+    matrix = frame.to_image
+    source = image.convert("RGB")
+    if factor > 1:
+        source = source.reduce(factor)
+        matrix = np.diag([1 / factor, 1 / factor, 1.0]) @ matrix
+    coefficients = tuple(matrix[:2].ravel())
+    view = source.transform(
+        frame.input_size,
+        Image.Transform.AFFINE,
+        coefficients,
+        resample=Image.Resampling.BILINEAR,
+        fillcolor=(PAD_VALUE,) * 3,
+    )
+    return _to_array(view)
+
+
+def window_angle(corners: np.ndarray) -> float:
+    """The row's angle (radians, clockwise on screen): the mean direction of its top and bottom."""
+    c = np.asarray(corners, dtype=np.float64)
+    direction = (c[1] - c[0]) + (c[2] - c[3])
+    return math.atan2(direction[1], direction[0])
+
+
+def refine_frame(window: Window | np.ndarray, input_shape: tuple[int, ...] = INPUT_SHAPE) -> LocatorFrame:
+    """The frame of the refining view around a first estimate (a Window or its corners)."""
+    corners = window.corners if isinstance(window, Window) else np.asarray(window)
+    row_width, _ = quad_size(corners)
+    centre = np.asarray(corners, dtype=np.float64).mean(axis=0)
+    return view_frame((centre[0], centre[1]), window_angle(corners), row_width / REFINE_SPAN, input_shape)
+
+
+def refine_input(
+    image: Image.Image, window: Window | np.ndarray, input_shape: tuple[int, ...] = INPUT_SHAPE
+) -> tuple[np.ndarray, LocatorFrame]:
+    """The second pass's input: a turned, zoomed square view centred on a first estimate."""
+    frame = refine_frame(window, input_shape)
+    return view_input(image, frame), frame
+
+
+def _component(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
+    """The 8-connected region of boolean `mask` that contains `seed` (grown by dilation)."""
+    region = np.zeros_like(mask)
+    region[seed] = True
+    while True:
+        grown = region.copy()
+        grown[1:] |= region[:-1]
+        grown[:-1] |= region[1:]
+        grown[:, 1:] |= grown[:, :-1]
+        grown[:, :-1] |= grown[:, 1:]
+        grown &= mask
+        if (grown == region).all():
+            return region
+        region = grown
+
+
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    grown = mask.copy()
+    grown[1:] |= mask[:-1]
+    grown[:-1] |= mask[1:]
+    grown[:, 1:] |= grown[:, :-1]
+    grown[:, :-1] |= grown[:, 1:]
+    return grown
+
+
+def mask_rectangle(probabilities: np.ndarray) -> tuple[Corners, float] | None:
+    """The rectangle (corners in mask pixels, continuous coordinates) that best explains the
+    strongest blob of a probability mask, and the blob's mean probability; None if no blob."""
+    mask = np.asarray(probabilities, dtype=np.float64)
+    mask = mask.reshape(mask.shape[0], mask.shape[1])
+    solid = mask >= THRESHOLD
+    if solid.sum() < MIN_PIXELS:
+        return None
+    peak = np.unravel_index(int(np.argmax(mask)), mask.shape)
+    blob = _component(solid, (int(peak[0]), int(peak[1])))
+    if blob.sum() < MIN_PIXELS:
+        return None
+    score = float(mask[blob].mean())
+    weights = np.where(_dilate(_dilate(blob)), mask, 0.0)  # keep the soft edge: it is the sub-pixel part
+    total = weights.sum()
+    rows, cols = np.indices(mask.shape, dtype=np.float64)
+    xs, ys = cols + 0.5, rows + 0.5  # pixel centres
+    mx, my = (weights * xs).sum() / total, (weights * ys).sum() / total
+    dx, dy = xs - mx, ys - my
+    covariance = (
+        np.array(
+            [
+                [(weights * dx * dx).sum(), (weights * dx * dy).sum()],
+                [(weights * dx * dy).sum(), (weights * dy * dy).sum()],
+            ]
+        )
+        / total
+        + np.eye(2) / 12
+    )  # each pixel is a unit square, not a point
+    values, vectors = np.linalg.eigh(covariance)  # ascending
+    along, across = vectors[:, 1], vectors[:, 0]
+    if along[0] < 0:
+        along = -along
+    across = np.array([-along[1], along[0]])  # 90 degrees clockwise on screen: pointing down
+    half_w = math.sqrt(12 * max(values[1], 0.0)) / 2
+    half_h = math.sqrt(12 * max(values[0], 0.0)) / 2
+    centre = np.array([mx, my])
+    corners = np.array(
+        [
+            centre - along * half_w - across * half_h,
+            centre + along * half_w - across * half_h,
+            centre + along * half_w + across * half_h,
+            centre - along * half_w + across * half_h,
+        ]
+    )
+    return corners.astype(np.float32), score
+
+
+def window_from_output(output: np.ndarray, frame: LocatorFrame) -> Window | None:
+    """The window in the ORIGINAL photo's pixels from the locator's output for one input.
+
+    `output` is the mask for one input, (h, w) or (h, w, 1), at any fraction of the input's
+    resolution; None when nothing in it reaches the threshold.
+    """
+    mask = np.asarray(output, dtype=np.float32)
+    mask = mask.reshape(mask.shape[0], mask.shape[1])
+    found = mask_rectangle(mask)
+    if found is None:
+        return None
+    corners, score = found
+    input_w, input_h = frame.input_size
+    stretch = np.array([input_w / mask.shape[1], input_h / mask.shape[0]])
+    points = corners.astype(np.float64) * stretch
+    mapped = np.c_[points, np.ones(4)] @ frame.to_image.T
+    photo = mapped[:, :2] / mapped[:, 2:3]
+    return Window(order_corners(photo), score)
+
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+def locate_window(
+    predict: Predict, image: Image.Image, input_shape: tuple[int, ...] = INPUT_SHAPE, refinements: int = 1
+) -> Window | None:
+    """Both passes: find the window in the whole photo, then refine it `refinements` times.
+
+    `predict` maps a (batch, H, W, 3) float32 array to masks (batch, h, w[, 1]). A refinement
+    that loses the window keeps the previous estimate; the score is the last pass's.
+    """
+    array, frame = locator_input(image, input_shape)
+    window = window_from_output(predict(array[np.newaxis])[0], frame)
+    for _ in range(refinements if window is not None else 0):
+        array, frame = refine_input(image, window, input_shape)
+        refined = window_from_output(predict(array[np.newaxis])[0], frame)
+        if refined is None:
+            break
+        window = refined
+    return window

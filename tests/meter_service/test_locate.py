@@ -1,0 +1,106 @@
+"""The window locator: corners from masks, the views' mapping back to the photo, the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from meter_service.geometry import order_corners, quad_iou, rectangle
+from meter_service.locate import (
+    INPUT_SHAPE,
+    LocatorFrame,
+    Window,
+    locate_window,
+    locator_input,
+    refine_input,
+    view_frame,
+    window_from_output,
+)
+from meter_service.synth import generate_meter, sample_rng
+from meter_service.training.locator import target_mask
+
+MODEL_DIR = Path(__file__).resolve().parents[2] / "meter-service" / "models" / "default" / "locator"
+IDENTITY = LocatorFrame(np.eye(3), (160, 160))  # input pixels are photo pixels
+
+
+def test_corners_of_a_hand_made_mask() -> None:
+    mask = np.zeros((80, 80), dtype=np.float32)
+    mask[30:40, 10:60] = 1.0  # a 50 x 10 row, mask pixels are 2 input pixels
+    window = window_from_output(mask[..., np.newaxis], IDENTITY)
+    assert isinstance(window, Window)
+    expected = np.array([[20, 60], [120, 60], [120, 80], [20, 80]], dtype=np.float32)
+    np.testing.assert_allclose(window.corners, expected, atol=0.5)
+    assert window.score == pytest.approx(1.0)
+
+
+def test_turned_soft_mask_gives_sub_pixel_corners() -> None:
+    truth = rectangle((80, 70), (100, 18), -17)
+    frame = LocatorFrame(np.eye(3), (160, 160))
+    mask = target_mask(truth, frame).astype(np.float32) / 255  # anti-aliased, as the model paints
+    window = window_from_output(mask, frame)
+    assert window is not None
+    assert quad_iou(window.corners, truth) > 0.97
+    np.testing.assert_allclose(window.corners, order_corners(truth), atol=1.0)
+
+
+def test_nothing_found_on_an_empty_or_faint_mask() -> None:
+    assert window_from_output(np.zeros((80, 80, 1), np.float32), IDENTITY) is None
+    assert window_from_output(np.full((80, 80), 0.3, np.float32), IDENTITY) is None
+
+
+def test_the_strongest_blob_wins_over_a_weaker_one() -> None:
+    mask = np.zeros((80, 80), dtype=np.float32)
+    mask[10:16, 10:40] = 0.99
+    mask[50:56, 20:70] = 0.7  # a second, less certain row elsewhere
+    window = window_from_output(mask, IDENTITY)
+    assert window is not None and window.corners[:, 1].max() < 40
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_views_map_masks_back_to_photo_pixels(index: int) -> None:
+    sample = generate_meter(sample_rng(77, index))
+    array, frame = locator_input(sample.image)
+    assert array.shape == INPUT_SHAPE and array.dtype == np.float32 and 0 <= array.min() <= array.max() <= 1
+    coarse = window_from_output(target_mask(sample.corners, frame) / 255.0, frame)
+    assert coarse is not None and quad_iou(coarse.corners, sample.corners) > 0.6  # tiny rows are coarse
+    view, fine_frame = refine_input(sample.image, coarse)
+    assert view.shape == INPUT_SHAPE
+    fine = window_from_output(target_mask(sample.corners, fine_frame) / 255.0, fine_frame)
+    assert fine is not None and quad_iou(fine.corners, sample.corners) > 0.93
+
+
+def test_view_frame_turns_and_scales_about_its_centre() -> None:
+    frame = view_frame((500.0, 300.0), np.radians(90), 320.0)  # 2 photo pixels per input pixel
+    centre = frame.to_image @ np.array([80, 80, 1])
+    np.testing.assert_allclose(centre[:2], [500, 300], atol=1e-6)
+    right = frame.to_image @ np.array([90, 80, 1])  # 10 input pixels right: 20 photo pixels down
+    np.testing.assert_allclose(right[:2], [500, 320], atol=1e-6)
+
+
+def test_a_refining_view_shows_the_photo_where_the_frame_says() -> None:
+    photo = Image.new("RGB", (400, 300), (0, 0, 0))
+    photo.paste((255, 255, 255), (200, 100, 300, 150))  # a white box, 100 x 50
+    corners = np.array([[200, 100], [300, 100], [300, 150], [200, 150]], dtype=np.float32)
+    view, frame = refine_input(photo, corners)
+    mask = target_mask(corners, frame) / 255.0
+    grey = view.mean(axis=-1).reshape(80, 2, 80, 2).mean(axis=(1, 3))  # to the mask's resolution
+    assert np.abs(grey - mask).mean() < 0.03
+
+
+@pytest.mark.skipif(not (MODEL_DIR / "model.keras").is_file(), reason="no trained locator committed")
+def test_committed_locator_finds_windows_in_fresh_photos() -> None:
+    from recognition_common.models import load_compiled
+
+    _, predict = load_compiled(MODEL_DIR)
+    ious = []
+    for index in range(6):
+        sample = generate_meter(sample_rng(31_337, index))  # a seed no training run used
+        window = locate_window(predict, sample.image)
+        ious.append(quad_iou(window.corners, sample.corners) if window else 0.0)
+    assert sum(iou >= 0.8 for iou in ious) >= 5, ious
+    blank = Image.new("RGB", (400, 300), (128, 128, 128))
+    found = locate_window(predict, blank)
+    assert found is None or found.score < 0.6
