@@ -1,0 +1,479 @@
+"""Train and evaluate the window locator: a small U-Net that paints the wheel row.
+
+    python -m meter_service.training.locator --out meter-service/models/default/locator \
+        --samples 6000 --epochs 12 --seed 42
+    python -m meter_service.training.locator --evaluate --model-dir meter-service/models/default/locator
+
+Training data are generated photos (`synth.generate_meter`, 4 to 8 wheels), each seen the two
+ways the service sees a photo (see `locate`): letterboxed whole, and as refining views around a
+deliberately imperfect estimate of the row (shifted, scaled and turned as a first pass errs).
+Targets are the row's quad rasterised with anti-aliased edges at the mask's resolution, so the
+moments that turn a mask into corners are sub-pixel. A few photos without any meter teach the
+network to paint nothing. Validation uses a separate seed; `evaluate_locator` runs the full
+two-pass locator on fresh photos (seed 2026 by default) and reports corner IoU. Writes::
+
+    <out>/model.keras          image (160x160x3, 0..1) -> row mask (80x80x1, 0..1)
+    <out>/card.json            what it is, data, recipe, evaluate figures
+    <out>/history.json         per-epoch losses and mask IoU
+    <out>/training_curve.png   the same, plotted
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from datetime import date
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from meter_service.geometry import quad_iou, quad_size
+from meter_service.locate import (
+    INPUT_SHAPE,
+    OUTPUT_STRIDE,
+    REFINE_SPAN,
+    LocatorFrame,
+    locate_window,
+    locator_input,
+    view_frame,
+    view_input,
+    window_angle,
+    window_from_output,
+)
+from meter_service.synth import background, generate_meter, sample_rng
+from meter_service.training.generate import wheels_for
+
+NAME = "locator"
+VERSION = "1.0.0"
+WHEELS = (4, 8)  # trained and evaluated on every supported wheel count
+REFINE_VIEWS = 2  # refining views per training photo
+NEGATIVE_RATE = 0.03  # photos replaced by a bare background (target: empty mask)
+VALIDATION_SEED_OFFSET = 1  # validation photos: seed + 1
+EVALUATION_SEED = 2026
+CHUNK = 100  # photos per worker task
+IOU_TARGET = 0.8
+
+DESCRIPTION = (
+    "U-Net on 160x160 RGB: patch embedding conv 4x4/4 (24), conv 3x3 stages at 1/4, 1/8, 1/16 "
+    "(24, 40, 64; two dilated convs for context), batch-norm + relu; decoder upsamples x2 with "
+    "skip concatenations (40, 24), then a 2x2/2 transposed conv to a sigmoid row mask at 80x80; "
+    "loss binary cross-entropy + 0.5 soft Dice; corners from the mask's moments, two passes "
+    "(whole photo letterboxed, then a turned, zoomed view of the first estimate)"
+)
+
+
+# --- Architecture ----------------------------------------------------------------------------
+
+
+def build_locator(input_shape: tuple[int, ...] = INPUT_SHAPE) -> Any:
+    """(H, W, 3) float in [0, 1] -> (H/2, W/2, 1) probability that a pixel is wheel row.
+
+    All the work happens at 1/4 resolution and below (a 4x4/4 patch embedding first, a 2x2/2
+    transposed convolution last), which on a CPU costs a fraction of a full-resolution U-Net,
+    while the mask keeps half the input's resolution for its anti-aliased edges.
+    """
+    import keras
+    from keras import layers
+
+    def conv(x: Any, filters: int, stride: int = 1, dilation: int = 1, kernel: int = 3) -> Any:
+        x = layers.Conv2D(
+            filters, kernel, strides=stride, dilation_rate=dilation, padding="same", use_bias=False
+        )(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x)
+
+    image = keras.Input(input_shape, name="image")
+    quarter = conv(conv(image, 24, stride=4, kernel=4), 24)  # 1/4
+    eighth = conv(conv(quarter, 40, stride=2), 40)  # 1/8
+    x = conv(eighth, 64, stride=2)  # 1/16
+    x = conv(x, 64, dilation=2)  # context: the face round the window
+    x = conv(x, 64, dilation=2)
+    for skip, filters in ((eighth, 40), (quarter, 24)):
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = conv(layers.Concatenate()([x, skip]), filters)
+    mask = layers.Conv2DTranspose(1, 2, strides=2, activation="sigmoid", name="mask")(x)  # 1/2
+    return keras.Model(image, mask, name="window_locator")
+
+
+# --- Data ------------------------------------------------------------------------------------
+
+
+def target_mask(corners: np.ndarray, frame: LocatorFrame, stride: int = OUTPUT_STRIDE) -> np.ndarray:
+    """The row quad (photo pixels) drawn into the mask of the view `frame`: uint8 coverage 0..255.
+
+    Drawn 4x larger and box-averaged down, so an edge pixel holds how much of it the row covers.
+    """
+    width, height = frame.input_size[0] // stride, frame.input_size[1] // stride
+    to_input = np.linalg.inv(frame.to_image)
+    points = np.c_[np.asarray(corners, dtype=np.float64), np.ones(4)] @ to_input.T
+    points = points[:, :2] / points[:, 2:3] / stride
+    big = Image.new("L", (width * 4, height * 4), 0)
+    ImageDraw.Draw(big).polygon([(float(x) * 4, float(y) * 4) for x, y in points], fill=255)
+    return np.asarray(big.resize((width, height), Image.Resampling.BOX), dtype=np.uint8)
+
+
+def jittered_frame(corners: np.ndarray, rng: np.random.Generator) -> LocatorFrame:
+    """A refining view around an imperfect first estimate of `corners` (as a first pass errs)."""
+    row_w, row_h = quad_size(corners)
+    angle = window_angle(corners)
+    along = np.array([math.cos(angle), math.sin(angle)])
+    across = np.array([-along[1], along[0]])
+    wide = rng.random() < 0.25  # sometimes a poor first estimate
+    centre = np.asarray(corners, dtype=np.float64).mean(axis=0)
+    centre = centre + along * row_w * rng.normal(0, 0.1 if wide else 0.04)
+    centre = centre + across * row_h * rng.normal(0, 0.5 if wide else 0.2)
+    span = row_w / REFINE_SPAN * math.exp(rng.normal(0, 0.25 if wide else 0.1))
+    turn = math.radians(rng.normal(0, 5 if wide else 2))
+    return view_frame((centre[0], centre[1]), angle + turn, span)
+
+
+def photo_views(seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (k, 160, 160, 3) uint8 and masks (k, 80, 80) uint8 made from photo `index`."""
+    rng = sample_rng(seed, index)
+    if rng.random() < NEGATIVE_RATE:
+        size = (int(rng.integers(320, 721)), int(rng.integers(240, 721)))
+        array, _ = locator_input(background(rng, size))
+        empty = np.zeros((INPUT_SHAPE[0] // OUTPUT_STRIDE, INPUT_SHAPE[1] // OUTPUT_STRIDE), np.uint8)
+        return _to_uint8(array)[np.newaxis], empty[np.newaxis]
+    sample = generate_meter(rng, wheels=wheels_for(seed, index, WHEELS))
+    array, frame = locator_input(sample.image)
+    inputs, masks = [_to_uint8(array)], [target_mask(sample.corners, frame)]
+    for _ in range(REFINE_VIEWS):
+        frame = jittered_frame(sample.corners, rng)
+        inputs.append(_to_uint8(view_input(sample.image, frame)))
+        masks.append(target_mask(sample.corners, frame))
+    return np.stack(inputs), np.stack(masks)
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(array * 255), 0, 255).astype(np.uint8)
+
+
+def _views_chunk(task: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, start, stop = task
+    parts = [photo_views(seed, index) for index in range(start, stop)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def build_views(
+    count: int, seed: int, workers: int = 2, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """All views of photos 0..count-1 of `seed`, identical whatever the number of workers."""
+    from tqdm import tqdm
+
+    tasks = [(seed, start, min(start + CHUNK, count)) for start in range(0, count, CHUNK)]
+    results = []
+    with tqdm(total=count, desc=f"photos (seed {seed})", unit="photo", disable=not progress) as bar:
+        if workers <= 1:
+            for task in tasks:
+                results.append(_views_chunk(task))
+                bar.update(task[2] - task[1])
+        else:
+            with get_context("spawn").Pool(workers) as pool:
+                for task, result in zip(tasks, pool.imap(_views_chunk, tasks), strict=True):
+                    results.append(result)
+                    bar.update(task[2] - task[1])
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+
+def cached_views(
+    count: int, seed: int, cache: Path | None, workers: int, progress: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """`build_views`, kept in `cache` (an .npz per count and seed) when a cache folder is given."""
+    path = cache / f"locator_views_{count}_{seed}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path) as stored:
+            return stored["inputs"], stored["masks"]
+    inputs, masks = build_views(count, seed, workers, progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, inputs=inputs, masks=masks)
+    return inputs, masks
+
+
+# --- Training --------------------------------------------------------------------------------
+
+
+def _loss() -> Any:
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="meter_service")
+    def bce_dice(y_true: Any, y_pred: Any) -> Any:
+        """Per-pixel cross-entropy (edges, background) + soft Dice (small rows count as much as
+        large ones)."""
+        bce = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred), axis=(1, 2))
+        overlap = ops.sum(y_true * y_pred, axis=(1, 2, 3))
+        total = ops.sum(y_true, axis=(1, 2, 3)) + ops.sum(y_pred, axis=(1, 2, 3))
+        dice = 1 - (2 * overlap + 1) / (total + 1)
+        return bce + 0.5 * dice
+
+    return bce_dice
+
+
+def _dataset(inputs: np.ndarray, masks: np.ndarray, batch: int, shuffle: bool, seed: int) -> Any:
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((inputs, masks))
+    if shuffle:
+        data = data.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
+
+    def scale(x: Any, y: Any) -> Any:
+        return tf.cast(x, tf.float32) / 255.0, tf.cast(y, tf.float32)[..., tf.newaxis] / 255.0
+
+    return data.batch(batch).map(scale, num_parallel_calls=2).prefetch(2)
+
+
+def _mask_iou(model: Any, inputs: np.ndarray, masks: np.ndarray) -> float:
+    """Mean IoU of thresholded masks against the targets (a cheap per-epoch progress figure)."""
+    predicted = model.predict(inputs.astype(np.float32) / 255.0, batch_size=64, verbose=0)[..., 0] >= 0.5
+    truth = masks >= 128
+    union = (predicted | truth).sum(axis=(1, 2))
+    inter = (predicted & truth).sum(axis=(1, 2))
+    return float(np.mean(np.where(union > 0, inter / np.maximum(union, 1), 1.0)))
+
+
+def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
+    import keras
+    import tensorflow as tf
+
+    from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
+
+    keras.utils.set_random_seed(args.seed)
+    progress = not args.quiet
+    started = time.perf_counter()
+    train_x, train_y = cached_views(args.samples, args.seed, args.cache, args.workers, progress)
+    val_seed = args.seed + VALIDATION_SEED_OFFSET
+    val_x, val_y = cached_views(args.validation, val_seed, args.cache, args.workers, progress)
+    data_seconds = time.perf_counter() - started
+    print(f"{len(train_x)} training views, {len(val_x)} validation views in {data_seconds:.0f} s", flush=True)
+
+    model = build_locator()
+    steps = math.ceil(len(train_x) / args.batch_size) * args.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps, alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=_loss())
+    history: dict[str, list[float]] = {"loss": [], "val_loss": [], "val_mask_iou": [], "seconds": []}
+    best = {"loss": math.inf}
+
+    class Track(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            iou = _mask_iou(self.model, val_x, val_y)
+            seconds = time.perf_counter() - self.started
+            for key, value in (("loss", logs["loss"]), ("val_loss", logs["val_loss"])):
+                history[key].append(float(value))
+            history["val_mask_iou"].append(iou)
+            history["seconds"].append(seconds)
+            print(
+                f"epoch {epoch + 1}: loss {logs['loss']:.4f} val_loss {logs['val_loss']:.4f} "
+                f"val mask IoU {iou:.4f} | {seconds:.0f} s",
+                flush=True,
+            )
+            if logs["val_loss"] < best["loss"]:
+                best.update(loss=logs["val_loss"], epoch=epoch + 1, weights=self.model.get_weights())
+
+    fit_started = time.perf_counter()
+    model.fit(
+        _dataset(train_x, train_y, args.batch_size, True, args.seed),
+        validation_data=_dataset(val_x, val_y, 128, False, args.seed),
+        epochs=args.epochs,
+        callbacks=[Track()],
+        verbose=1 if progress and sys.stdout.isatty() else 0,
+    )
+    fit_seconds = time.perf_counter() - fit_started
+    model.set_weights(best["weights"])
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    servable = build_locator()  # uncompiled: no optimizer state or custom loss in the file
+    servable.set_weights(best["weights"])
+    keras.saving.save_model(servable, out / MODEL_FILE)
+    training_seconds = time.perf_counter() - started
+    record = {**history, "best_epoch": best["epoch"], "training_seconds": round(training_seconds, 1)}
+    (out / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    plot_history(history, out / "training_curve.png", f"locator: best epoch {best['epoch']}")
+    card = ModelCard(
+        name=NAME,
+        version=VERSION,
+        task="meter",
+        description=(
+            "Finds the counter window (the row of wheels) of a water meter in a photo: a row mask, "
+            "turned into corners by moments, in two passes."
+        ),
+        classes=["window"],
+        input_shape=list(INPUT_SHAPE),
+        training_data={
+            "source": "synthetic meter photos generated in memory (meter_service.synth.generate_meter)",
+            "wheels": f"{WHEELS[0]}-{WHEELS[1]}",
+            "train_photos": args.samples,
+            "train_seed": args.seed,
+            "train_views": len(train_x),
+            "views_per_photo": f"1 letterboxed + {REFINE_VIEWS} refining (jittered); "
+            f"{NEGATIVE_RATE:.0%} photos without a meter",
+            "validation_photos": args.validation,
+            "validation_seed": val_seed,
+        },
+        metrics={},
+        created=date.today().isoformat(),
+        output_shape=[INPUT_SHAPE[0] // OUTPUT_STRIDE, INPUT_SHAPE[1] // OUTPUT_STRIDE, 1],
+        architecture=DESCRIPTION,
+        params=int(model.count_params()),
+        epochs=args.epochs,
+        best_epoch=best["epoch"],
+        batch_size=args.batch_size,
+        optimizer=f"Adam {args.learning_rate:g}, cosine decay to 2%; loss BCE + 0.5 soft Dice",
+        seed=args.seed,
+        data_seconds=round(data_seconds),
+        fit_seconds=round(fit_seconds),
+        training_seconds=round(training_seconds),
+        training_machine="2 CPU cores (shared), no GPU",
+        framework={"keras": keras.__version__, "tensorflow": tf.__version__},
+        trained_with=shlex.join(["python", "-m", "meter_service.training.locator", *(argv or [])]),
+    )
+    write_card(out, card)
+    print(
+        f"wrote {out}/{{{MODEL_FILE},card.json,history.json,training_curve.png}} in {training_seconds:.0f} s"
+    )
+    if args.evaluate_count:
+        evaluate_locator(out, args.evaluate_count, EVALUATION_SEED, write_card=True, progress=progress)
+    return out
+
+
+def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
+    """Loss (log scale) and validation mask IoU per epoch, as a PNG beside the model."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = range(1, len(history["loss"]) + 1)
+    figure, (loss_axis, iou_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    loss_axis.plot(epochs, history["loss"], marker="o", label="train")
+    loss_axis.plot(epochs, history["val_loss"], marker="o", label="validation")
+    loss_axis.set_ylabel("BCE + 0.5 Dice")
+    loss_axis.set_yscale("log")
+    iou_axis.plot(epochs, history["val_mask_iou"], marker="o", label="validation mask IoU")
+    iou_axis.set_ylabel("IoU")
+    for axis in (loss_axis, iou_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+# --- Evaluation ------------------------------------------------------------------------------
+
+
+def evaluate_locator(
+    model_dir: Path,
+    count: int = 500,
+    seed: int = EVALUATION_SEED,
+    wheels: int | tuple[int, int] = WHEELS,
+    write_card: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Corner IoU of the two-pass locator on `count` fresh photos (one pass reported too)."""
+    from tqdm import tqdm
+
+    from recognition_common.model_card import update_card_metrics
+    from recognition_common.models import configure_tensorflow, load_compiled
+
+    configure_tensorflow()
+    _, predict = load_compiled(model_dir)
+    first, final, seconds = [], [], []
+    by_wheels: dict[int, list[float]] = {}
+    for index in tqdm(range(count), desc="evaluate", unit="photo", disable=not progress):
+        sample = generate_meter(sample_rng(seed, index), wheels=wheels_for(seed, index, wheels))
+        array, frame = locator_input(sample.image)
+        one = window_from_output(predict(array[np.newaxis])[0], frame)
+        first.append(quad_iou(one.corners, sample.corners) if one else 0.0)
+        started = time.perf_counter()
+        window = locate_window(predict, sample.image)
+        seconds.append(time.perf_counter() - started)
+        iou = quad_iou(window.corners, sample.corners) if window else 0.0
+        final.append(iou)
+        by_wheels.setdefault(sample.wheels, []).append(iou)
+    ious, singles = np.array(final), np.array(first)
+    failures = [{"photo": int(i), "iou": round(float(ious[i]), 3)} for i in np.flatnonzero(ious < IOU_TARGET)]
+    metrics = {
+        "iou_mean": round(float(ious.mean()), 4),
+        "iou_median": round(float(np.median(ious)), 4),
+        "iou_at_0_8": round(float((ious >= IOU_TARGET).mean()), 4),
+        "iou_at_0_5": round(float((ious >= 0.5).mean()), 4),
+        "failures": len(failures),
+        "failed_photos": failures[:20],
+        "single_pass_iou_mean": round(float(singles.mean()), 4),
+        "single_pass_iou_at_0_8": round(float((singles >= IOU_TARGET).mean()), 4),
+        "iou_at_0_8_by_wheels": {
+            str(k): round(float(np.mean(np.array(v) >= IOU_TARGET)), 4) for k, v in sorted(by_wheels.items())
+        },
+        "ms_per_photo_two_passes": round(1000 * float(np.median(seconds)), 1),
+        "evaluation_photos": count,
+        "evaluation_seed": seed,
+        "evaluation_wheels": wheels if isinstance(wheels, int) else f"{wheels[0]}-{wheels[1]}",
+        "evaluated_with": f"python -m meter_service.training.locator --evaluate --model-dir {model_dir} "
+        f"--count {count} --eval-seed {seed}",
+        "evaluated_at": date.today().isoformat(),
+    }
+    print(
+        f"locator on {count} photos (seed {seed}): IoU mean {metrics['iou_mean']:.4f}, "
+        f">= 0.8 on {metrics['iou_at_0_8']:.1%} ({metrics['failures']} failures); one pass: "
+        f"mean {metrics['single_pass_iou_mean']:.4f}, >= 0.8 on {metrics['single_pass_iou_at_0_8']:.1%}; "
+        f"{metrics['ms_per_photo_two_passes']} ms per photo",
+        flush=True,
+    )
+    if write_card:
+        update_card_metrics(model_dir, metrics)
+    return metrics
+
+
+# --- Command line ----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("meter-service/models/default/locator"))
+    parser.add_argument("--samples", type=int, default=6000, help="training photos (default %(default)s)")
+    parser.add_argument("--validation", type=int, default=300, help="validation photos")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workers", type=int, default=2, help="processes generating photos")
+    parser.add_argument("--cache", type=Path, help="keep generated views here (.npz) for reruns")
+    parser.add_argument(
+        "--evaluate-count", type=int, default=500, help="photos to evaluate on after training (0: skip)"
+    )
+    parser.add_argument("--evaluate", action="store_true", help="only evaluate --model-dir")
+    parser.add_argument("--model-dir", type=Path, default=Path("meter-service/models/default/locator"))
+    parser.add_argument("--count", type=int, default=500, help="photos to evaluate on")
+    parser.add_argument("--eval-seed", type=int, default=EVALUATION_SEED)
+    parser.add_argument("--write-card", action="store_true", help="merge the evaluate figures into the card")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if args.evaluate:
+        evaluate_locator(
+            args.model_dir, args.count, args.eval_seed, write_card=args.write_card, progress=not args.quiet
+        )
+    else:
+        train(args, argv)
+
+
+if __name__ == "__main__":
+    main()
