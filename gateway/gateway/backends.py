@@ -61,6 +61,7 @@ class Backend:
         self.task = task
         self.url = url
         self.catalogue_ttl_s = catalogue_ttl_s
+        self.timeout_s = timeout_s
         self.client = httpx.AsyncClient(
             base_url=url,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
@@ -150,8 +151,12 @@ class Backend:
         if timeout is not None:
             kwargs["timeout"] = timeout
         try:
-            response = await self.client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
+            # The whole call within the timeout, waiting for a free connection included: when a
+            # hanging backend holds every connection, the requests queued behind them do not wait
+            # for a connection first and then for the answer again.
+            async with asyncio.timeout(timeout or self.timeout_s):
+                response = await self.client.request(method, path, **kwargs)
+        except (TimeoutError, httpx.TimeoutException) as exc:
             # A connect timeout means nobody is there; a read timeout means it is stuck.
             if isinstance(exc, httpx.ConnectTimeout):
                 raise self._unavailable(exc) from exc

@@ -1,30 +1,55 @@
-"""Failures of real processes: Redis and a recognizer killed mid-test, a recognizer that hangs."""
+"""Failures of real processes while clients keep sending: Redis killed and restarted under load,
+a recognizer killed and restarted (other tasks unaffected), a recognizer that hangs.
+
+Slow clients: test_slow_clients.py; SIGTERM: test_shutdown.py; model reload: test_reload.py.
+"""
 
 from __future__ import annotations
 
+import io
+import random
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
+from captcha_service.synth import render
 from digit_service.synth import draw_number
 from tests.support import processes
 from tests.support.images import encode
+from tests.support.load import BackgroundLoad, summary, with_nonce
 from tests.support.processes import RedisServer, UvicornApp
 
 pytestmark = pytest.mark.slow
 
+DIGITS = {digit: encode(draw_number(digit)) for digit in "0123456789"}
+
+
+def captcha_png(text: str) -> bytes:
+    buffer = io.BytesIO()
+    render(text, 100, 60, random.Random(text)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+CAPTCHAS = [captcha_png(text) for text in ("a1b2", "x9y8", "7k3m", "q0w4")]
+
 
 def fresh_png(text: str = "7") -> bytes:
-    image = draw_number(text)
-    image.putpixel((uuid.uuid4().int % 200, 0), (252, 252, 252))
-    return encode(image)
+    """A digit image no test has sent before: a cache miss."""
+    return with_nonce(DIGITS[text], uuid.uuid4().hex)
 
 
-def post(url: str, data: bytes, timeout: float = 30) -> httpx.Response:
-    return httpx.post(url + "/api/v1/digit/recognize", files={"file": ("d.png", data)}, timeout=timeout)
+def post(url: str, data: bytes, timeout: float = 30, task: str = "digit") -> httpx.Response:
+    return httpx.post(url + f"/api/v1/{task}/recognize", files={"file": ("d.png", data)}, timeout=timeout)
+
+
+def captcha_misses(client: httpx.Client, n: int) -> httpx.Response:
+    """Fresh captcha images (cache misses): every request reaches the captcha service."""
+    data = with_nonce(CAPTCHAS[n % len(CAPTCHAS)], f"{uuid.uuid4().hex}")
+    return client.post("/api/v1/captcha/recognize", files={"file": ("c.png", data)})
 
 
 @pytest.fixture
@@ -35,84 +60,140 @@ def own_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
-def test_redis_killed_and_restarted_mid_run(digit_backend: UvicornApp, own_redis: RedisServer) -> None:
+def test_redis_killed_and_restarted_under_load(digit_backend: UvicornApp, own_redis: RedisServer) -> None:
     import redis
 
-    app = processes.gateway(digit_backend.url, own_redis.url, env={"GATEWAY_CACHE_RETRY_S": "0.5"})
+    # No near cache: here an X-Cache HIT can only have come from Redis.
+    env = {"GATEWAY_CACHE_RETRY_S": "0.5", "GATEWAY_NEAR_CACHE_ITEMS": "0"}
+    app = processes.gateway(digit_backend.url, own_redis.url, env=env)
     app.start()
+    wrong: list[str] = []
+
+    def half_hits(client: httpx.Client, n: int) -> httpx.Response:
+        digit = str(n % 10)
+        # Odd requests repeat 4 images (hits while Redis is there), even ones are new (misses).
+        data = DIGITS[str(n % 4)] if n % 2 else with_nonce(DIGITS[digit], f"redis-{n}")
+        reply = client.post("/api/v1/digit/recognize", files={"file": ("d.png", data)})
+        if reply.status_code == 200 and not n % 2 and reply.json()["result"]["text"] != digit:
+            wrong.append(reply.text[:200])
+        return reply
+
+    restarted: RedisServer | None = None
     try:
-        data = fresh_png("3")
-        assert post(app.url, data).headers["x-cache"] == "MISS"
-        assert post(app.url, data).headers["x-cache"] == "HIT"
+        with BackgroundLoad(app.url, half_hits, clients=4, tag="digit") as load:
+            load.wait_for(40)
+            assert any(o.cache == "HIT" for o in load.outcomes)
 
-        own_redis.kill()
-        started = time.monotonic()
-        for digit in "01245":  # new images: every one answered, uncached, and quickly
-            reply = post(app.url, fresh_png(digit))
-            assert reply.status_code == 200 and reply.headers["x-cache"] == "MISS"
-            assert reply.json()["result"]["text"] == digit
-        assert time.monotonic() - started < 10
-        ready = httpx.get(app.url + "/readyz").json()
-        assert ready["cache"]["status"] == "degraded" and ready["status"] == "degraded"
+            own_redis.kill()
+            killed = time.monotonic()
+            load.wait_for(40)  # served all along, uncached
+            ready = httpx.get(app.url + "/readyz").json()
+            assert ready["cache"]["status"] == "degraded" and ready["status"] == "degraded"
 
-        restarted = RedisServer(port=own_redis.port)  # same address: the gateway is not told
-        restarted.start()
-        try:
-            time.sleep(0.6)  # past the retry interval
-            fresh = fresh_png("6")
-            assert post(app.url, fresh).headers["x-cache"] == "MISS"
-            # Caching resumed by itself: the answer is in the new Redis, and served from cache.
-            assert redis.Redis(port=restarted.port).dbsize() == 1
-            assert post(app.url, fresh).headers["x-cache"] == "HIT"
-            assert httpx.get(app.url + "/readyz").json()["cache"]["status"] == "ok"
-        finally:
-            restarted.stop()
+            restarted = RedisServer(port=own_redis.port)  # same address: the gateway is not told
+            restarted.start()
+            back = time.monotonic()
+            deadline = back + 10
+            while not any(o.cache == "HIT" and o.started > back + 0.6 for o in load.outcomes):
+                assert time.monotonic() < deadline, "caching did not resume after Redis came back"
+                time.sleep(0.05)
+            load.wait_for(20)
+        assert not load.failures(), summary(load.outcomes)
+        assert not wrong, wrong
+        outage = load.between(killed, back)
+        assert len(outage) >= 30, summary(outage)
+        assert all(o.cache == "MISS" for o in outage)
+        assert max(o.seconds for o in outage) < 2, "requests were held up by the missing Redis"
+        # Caching resumed by itself, in the new (empty) Redis.
+        assert redis.Redis(port=restarted.port).dbsize() > 0
+        assert httpx.get(app.url + "/readyz").json()["cache"]["status"] == "ok"
     finally:
         app.stop()
+        if restarted is not None:
+            restarted.stop()
 
 
-def test_backend_killed_and_restarted(redis_server: RedisServer, tmp_path) -> None:
+def test_backend_killed_and_restarted(redis_server: RedisServer, captcha_backend: UvicornApp) -> None:
     service = processes.digit_service()
     service.start()
-    app = processes.gateway(service.url, redis_server.url)
+    app = processes.gateway(service.url, redis_server.url, captcha_url=captcha_backend.url)
     app.start()
+    restarted: UvicornApp | None = None
     try:
         assert post(app.url, fresh_png()).status_code == 200
-        service.kill()
-        started = time.monotonic()
-        reply = post(app.url, fresh_png())
-        assert reply.status_code == 503 and reply.json()["error"]["code"] == "backend_unavailable"
-        assert time.monotonic() - started < 3  # refused quickly, not after a timeout
-        assert "retry-after" in reply.headers
-        ready = httpx.get(app.url + "/readyz")
-        assert ready.status_code == 503 and ready.json()["backends"]["digit"]["status"] == "unavailable"
+        with BackgroundLoad(app.url, captcha_misses, clients=2, tag="captcha") as captcha:
+            captcha.wait_for(5)
+            service.kill()
+            outage_started = time.monotonic()
+            for _ in range(5):  # every one refused at once, not after a timeout
+                started = time.monotonic()
+                reply = post(app.url, fresh_png())
+                assert time.monotonic() - started < 1
+                assert reply.status_code == 503 and reply.json()["error"]["code"] == "backend_unavailable"
+                assert "retry-after" in reply.headers
+            ready = httpx.get(app.url + "/readyz")
+            assert ready.status_code == 200 and ready.json()["status"] == "degraded"  # captcha still up
+            assert ready.json()["backends"]["digit"]["status"] == "unavailable"
+            assert ready.json()["backends"]["captcha"]["status"] == "ok"
 
-        restarted = processes.UvicornApp("digit-service", "digit_service.main:app", port=service.port)
-        restarted.start()
-        try:
-            reply = post(app.url, fresh_png("4"))  # same gateway process, no restart
+            restarted = UvicornApp("digit-service", "digit_service.main:app", port=service.port)
+            restarted.start()  # the gateway is not restarted, nor told
+            reply = post(app.url, fresh_png("4"))
             assert reply.status_code == 200 and reply.json()["result"]["text"] == "4"
-            assert httpx.get(app.url + "/readyz").status_code == 200
-        finally:
-            restarted.stop()
+            outage_ended = time.monotonic()
+            captcha.wait_for(5)
+        assert httpx.get(app.url + "/readyz").json()["status"] == "ok"
+        assert app.running
+        # The captcha task never noticed: every request answered, none slowed to a crawl.
+        assert not captcha.failures(), summary(captcha.outcomes)
+        during = captcha.between(outage_started, outage_ended)
+        assert len(during) >= 10, summary(during)
+        assert max(o.seconds for o in during) < 5
     finally:
         app.stop()
         service.stop()
+        if restarted is not None:
+            restarted.stop()
 
 
-def test_hanging_backend_gives_504_within_the_timeout(redis_server: RedisServer) -> None:
+def test_hanging_backend_gives_504_within_the_timeout_and_holds_nothing_up(
+    redis_server: RedisServer, captcha_backend: UvicornApp
+) -> None:
     stuck = UvicornApp("hanging-backend", "tests.support.hanging_backend:app")
     stuck.start()
-    app = processes.gateway(stuck.url, redis_server.url, env={"GATEWAY_BACKEND_TIMEOUT_S": "1"})
+    app = processes.gateway(
+        stuck.url, redis_server.url, env={"GATEWAY_BACKEND_TIMEOUT_S": "1"}, captcha_url=captcha_backend.url
+    )
     app.start()
-    try:
+
+    client = httpx.Client(base_url=app.url, timeout=30, limits=httpx.Limits(max_connections=32))
+    images = [fresh_png() for _ in range(24)]
+
+    def hang(data: bytes) -> tuple[int, str, float]:
         started = time.monotonic()
-        reply = post(app.url, fresh_png())
-        elapsed = time.monotonic() - started
-        assert reply.status_code == 504 and reply.json()["error"]["code"] == "backend_timeout"
-        assert 0.9 < elapsed < 3
-        assert httpx.get(app.url + "/healthz").status_code == 200  # the gateway is not stuck
+        reply = client.post("/api/v1/digit/recognize", files={"file": ("d.png", data)})
+        return reply.status_code, reply.json()["error"]["code"], time.monotonic() - started
+
+    try:
+        with BackgroundLoad(app.url, captcha_misses, clients=2, tag="captcha") as captcha:
+            captcha.wait_for(5)
+            started = time.monotonic()
+            # More hanging requests than the gateway keeps connections to one backend (16).
+            with ThreadPoolExecutor(24) as pool:
+                replies = list(pool.map(hang, images))
+            ended = time.monotonic()
+            health = httpx.get(app.url + "/healthz", timeout=2)
+            captcha.wait_for(5)
+        assert all(status == 504 and code == "backend_timeout" for status, code, _ in replies), replies
+        # Within the 1 s timeout, also for those that waited for one of the 16 connections.
+        assert all(0.9 < elapsed < 2.5 for _, _, elapsed in replies), replies
+        assert health.status_code == 200
+        # While every digit request hung, captcha requests kept being answered, as fast as ever.
+        assert not captcha.failures(), summary(captcha.outcomes)
+        during = captcha.between(started, ended)
+        assert during and max(o.seconds for o in during) < 1, summary(during)
     finally:
+        client.close()
         app.stop()
         stuck.stop()
 

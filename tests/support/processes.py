@@ -1,7 +1,14 @@
-"""Real processes for integration tests: redis-server and uvicorn apps on free ports."""
+"""Real processes for integration tests: redis-server and uvicorn apps on free ports.
+
+Each process runs in a process group of its own, and stopping or killing it stops the whole group:
+whatever it forked (`uvicorn --workers N` children) goes with it, and nothing is left behind
+even when a test fails half-way or the test run itself is interrupted (an atexit hook).
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -15,6 +22,31 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = REPO_ROOT / ".run" / "test-logs"
+
+
+_STARTED: list[ManagedProcess] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for process in list(_STARTED):
+        process.kill()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
 
 
 def free_port() -> int:
@@ -46,30 +78,69 @@ class ManagedProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+            self.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            process_group=0,  # its own group, led by it: see group_pids()
         )
         log.close()
+        _STARTED.append(self)
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def group_pids(self) -> list[int]:
+        """The process and everything it forked that is still alive (its process group)."""
+        return group_members(self.pid) if self.process is not None else []
+
     def kill(self) -> None:
-        """SIGKILL: a crash, not a shutdown."""
+        """SIGKILL to the whole process group: a crash, not a shutdown."""
+        if self.process is None:
+            return
+        self._signal_group(signal.SIGKILL)
         if self.running:
-            assert self.process is not None
-            self.process.kill()
+            self.process.wait(10)
+        self._wait_group_gone(5)
+
+    def stop(self, timeout_s: float = 15) -> None:
+        """SIGTERM, as an orchestrator stops a service; SIGKILL to the whole group after `timeout_s`,
+        and to any process of the group still alive once the process itself has exited."""
+        if self.process is None:
+            return
+        if self.running:
+            self.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout_s)
+        if not self._wait_group_gone(2):
+            self._signal_group(signal.SIGKILL)
+            self._wait_group_gone(5)
+        if self.running:
             self.process.wait(10)
 
-    def stop(self) -> None:
-        if self.running:
-            assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def _wait_group_gone(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self.group_pids():
+            if self.running:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(0.05)  # type: ignore[union-attr]
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        if not self.running and self in _STARTED:
+            _STARTED.remove(self)  # all gone: its group id may now be reused by someone else
+        return True
 
     def wait_http(self, url: str, timeout_s: float = 180) -> None:
         """Poll `url` until it answers 200; fail early with the log if the process dies."""
@@ -140,6 +211,7 @@ class UvicornApp(ManagedProcess):
         env: dict[str, str] | None = None,
         port: int | None = None,
         ready_path: str = "/readyz",
+        args: list[str] | None = None,
     ) -> None:
         self.port = port or free_port()
         self.ready_path = ready_path
@@ -157,6 +229,7 @@ class UvicornApp(ManagedProcess):
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                *(args or []),
             ],
             env={"TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
         )
