@@ -8,6 +8,7 @@ Ports and settings come from the environment with the documented defaults (see R
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -46,6 +47,24 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 180
     raise SystemExit(f"{url} not ready after {timeout_s:.0f}s")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (Linux; elsewhere none are found)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        above = frontier.pop()
+        below = [child for child, parent in parents.items() if parent == above]
+        found += below
+        frontier += below
+    return found
+
+
 def uvicorn(app: str, port: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
 
@@ -61,6 +80,9 @@ def main() -> None:
     children: list[subprocess.Popen[bytes]] = []
 
     def stop_all(*_: object) -> None:
+        # Whatever the children forked (uvicorn workers, e.g. with WEB_CONCURRENCY set) is noted
+        # first and killed last, so that nothing outlives `make run`.
+        below = [pid for child in children if child.poll() is None for pid in descendants(child.pid)]
         for child in reversed(children):
             if child.poll() is None:
                 child.terminate()
@@ -69,6 +91,9 @@ def main() -> None:
                 child.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         print("stopped")
         raise SystemExit(0)
 
