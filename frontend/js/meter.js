@@ -41,7 +41,14 @@ function options() {
   if (previousValue.value.trim()) chosen.previous_value = previousValue.value.trim();
   if (previousTime.value) {
     const when = new Date(previousTime.value); // the browser's local time, sent as UTC
-    if (!Number.isNaN(when.getTime())) chosen.previous_time = when.toISOString();
+    if (!Number.isNaN(when.getTime())) {
+      chosen.previous_time = when.toISOString();
+      // The rate is judged up to this photo's time. Sent rather than left to the server's "now",
+      // which a cached answer would keep; to the minute, so reading again soon is still cached.
+      const now = new Date();
+      now.setSeconds(0, 0);
+      chosen.time = now.toISOString();
+    }
   }
   if (maxRate.value.trim()) chosen.max_rate = maxRate.value.trim();
   return chosen;
@@ -111,6 +118,7 @@ async function recognize() {
 
 function clearResult() {
   $('result-main').hidden = true;
+  $('result-meta').hidden = true;
   $('result-placeholder').hidden = false;
   $('wheels-heading').hidden = true;
   $('wheel-list').replaceChildren();
@@ -128,6 +136,7 @@ function renderResult(answer) {
   const wheels = wheelsOf(result);
   $('result-placeholder').hidden = true;
   $('result-main').hidden = false;
+  $('result-meta').hidden = false;
   resultBox.classList.toggle('is-rejected', Boolean(result.rejected));
 
   const status = $('result-status');
@@ -231,14 +240,12 @@ function renderWheel(wheel, index, count) {
     },
     el('div', { class: 'digit-card-head' },
       el('span', { class: 'digit-position', text: `#${index + 1}` }),
-      rolling ? el('span', { class: 'badge', text: 'rolling' }) : null,
-      unsure ? el('span', { class: 'badge badge-bad', text: 'unsure' }) : null),
-    el('div', { class: 'digit-card-main' },
-      cell,
-      el('div', { class: 'digit-reading' },
-        el('span', { class: 'digit-value', text: digitText }),
-        el('span', { class: 'digit-confidence wheel-detail', text: detail }),
-        rolling ? el('span', { class: 'digit-confidence', text: `${formatPercent(confidence)} sure` }) : null)),
+      rolling ? el('span', { class: 'wheel-state', text: 'rolling' }) : null,
+      unsure ? el('span', { class: 'wheel-state is-bad', text: 'unsure' }) : null),
+    el('div', { class: 'digit-card-main' }, cell, el('span', { class: 'digit-value', text: digitText })),
+    el('div', { class: 'digit-reading' },
+      el('span', { class: 'digit-confidence wheel-detail', text: detail }),
+      rolling ? el('span', { class: 'digit-confidence', text: `${formatPercent(confidence)} sure` }) : null),
   );
 }
 
