@@ -21,12 +21,16 @@ from dataclasses import dataclass
 import httpx
 
 
-def with_nonce(png: bytes, nonce: int | str) -> bytes:
-    """`png` with a tEXt chunk carrying `nonce` before IEND: other bytes, the same image."""
-    assert png[-12:-8] == b"\x00\x00\x00\x00" and png[-8:-4] == b"IEND"
-    data = b"nonce\x00" + str(nonce).encode()
+def with_nonce(image: bytes, nonce: int | str) -> bytes:
+    """A PNG with a tEXt chunk carrying `nonce` before IEND, or a JPEG with a comment segment
+    after SOI: other bytes, the same image."""
+    text = str(nonce).encode()
+    if image.startswith(b"\xff\xd8"):
+        return image[:2] + b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text + image[2:]
+    assert image[-12:-8] == b"\x00\x00\x00\x00" and image[-8:-4] == b"IEND", "PNG or JPEG only"
+    data = b"nonce\x00" + text
     chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
-    return png[:-12] + chunk + png[-12:]
+    return image[:-12] + chunk + image[-12:]
 
 
 @dataclass(frozen=True)
