@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,42 +50,72 @@ class BodyTimeoutMiddleware:
         if scope["type"] != "http" or self.timeout_s <= 0:
             await self.app(scope, receive, send)
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
-        body_done = False
-        timed_out = False
-        answered = False  # a response start went out (the app's, or our 408)
-
-        async def timed_receive() -> Message:
-            nonlocal body_done, timed_out
-            if body_done or timed_out:
-                return await receive()  # e.g. waiting for http.disconnect: not timed
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                timed_out = True
-                raise BodyTimeout(self.timeout_s) from None
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_done = True
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal answered
-            if timed_out:
-                # Replace whatever the app answers with the 408; drop the rest of its response.
-                if message["type"] == "http.response.start" and not answered:
-                    answered = True
-                    await _send_timeout(send, self.timeout_s)
-                return
-            if message["type"] == "http.response.start":
-                answered = True
-            await send(message)
-
-        with contextlib.suppress(BodyTimeout):  # answered below (or already): not an app error
-            await self.app(scope, timed_receive, guarded_send)
-        if timed_out and not answered:
+        body = _TimedBody(receive, send, self.timeout_s)
+        try:
+            with contextlib.suppress(BodyTimeout):  # answered below (or already): not an app error
+                await self.app(scope, body.receive, body.send)
+        finally:
+            body.clock.cancel()
+        if body.expired and not body.answered:
             await _send_timeout(send, self.timeout_s)
+
+
+class _TimedBody:
+    """One request's `receive` and `send`, with the body on the clock.
+
+    One timer per request (a `call_later`, cheaper than a timeout context around every
+    `receive`): when it fires while the app waits for body data, that wait is cancelled and
+    becomes a `BodyTimeout`; when it fires at any other moment, the next `receive` raises it.
+    """
+
+    __slots__ = ("_receive", "_send", "answered", "clock", "done", "expired", "timeout_s", "waiter")
+
+    def __init__(self, receive: Receive, send: Send, timeout_s: float) -> None:
+        self._receive = receive
+        self._send = send
+        self.timeout_s = timeout_s
+        self.done = False  # the whole body has arrived
+        self.expired = False
+        self.answered = False  # a response start went out (the app's, or our 408)
+        self.waiter: asyncio.Task[Any] | None = None  # the task waiting for body data now
+        self.clock = asyncio.get_running_loop().call_later(timeout_s, self._expire)
+
+    def _expire(self) -> None:
+        if self.done:
+            return
+        self.expired = True
+        if self.waiter is not None:
+            self.waiter.cancel()
+
+    async def receive(self) -> Message:
+        if self.done:
+            return await self._receive()  # e.g. waiting for http.disconnect: not timed
+        if self.expired:
+            raise BodyTimeout(self.timeout_s)
+        self.waiter = asyncio.current_task()
+        try:
+            message = await self._receive()
+        except asyncio.CancelledError:
+            if self.expired and self.waiter is not None and self.waiter.uncancel() == 0:
+                raise BodyTimeout(self.timeout_s) from None
+            raise
+        finally:
+            self.waiter = None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.done = True
+            self.clock.cancel()
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.expired:
+            # Replace whatever the app answers with the 408; drop the rest of its response.
+            if message["type"] == "http.response.start" and not self.answered:
+                self.answered = True
+                await _send_timeout(self._send, self.timeout_s)
+            return
+        if message["type"] == "http.response.start":
+            self.answered = True
+        await self._send(message)
 
 
 async def _send_timeout(send: Send, timeout_s: float) -> None:
