@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import secrets
 import time
 from typing import Any
@@ -62,8 +63,14 @@ async def recognize_batch(request: Request) -> Response:
     images, model = await _read_batch(request, request.app.state.captcha_settings.max_batch_images)
     card = request.app.state.registry.get(model).card  # unknown model: one 404, not N
     recognize = request.app.state.recognize_bytes
+
+    async def one(data: bytes | ApiError) -> Any:
+        if isinstance(data, ApiError):  # not base64: this image's own error, like any other
+            raise data
+        return await recognize(data, card.name)
+
     # All images go to the batcher at once, so they share forward passes.
-    outcomes = await asyncio.gather(*(recognize(data, card.name) for data in images), return_exceptions=True)
+    outcomes = await asyncio.gather(*(one(data) for data in images), return_exceptions=True)
     results: list[dict[str, Any]] = []
     for outcome in outcomes:
         if isinstance(outcome, ApiError):
@@ -80,31 +87,41 @@ async def recognize_batch(request: Request) -> Response:
     return Response(json_dumps(body), media_type="application/json")
 
 
-async def _read_batch(request: Request, max_images: int) -> tuple[list[bytes], str | None]:
-    """The images and model of a batch request, or a 4xx `ApiError`."""
+async def _read_batch(request: Request, max_images: int) -> tuple[list[bytes | ApiError], str | None]:
+    """The images and model of a batch request, or a 4xx `ApiError` for the request as a whole.
+
+    An image that is not valid base64 comes back as its `ApiError`, answered in its own entry of
+    `results`, as an unreadable image would be.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     model = request.query_params.get("model") or None
     if content_type == "multipart/form-data":
         try:
             form = await request.form(max_files=max_images, max_fields=8)
+        except ApiError:  # the body limit (413), raised while the body streams in
+            raise
         except Exception as exc:  # starlette's MultiPartException and parser errors
-            raise ApiError(400, errors.BAD_REQUEST, f"bad multipart body: {exc}") from exc
+            detail = getattr(exc, "detail", None) or exc
+            raise ApiError(400, errors.BAD_REQUEST, f"bad multipart body: {detail}") from exc
         uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
-        images = [await upload.read() for upload in uploads]
+        images: list[bytes | ApiError] = [await upload.read() for upload in uploads]
         field = form.get("model")
         model = model or (field if isinstance(field, str) and field else None)
     elif content_type == "application/json":
         try:
-            payload = await request.json()
-        except ValueError as exc:
+            payload = json.loads(await request.body())
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
             raise ApiError(400, errors.BAD_REQUEST, "invalid JSON body") from exc
         encoded = payload.get("images_base64") if isinstance(payload, dict) else None
         if not isinstance(encoded, list) or not all(isinstance(item, str) for item in encoded):
             raise ApiError(400, errors.BAD_REQUEST, "JSON body needs images_base64: a list of strings")
         if len(encoded) > max_images:
             raise ApiError(413, errors.PAYLOAD_TOO_LARGE, f"at most {max_images} images per batch")
-        images = [decode_base64(item) for item in encoded]
-        model = model or payload.get("model") or None
+        json_model = payload.get("model")
+        if json_model is not None and not isinstance(json_model, str):
+            raise ApiError(400, errors.BAD_REQUEST, "'model' must be a string")
+        images = [_decode_item(item) for item in encoded]
+        model = model or json_model or None
     else:
         raise ApiError(
             400, errors.BAD_REQUEST, "send multipart field 'files' (repeated) or JSON images_base64"
@@ -114,3 +131,10 @@ async def _read_batch(request: Request, max_images: int) -> tuple[list[bytes], s
             400, errors.BAD_REQUEST, "no images: send multipart field 'files' or JSON images_base64"
         )
     return images, model
+
+
+def _decode_item(text: str) -> bytes | ApiError:
+    try:
+        return decode_base64(text)
+    except ApiError as exc:
+        return exc

@@ -141,9 +141,14 @@ def _plain_mode(image: Image.Image) -> Image.Image:
         return image
     if image.mode == "P":
         return image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: scale to 8 bits by the data's own range, not by clipping.
-        return ImageOps.autocontrast(image.convert("I").point(lambda v: v / 256).convert("L"))
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16/32-bit integer or float greyscale: stretch the data's own range to 8 bits, so an image
+        # that uses only part of it (12-bit scanner data, 8-bit values stored in 16 bits, floats
+        # in 0..1) keeps its contrast instead of collapsing to black.
+        wide = image if image.mode == "F" else image.convert("I")
+        low, high = wide.getextrema()
+        scale = 255 / (high - low) if high > low else 0.0
+        return wide.point(lambda v: v * scale - low * scale).convert("L")
     if image.mode == "1":
         return image.convert("L")
     if image.mode in ("PA", "La"):

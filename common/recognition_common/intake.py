@@ -83,10 +83,11 @@ async def read_image_upload(
 async def _from_multipart(request: Request, file_field: str, model: str | None) -> ImageUpload:
     try:
         form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
-    except BodyTooLarge:
+    except ApiError:  # raised while the body streams in: too large (413), too slow (408)
         raise
     except Exception as exc:  # python-multipart raises several types for malformed bodies
-        raise ApiError(400, errors.BAD_REQUEST, f"malformed multipart body: {exc}") from exc
+        detail = getattr(exc, "detail", None) or exc  # starlette's own: its message, not "400: ..."
+        raise ApiError(400, errors.BAD_REQUEST, f"malformed multipart body: {detail}") from exc
     try:
         upload = form.get(file_field)
         if not isinstance(upload, UploadFile):
@@ -99,7 +100,13 @@ async def _from_multipart(request: Request, file_field: str, model: str | None) 
         form_model = form.get("model")
         if isinstance(form_model, str) and form_model:
             model = model or form_model
-        fields = ((name, value) for name, value in form.multi_items() if isinstance(value, str))
+        fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+        names = [name for name, _ in fields]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:  # which one would count? Say so rather than pick one.
+            raise ApiError(
+                400, errors.BAD_REQUEST, f"multipart field {repeated[0][:40]!r} sent more than once"
+            )
         return ImageUpload(data=data, model=model, options=_options(fields))
     finally:
         for _, value in form.multi_items():

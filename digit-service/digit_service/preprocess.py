@@ -152,6 +152,8 @@ def _digit_groups(mask: np.ndarray) -> list[Slice2D]:
         for index, box in enumerate(boxes)
         if box is not None and areas[index] >= max(3.0, 0.02 * largest)
     ]
+    if not parts:  # only specks of a pixel or two: noise, not strokes
+        raise ApiError(422, errors.EMPTY_IMAGE, "no digit found: only specks, no strokes")
     parts.sort(key=lambda part: part[1][1].start)
 
     # Merge strokes that share columns (the bar of a 5, the two strokes of a 4 or 7).

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from gateway.api.deps import GatewayMetrics, GatewayState
 from gateway.api.routes import captcha, health, meter, models, recognize
 from gateway.backends import Backend
 from gateway.cache import create_cache
 from gateway.config import GatewaySettings
+from gateway.pages import mount_pages
 from gateway.security import install_security
 from recognition_common.errors import install_error_handlers
 from recognition_common.intake import BodyLimitMiddleware, body_limit
@@ -72,7 +72,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(models.router, tags=["models"])
     app.include_router(health.router, tags=["operations"])
     if settings.frontend_dir.is_dir():
-        app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
+        mount_pages(app, settings.frontend_dir)
     return app
 
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -38,6 +39,24 @@ def test_unusual_modes_become_plain_modes(image: Image.Image) -> None:
     fmt = "JPEG" if image.mode == "CMYK" else ("TIFF" if image.mode == "I;16" else "PNG")
     decoded = decode_image(encode(image, fmt), LIMITS)
     assert decoded.mode in ("L", "LA", "RGB", "RGBA")
+
+
+@pytest.mark.parametrize(
+    ("values", "mode"),
+    [
+        (np.array([[0, 65535], [30000, 100]], dtype=np.uint16), "I;16"),  # full 16-bit range
+        (np.array([[0, 4095], [2000, 100]], dtype=np.uint16), "I;16"),  # 12-bit scanner data
+        (np.array([[0, 255], [128, 7]], dtype=np.uint16), "I;16"),  # 8-bit values in 16 bits
+        (np.array([[0.0, 1.0], [0.5, 0.25]], dtype=np.float32), "F"),  # float 0..1
+    ],
+    ids=["16-bit", "12-bit", "8-bit-in-16", "float"],
+)
+def test_wide_greyscale_keeps_its_contrast(values: np.ndarray, mode: str) -> None:
+    image = Image.fromarray(values)
+    assert image.mode == mode
+    decoded = decode_image(encode(image, "PNG" if mode == "I;16" else "TIFF"), LIMITS)
+    assert decoded.mode == "L"
+    assert decoded.getextrema() == (0, 255)  # black stays black, white becomes white
 
 
 def test_exif_rotation_is_applied() -> None:

@@ -68,6 +68,7 @@ def test_raw_body(client: TestClient) -> None:
         ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415),
         ({"content": b"hello", "headers": {"content-type": ""}}, 400),
         ({"content": b"--x\r\nbroken", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 400),
+        ({"files": [("file", ("x.png", IMAGE)), ("model", (None, "a")), ("model", (None, "b"))]}, 400),
     ],
     ids=[
         "field",
@@ -80,6 +81,7 @@ def test_raw_body(client: TestClient) -> None:
         "text",
         "no-type",
         "multipart",
+        "field-twice",
     ],
 )
 def test_bad_bodies_get_json_errors(client: TestClient, kwargs: dict, status: int) -> None:

@@ -131,6 +131,18 @@ def test_empty_canvas_is_refused(colour: object) -> None:
     assert caught.value.status == 422 and caught.value.code == "empty_image"
 
 
+@pytest.mark.parametrize("size", [(2, 2), (280, 280)])
+def test_specks_only_are_empty_not_a_crash(size: tuple[int, int]) -> None:
+    # Ink enough to pass the contrast check, but no mark of more than a pixel: was a ValueError (500).
+    pixels = np.full(size[::-1], 255, dtype=np.uint8)
+    pixels[::7, ::7] = 0
+    if size == (2, 2):
+        pixels[1, 1] = 0  # a checkerboard
+    with pytest.raises(ApiError) as caught:
+        prepare_digits(Image.fromarray(pixels))
+    assert caught.value.status == 422 and caught.value.code == "empty_image"
+
+
 def test_noise_only_is_refused() -> None:
     noise = np.random.default_rng(1).normal(200, 3, (300, 300))
     with pytest.raises(ApiError) as caught:

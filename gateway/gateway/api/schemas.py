@@ -6,6 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# An image in base64, as the OpenAPI document describes it: the standard alphabet with padding,
+# optionally after a data: URL prefix. The intake also takes the URL-safe alphabet, missing padding
+# and line breaks (recognition_common.intake.decode_base64); anything else is 400 bad_request.
+BASE64_PATTERN = r"^(data:[^,]*,)?([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$"
+BASE64_IMAGE: dict[str, Any] = {"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN}
+
 
 class ModelRef(BaseModel):
     name: str
@@ -43,6 +49,20 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class CaptchaBatchItem(BaseModel):
+    """One image's outcome: `result` with status 200, or `error` with its 4xx status."""
+
+    status: int
+    result: RecognitionResult | None = None
+    error: ErrorDetail | None = None
+
+
+class CaptchaBatchResponse(BaseModel):
+    model: ModelRef
+    preprocess_version: str
+    results: list[CaptchaBatchItem]
+
+
 class TaskModels(BaseModel):
     status: str
     default_model: str | None = None
@@ -60,10 +80,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in {
         400: "Bad request body; url_refused: image_url not fetched (private address, host not "
         "allowed, more than 3 redirects, fetching off)",
+        401: "API keys are on (GATEWAY_API_KEYS) and X-API-Key is missing or wrong",
         404: "Unknown task or model",
         413: "Upload, fetched image or image dimensions too large",
         415: "Not an image (judged by content)",
         422: "Unreadable or empty image; url_unreachable: image_url failed or was too slow",
+        429: "Over the rate limit (GATEWAY_RATE_LIMIT_PER_MINUTE); see Retry-After",
+        502: "The backend failed (answered with an unexpected status)",
         503: "Backend down or overloaded",
         504: "Backend timeout",
     }.items()

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from gateway.api.deps import GatewayState
 from gateway.api.routes.recognize import request_id_of
+from gateway.api.schemas import ERROR_RESPONSES, CaptchaBatchResponse
 from gateway.backends import Backend
 from recognition_common import errors
 from recognition_common.errors import ApiError
@@ -40,7 +41,75 @@ def _reply(status: int, body: bytes, headers: dict[str, str], request_id: str) -
     )
 
 
-@router.get("/api/v1/captcha/sample", summary="A new captcha image (PNG); its text in X-Captcha-Text")
+_MODEL_PARAMETER = {
+    "name": "model",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "captcha model; default: the service's default",
+}
+
+_BATCH_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "minItems": 1,
+                        "maxItems": 64,
+                        "description": "The images, one part each (at most CAPTCHA_MAX_BATCH_IMAGES, 64)",
+                    },
+                    "model": {"type": "string"},
+                },
+                "additionalProperties": {"type": "string"},
+                "maxProperties": 9,  # the files and at most 8 other fields
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["images_base64"],
+                "properties": {
+                    "images_base64": {
+                        "type": "array",
+                        "items": {
+                            "type": "string",
+                            "description": "An image in base64, as image_base64 of /recognize; one "
+                            "that is not (or is no image) gets its own 4xx entry in results",
+                        },
+                        "minItems": 1,
+                        "maxItems": 64,
+                    },
+                    "model": {"type": ["string", "null"], "description": "null: the default model"},
+                },
+            }
+        },
+    },
+}
+
+
+@router.get(
+    "/api/v1/captcha/sample",
+    summary="A new captcha image (PNG); its text in X-Captcha-Text",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A freshly rendered captcha",
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                "X-Captcha-Text": {"schema": {"type": "string"}, "description": "What the image says"},
+                "X-Captcha-Model": {"schema": {"type": "string"}, "description": "The model it is for"},
+            },
+        },
+        **{status: ERROR_RESPONSES[status] for status in (401, 404, 429, 502, 503, 504)},
+    },
+    openapi_extra={"parameters": [_MODEL_PARAMETER]},
+)
 async def captcha_sample(request: Request) -> Response:
     request_id = request_id_of(request)
     params = {"model": request.query_params["model"]} if request.query_params.get("model") else None
@@ -50,7 +119,16 @@ async def captcha_sample(request: Request) -> Response:
     return _reply(reply.status, reply.body, reply.headers, request_id)
 
 
-@router.post("/api/v1/captcha/recognize-batch", summary="Recognize several captcha images, in order")
+@router.post(
+    "/api/v1/captcha/recognize-batch",
+    summary="Recognize several captcha images, in order",
+    response_class=Response,
+    responses={
+        200: {"model": CaptchaBatchResponse, "description": "One result or error per image, in order"},
+        **{status: ERROR_RESPONSES[status] for status in (400, 401, 404, 413, 429, 502, 503, 504)},
+    },
+    openapi_extra={"requestBody": _BATCH_BODY, "parameters": [_MODEL_PARAMETER]},
+)
 async def captcha_batch(request: Request) -> Response:
     request_id = request_id_of(request)
     headers = {"content-type": request.headers.get("content-type", ""), "x-request-id": request_id}

@@ -11,13 +11,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway.api.deps import GatewayState
-from gateway.api.schemas import ERROR_RESPONSES, RecognizeResponse
+from gateway.api.schemas import BASE64_IMAGE, ERROR_RESPONSES, RecognizeResponse
 from gateway.cache import cache_key
 from gateway.fetch import UrlPolicy, fetch_image
 from recognition_common import errors
 from recognition_common.errors import ApiError
 from recognition_common.imaging import inspect_image
-from recognition_common.intake import read_image_upload
+from recognition_common.intake import (
+    MAX_FORM_FIELDS,
+    MAX_FORM_FILES,
+    MAX_OPTION_LENGTH,
+    MAX_OPTIONS,
+    read_image_upload,
+)
 
 router = APIRouter()
 
@@ -46,6 +52,7 @@ _METER_OPTIONS: dict[str, dict] = {
     },
     "previous_time": {
         "type": "string",
+        "maxLength": MAX_OPTION_LENGTH,
         "description": "meter only: when previous_value was read: ISO 8601 (2026-03-01T08:30:00Z; "
         "UTC without an offset) or Unix epoch seconds; with max_rate, bounds how far the meter can "
         "have run since",
@@ -58,8 +65,20 @@ _METER_OPTIONS: dict[str, dict] = {
     },
     "time": {
         "type": "string",
+        "maxLength": MAX_OPTION_LENGTH,
         "description": "meter only: when this photo was taken, in the formats of previous_time; default: now",
     },
+}
+
+# Any other parameter is an option for some task's recognizer (recognition_common.intake): a short
+# scalar, at most MAX_OPTIONS of them; a form takes the file and at most MAX_FORM_FIELDS fields.
+_EXTRA_FORM_FIELD = {"type": "string", "maxLength": MAX_OPTION_LENGTH}
+_EXTRA_JSON_FIELD = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_OPTION_LENGTH},
+        {"type": "number", "minimum": -1e15, "maximum": 1e15},  # written out, still short
+        {"type": ["boolean", "null"]},
+    ]
 }
 
 _REQUEST_BODY = {
@@ -70,28 +89,45 @@ _REQUEST_BODY = {
                 "type": "object",
                 "required": ["file"],
                 "properties": {
-                    "file": {"type": "string", "format": "binary", "description": "The image"},
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "minLength": 1,
+                        "description": "The image",
+                    },
                     "model": {"type": "string", "description": "Model name; default per task"},
                     **_METER_OPTIONS,
                 },
+                "additionalProperties": _EXTRA_FORM_FIELD,
+                "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
+                "maxProperties": MAX_FORM_FILES + MAX_FORM_FIELDS,
             }
         },
         "application/json": {
             "schema": {
                 "type": "object",
                 "description": "Exactly one of image_base64 and image_url",
+                "oneOf": [{"required": ["image_base64"]}, {"required": ["image_url"]}],
                 "properties": {
-                    "image_base64": {"type": "string", "description": "The image, base64"},
+                    "image_base64": {
+                        **BASE64_IMAGE,
+                        "description": "The image, base64, optionally with a data: URL prefix "
+                        "(the URL-safe alphabet, line breaks and missing padding are taken too)",
+                    },
                     "image_url": {
                         "type": "string",
                         "format": "uri",
+                        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]",
                         "description": "http(s) address of the image, fetched by the gateway from "
                         "public addresses only (400 url_refused otherwise; 422 url_unreachable "
                         "when it cannot be fetched in time; 413 over the size limit)",
                     },
-                    "model": {"type": "string"},
+                    "model": {"type": ["string", "null"], "description": "null: the task's default"},
                     **_METER_OPTIONS,
                 },
+                "additionalProperties": _EXTRA_JSON_FIELD,
+                "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
+                "maxProperties": 2 + MAX_OPTIONS,  # the image, the model and the options
             }
         },
     },
@@ -116,8 +152,8 @@ def request_id_of(request: Request) -> str:
                 "name": "task",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string"},
-                "description": "digit, captcha or meter",
+                "schema": {"type": "string", "enum": ["digit", "captcha", "meter"]},
+                "description": "digit, captcha or meter (404 unknown_task: not served by this gateway)",
             },
             {"name": "model", "in": "query", "required": False, "schema": {"type": "string"}},
             *(
