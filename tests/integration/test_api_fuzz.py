@@ -40,7 +40,7 @@ from gateway.main import app as gateway_app
 # The recognizer services, as in test_hostile_input.py: a new one is one more name here.
 SERVICES = ["digit", "captcha"]
 
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "30"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "60"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261121"))
 IMAGE_PATHS = r"/recognize(-batch)?$|^/b$"
 # Schemathesis' defaults, plus for schema-valid requests refusals of the image content itself,
