@@ -7,7 +7,9 @@ wheel row out (at half the input's resolution). It runs twice on a photo:
    position, size and angle, roughly (a row can be a few pixels high at this scale).
 2. `refine_input`: a square view centred on that estimate, turned by its angle and scaled so the
    row spans about three quarters of the width. The same network's mask of this view is many
-   pixels high, so the corners come out to a fraction of a pixel of the original photo.
+   pixels high, so the corners come out to a fraction of a pixel of the original photo. This
+   pass runs twice (`REFINEMENTS`), and again while the row runs off the view's sides
+   (`touches_edge`): a rough first estimate is fixed in a step or two.
 
 `window_from_output` turns a mask into corners by image moments: the mask's centroid, and the
 eigenvectors of its covariance for the row's direction; a rectangle of side s has second moment
@@ -30,6 +32,7 @@ from meter_service.geometry import Corners, order_corners, quad_size
 INPUT_SHAPE = (160, 160, 3)  # height, width, channels of the locator's input
 OUTPUT_STRIDE = 2  # input pixels per mask pixel
 THRESHOLD = 0.5  # mask probability that counts as "window"
+FIRST_THRESHOLD = 0.3  # in the whole-photo pass: a faint blob is worth a closer look
 MIN_PIXELS = 4  # fewer mask pixels than this is no window
 REFINE_SPAN = 0.74  # in the refining view, the row's width / the view's width
 PAD_VALUE = 0  # letterbox bars (black)
@@ -123,19 +126,26 @@ def window_angle(corners: np.ndarray) -> float:
     return math.atan2(direction[1], direction[0])
 
 
-def refine_frame(window: Window | np.ndarray, input_shape: tuple[int, ...] = INPUT_SHAPE) -> LocatorFrame:
-    """The frame of the refining view around a first estimate (a Window or its corners)."""
+def refine_frame(
+    window: Window | np.ndarray, input_shape: tuple[int, ...] = INPUT_SHAPE, widen: float = 1.0
+) -> LocatorFrame:
+    """The frame of the refining view around an estimate (a Window or its corners); `widen` > 1
+    shows more round it (when the estimate is known to be too short)."""
     corners = window.corners if isinstance(window, Window) else np.asarray(window)
     row_width, _ = quad_size(corners)
     centre = np.asarray(corners, dtype=np.float64).mean(axis=0)
-    return view_frame((centre[0], centre[1]), window_angle(corners), row_width / REFINE_SPAN, input_shape)
+    span = row_width * widen / REFINE_SPAN
+    return view_frame((centre[0], centre[1]), window_angle(corners), span, input_shape)
 
 
 def refine_input(
-    image: Image.Image, window: Window | np.ndarray, input_shape: tuple[int, ...] = INPUT_SHAPE
+    image: Image.Image,
+    window: Window | np.ndarray,
+    input_shape: tuple[int, ...] = INPUT_SHAPE,
+    widen: float = 1.0,
 ) -> tuple[np.ndarray, LocatorFrame]:
-    """The second pass's input: a turned, zoomed square view centred on a first estimate."""
-    frame = refine_frame(window, input_shape)
+    """A refining pass's input: a turned, zoomed square view centred on an estimate."""
+    frame = refine_frame(window, input_shape, widen)
     return view_input(image, frame), frame
 
 
@@ -164,12 +174,12 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     return grown
 
 
-def mask_rectangle(probabilities: np.ndarray) -> tuple[Corners, float] | None:
+def mask_rectangle(probabilities: np.ndarray, threshold: float = THRESHOLD) -> tuple[Corners, float] | None:
     """The rectangle (corners in mask pixels, continuous coordinates) that best explains the
     strongest blob of a probability mask, and the blob's mean probability; None if no blob."""
     mask = np.asarray(probabilities, dtype=np.float64)
     mask = mask.reshape(mask.shape[0], mask.shape[1])
-    solid = mask >= THRESHOLD
+    solid = mask >= threshold
     if solid.sum() < MIN_PIXELS:
         return None
     peak = np.unravel_index(int(np.argmax(mask)), mask.shape)
@@ -212,15 +222,17 @@ def mask_rectangle(probabilities: np.ndarray) -> tuple[Corners, float] | None:
     return corners.astype(np.float32), score
 
 
-def window_from_output(output: np.ndarray, frame: LocatorFrame) -> Window | None:
+def window_from_output(
+    output: np.ndarray, frame: LocatorFrame, threshold: float = THRESHOLD
+) -> Window | None:
     """The window in the ORIGINAL photo's pixels from the locator's output for one input.
 
     `output` is the mask for one input, (h, w) or (h, w, 1), at any fraction of the input's
-    resolution; None when nothing in it reaches the threshold.
+    resolution; None when nothing in it reaches `threshold`.
     """
     mask = np.asarray(output, dtype=np.float32)
     mask = mask.reshape(mask.shape[0], mask.shape[1])
-    found = mask_rectangle(mask)
+    found = mask_rectangle(mask, threshold)
     if found is None:
         return None
     corners, score = found
@@ -232,23 +244,47 @@ def window_from_output(output: np.ndarray, frame: LocatorFrame) -> Window | None
     return Window(order_corners(photo), score)
 
 
+def touches_edge(window: Window, frame: LocatorFrame, margin: float = 2.0) -> bool:
+    """Whether `window` reaches the left or right edge of the view `frame` (within `margin`
+    input pixels): the row went on past the view, so its width is only a lower bound."""
+    to_input = np.linalg.inv(frame.to_image)
+    points = np.c_[window.corners.astype(np.float64), np.ones(4)] @ to_input.T
+    xs = points[:, 0] / points[:, 2]
+    return bool(xs.min() <= margin or xs.max() >= frame.input_size[0] - margin)
+
+
 Predict = Callable[[np.ndarray], np.ndarray]
+REFINEMENTS = 2  # refining passes after the first
+MAX_EXTRA = 2  # more passes while the row runs off the refining view (a first pass saw too little)
+WIDEN = 2.0  # how much more the pass after a run-off shows
 
 
 def locate_window(
-    predict: Predict, image: Image.Image, input_shape: tuple[int, ...] = INPUT_SHAPE, refinements: int = 1
+    predict: Predict,
+    image: Image.Image,
+    input_shape: tuple[int, ...] = INPUT_SHAPE,
+    refinements: int = REFINEMENTS,
 ) -> Window | None:
-    """Both passes: find the window in the whole photo, then refine it `refinements` times.
+    """Find the window in the whole photo, then refine it `refinements` times, and up to
+    `MAX_EXTRA` more while the row runs off the view (each such view shows `WIDEN` times more).
 
-    `predict` maps a (batch, H, W, 3) float32 array to masks (batch, h, w[, 1]). A refinement
-    that loses the window keeps the previous estimate; the score is the last pass's.
+    `predict` maps a (batch, H, W, 3) float32 array to masks (batch, h, w[, 1]). The first pass
+    accepts a faint blob (`FIRST_THRESHOLD`): a tiny row is faint in a whole photo, and the
+    refining passes judge it close up. A refinement that loses the window ends the search: None
+    when the first refinement finds nothing, else the last estimate. The score is the last pass's.
     """
     array, frame = locator_input(image, input_shape)
-    window = window_from_output(predict(array[np.newaxis])[0], frame)
-    for _ in range(refinements if window is not None else 0):
-        array, frame = refine_input(image, window, input_shape)
+    window = window_from_output(predict(array[np.newaxis])[0], frame, FIRST_THRESHOLD)
+    if window is None:
+        return None
+    passes, extra, widen = 0, 0, 1.0
+    while passes < refinements + extra:
+        array, frame = refine_input(image, window, input_shape, widen)
         refined = window_from_output(predict(array[np.newaxis])[0], frame)
         if refined is None:
-            break
-        window = refined
+            return None if passes == 0 else window
+        window, passes = refined, passes + 1
+        widen = WIDEN if touches_edge(window, frame) else 1.0
+        if widen > 1 and passes == refinements + extra and extra < MAX_EXTRA:
+            extra += 1
     return window

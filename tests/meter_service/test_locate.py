@@ -16,11 +16,12 @@ from meter_service.locate import (
     locate_window,
     locator_input,
     refine_input,
+    touches_edge,
     view_frame,
     window_from_output,
 )
 from meter_service.synth import generate_meter, sample_rng
-from meter_service.training.locator import target_mask
+from meter_service.training.locator import photo_views, target_mask
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "meter-service" / "models" / "default" / "locator"
 IDENTITY = LocatorFrame(np.eye(3), (160, 160))  # input pixels are photo pixels
@@ -88,6 +89,20 @@ def test_a_refining_view_shows_the_photo_where_the_frame_says() -> None:
     mask = target_mask(corners, frame) / 255.0
     grey = view.mean(axis=-1).reshape(80, 2, 80, 2).mean(axis=(1, 3))  # to the mask's resolution
     assert np.abs(grey - mask).mean() < 0.03
+
+
+def test_touches_edge_flags_a_row_that_runs_off_the_view() -> None:
+    inside = Window(rectangle((80, 80), (100, 20)), 1.0)
+    running_off = Window(rectangle((80, 80), (159, 20)), 1.0)
+    assert not touches_edge(inside, IDENTITY)
+    assert touches_edge(running_off, IDENTITY)
+
+
+def test_training_views_come_with_matching_masks() -> None:
+    inputs, masks = photo_views(42, 1)
+    assert inputs.dtype == np.uint8 and inputs.shape[1:] == INPUT_SHAPE
+    assert masks.shape == (len(inputs), 80, 80)
+    assert len(inputs) == 1 or all(mask.max() == 255 for mask in masks)  # the row is in every view
 
 
 @pytest.mark.skipif(not (MODEL_DIR / "model.keras").is_file(), reason="no trained locator committed")

@@ -1,16 +1,18 @@
 """Train and evaluate the window locator: a small U-Net that paints the wheel row.
 
     python -m meter_service.training.locator --out meter-service/models/default/locator \
-        --samples 6000 --epochs 12 --seed 42
+        --samples 3000 --epochs 9 --seed 42
     python -m meter_service.training.locator --evaluate --model-dir meter-service/models/default/locator
 
-Training data are generated photos (`synth.generate_meter`, 4 to 8 wheels), each seen the two
-ways the service sees a photo (see `locate`): letterboxed whole, and as refining views around a
-deliberately imperfect estimate of the row (shifted, scaled and turned as a first pass errs).
+Training data are generated photos (`synth.generate_meter`, 4 to 8 wheels), each seen the ways
+the service sees a photo (see `locate`): letterboxed whole (plus a random turned crop, as
+another photo of the same meter would be), and as refining views around a deliberately
+imperfect estimate of the row (shifted, scaled, turned, or too short, as earlier passes err).
 Targets are the row's quad rasterised with anti-aliased edges at the mask's resolution, so the
 moments that turn a mask into corners are sub-pixel. A few photos without any meter teach the
-network to paint nothing. Validation uses a separate seed; `evaluate_locator` runs the full
-two-pass locator on fresh photos (seed 2026 by default) and reports corner IoU. Writes::
+network to paint nothing. Validation uses a separate seed; `evaluate_locator` runs the
+whole locator (`locate.locate_window`: whole-photo pass, then refining passes) on fresh photos
+(seed 2026 by default) and reports corner IoU. Writes::
 
     <out>/model.keras          image (160x160x3, 0..1) -> row mask (80x80x1, 0..1)
     <out>/card.json            what it is, data, recipe, evaluate figures
@@ -48,12 +50,14 @@ from meter_service.locate import (
     window_from_output,
 )
 from meter_service.synth import background, generate_meter, sample_rng
-from meter_service.training.generate import wheels_for
+from meter_service.training.generate import parse_wheels, wheels_for
 
 NAME = "locator"
 VERSION = "1.0.0"
 WHEELS = (4, 8)  # trained and evaluated on every supported wheel count
+SCENE_VIEWS = 1  # extra first-pass views per training photo: a random turned crop of it
 REFINE_VIEWS = 2  # refining views per training photo
+DATA_VERSION = 2  # part of the cache's file names: bump when the views change
 NEGATIVE_RATE = 0.03  # photos replaced by a bare background (target: empty mask)
 VALIDATION_SEED_OFFSET = 1  # validation photos: seed + 1
 EVALUATION_SEED = 2026
@@ -64,8 +68,8 @@ DESCRIPTION = (
     "U-Net on 160x160 RGB: patch embedding conv 4x4/4 (24), conv 3x3 stages at 1/4, 1/8, 1/16 "
     "(24, 40, 64; two dilated convs for context), batch-norm + relu; decoder upsamples x2 with "
     "skip concatenations (40, 24), then a 2x2/2 transposed conv to a sigmoid row mask at 80x80; "
-    "loss binary cross-entropy + 0.5 soft Dice; corners from the mask's moments, two passes "
-    "(whole photo letterboxed, then a turned, zoomed view of the first estimate)"
+    "loss binary cross-entropy + 0.5 soft Dice; corners from the mask's moments; a whole-photo pass "
+    "(letterboxed), then refining passes on turned, zoomed views of the estimate"
 )
 
 
@@ -125,13 +129,33 @@ def jittered_frame(corners: np.ndarray, rng: np.random.Generator) -> LocatorFram
     angle = window_angle(corners)
     along = np.array([math.cos(angle), math.sin(angle)])
     across = np.array([-along[1], along[0]])
-    wide = rng.random() < 0.25  # sometimes a poor first estimate
+    kind = rng.random()
+    wide = kind < 0.3  # sometimes a poor first estimate
     centre = np.asarray(corners, dtype=np.float64).mean(axis=0)
     centre = centre + along * row_w * rng.normal(0, 0.1 if wide else 0.04)
     centre = centre + across * row_h * rng.normal(0, 0.5 if wide else 0.2)
-    span = row_w / REFINE_SPAN * math.exp(rng.normal(0, 0.25 if wide else 0.1))
+    span = row_w / REFINE_SPAN * math.exp(rng.normal(0, 0.25 if wide else 0.08))
+    if kind > 0.88:  # the first pass saw part of the row: it runs off the view
+        span = row_w * rng.uniform(0.5, 1.05)
     turn = math.radians(rng.normal(0, 5 if wide else 2))
     return view_frame((centre[0], centre[1]), angle + turn, span)
+
+
+def scene_frame(image_size: tuple[int, int], corners: np.ndarray, rng: np.random.Generator) -> LocatorFrame:
+    """A first-pass view that is another photo of the same meter: a random crop of the photo,
+    turned by up to 12 degrees more, that still holds the whole row."""
+    angle = math.radians(rng.uniform(-12, 12))
+    turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    local = np.asarray(corners, dtype=np.float64) @ turn  # row in the turned view's axes
+    low, high = local.min(axis=0), local.max(axis=0)
+    extent = float((high - low).max())
+    span = max(max(image_size) * rng.uniform(0.45, 1.1), extent / 0.85)
+    room = span / 2 - 0.05 * span  # the row stays 5% inside the view
+    centre_local = np.array(
+        [rng.uniform(high[0] - room, low[0] + room), rng.uniform(high[1] - room, low[1] + room)]
+    )
+    centre = turn @ centre_local
+    return view_frame((centre[0], centre[1]), angle, span)
 
 
 def photo_views(seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +169,9 @@ def photo_views(seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
     sample = generate_meter(rng, wheels=wheels_for(seed, index, WHEELS))
     array, frame = locator_input(sample.image)
     inputs, masks = [_to_uint8(array)], [target_mask(sample.corners, frame)]
-    for _ in range(REFINE_VIEWS):
-        frame = jittered_frame(sample.corners, rng)
+    frames = [scene_frame(sample.image.size, sample.corners, rng) for _ in range(SCENE_VIEWS)]
+    frames += [jittered_frame(sample.corners, rng) for _ in range(REFINE_VIEWS)]
+    for frame in frames:
         inputs.append(_to_uint8(view_input(sample.image, frame)))
         masks.append(target_mask(sample.corners, frame))
     return np.stack(inputs), np.stack(masks)
@@ -187,7 +212,7 @@ def cached_views(
     count: int, seed: int, cache: Path | None, workers: int, progress: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """`build_views`, kept in `cache` (an .npz per count and seed) when a cache folder is given."""
-    path = cache / f"locator_views_{count}_{seed}.npz" if cache else None
+    path = cache / f"locator_views_v{DATA_VERSION}_{count}_{seed}.npz" if cache else None
     if path is not None and path.is_file():
         with np.load(path) as stored:
             return stored["inputs"], stored["masks"]
@@ -225,6 +250,7 @@ def _dataset(inputs: np.ndarray, masks: np.ndarray, batch: int, shuffle: bool, s
     if shuffle:
         data = data.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
 
+    @tf.autograph.experimental.do_not_convert
     def scale(x: Any, y: Any) -> Any:
         return tf.cast(x, tf.float32) / 255.0, tf.cast(y, tf.float32)[..., tf.newaxis] / 255.0
 
@@ -288,6 +314,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         validation_data=_dataset(val_x, val_y, 128, False, args.seed),
         epochs=args.epochs,
         callbacks=[Track()],
+        shuffle=False,  # the dataset shuffles
         verbose=1 if progress and sys.stdout.isatty() else 0,
     )
     fit_seconds = time.perf_counter() - fit_started
@@ -308,7 +335,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         task="meter",
         description=(
             "Finds the counter window (the row of wheels) of a water meter in a photo: a row mask, "
-            "turned into corners by moments, in two passes."
+            "turned into corners by moments; a whole-photo pass, then refining passes close up."
         ),
         classes=["window"],
         input_shape=list(INPUT_SHAPE),
@@ -318,7 +345,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
             "train_photos": args.samples,
             "train_seed": args.seed,
             "train_views": len(train_x),
-            "views_per_photo": f"1 letterboxed + {REFINE_VIEWS} refining (jittered); "
+            "views_per_photo": f"1 letterboxed + {SCENE_VIEWS} turned crop + {REFINE_VIEWS} refining "
+            "(jittered first estimates); "
             f"{NEGATIVE_RATE:.0%} photos without a meter",
             "validation_photos": args.validation,
             "validation_seed": val_seed,
@@ -379,6 +407,10 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str) -> Non
 # --- Evaluation ------------------------------------------------------------------------------
 
 
+def _wheels_text(wheels: int | tuple[int, int]) -> str:
+    return str(wheels) if isinstance(wheels, int) else f"{wheels[0]}-{wheels[1]}"
+
+
 def evaluate_locator(
     model_dir: Path,
     count: int = 500,
@@ -387,7 +419,7 @@ def evaluate_locator(
     write_card: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Corner IoU of the two-pass locator on `count` fresh photos (one pass reported too)."""
+    """Corner IoU of the whole locator on `count` fresh photos (the first pass alone too)."""
     from tqdm import tqdm
 
     from recognition_common.model_card import update_card_metrics
@@ -422,19 +454,19 @@ def evaluate_locator(
         "iou_at_0_8_by_wheels": {
             str(k): round(float(np.mean(np.array(v) >= IOU_TARGET)), 4) for k, v in sorted(by_wheels.items())
         },
-        "ms_per_photo_two_passes": round(1000 * float(np.median(seconds)), 1),
+        "ms_per_photo": round(1000 * float(np.median(seconds)), 1),
         "evaluation_photos": count,
         "evaluation_seed": seed,
-        "evaluation_wheels": wheels if isinstance(wheels, int) else f"{wheels[0]}-{wheels[1]}",
+        "evaluation_wheels": _wheels_text(wheels),
         "evaluated_with": f"python -m meter_service.training.locator --evaluate --model-dir {model_dir} "
-        f"--count {count} --eval-seed {seed}",
+        f"--count {count} --eval-seed {seed} --wheels {_wheels_text(wheels)}",
         "evaluated_at": date.today().isoformat(),
     }
     print(
         f"locator on {count} photos (seed {seed}): IoU mean {metrics['iou_mean']:.4f}, "
         f">= 0.8 on {metrics['iou_at_0_8']:.1%} ({metrics['failures']} failures); one pass: "
         f"mean {metrics['single_pass_iou_mean']:.4f}, >= 0.8 on {metrics['single_pass_iou_at_0_8']:.1%}; "
-        f"{metrics['ms_per_photo_two_passes']} ms per photo",
+        f"{metrics['ms_per_photo']} ms per photo",
         flush=True,
     )
     if write_card:
@@ -449,9 +481,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("meter-service/models/default/locator"))
-    parser.add_argument("--samples", type=int, default=6000, help="training photos (default %(default)s)")
+    parser.add_argument("--samples", type=int, default=3000, help="training photos (default %(default)s)")
     parser.add_argument("--validation", type=int, default=300, help="validation photos")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=9)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=42)
@@ -464,12 +496,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, default=Path("meter-service/models/default/locator"))
     parser.add_argument("--count", type=int, default=500, help="photos to evaluate on")
     parser.add_argument("--eval-seed", type=int, default=EVALUATION_SEED)
+    parser.add_argument(
+        "--wheels",
+        type=parse_wheels,
+        default=WHEELS,
+        help='wheels of the evaluation photos, "5" or "4-8" (default)',
+    )
     parser.add_argument("--write-card", action="store_true", help="merge the evaluate figures into the card")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.evaluate:
+        low, high = args.wheels
+        wheels = low if low == high else (low, high)
         evaluate_locator(
-            args.model_dir, args.count, args.eval_seed, write_card=args.write_card, progress=not args.quiet
+            args.model_dir,
+            args.count,
+            args.eval_seed,
+            wheels,
+            write_card=args.write_card,
+            progress=not args.quiet,
         )
     else:
         train(args, argv)
