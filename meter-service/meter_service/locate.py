@@ -259,32 +259,72 @@ MAX_EXTRA = 2  # more passes while the row runs off the refining view (a first p
 WIDEN = 2.0  # how much more the pass after a run-off shows
 
 
+class WindowSearch:
+    """The locator's passes one at a time, for callers that run the model themselves (a service
+    batching requests): `view` is the next input to run; `update(output)` reads the model's mask
+    for it and returns the following view, or None when the search is over; `window` then holds
+    the result (None: no window).
+
+    Passes: the whole photo, then `refinements` views turned and zoomed onto the estimate, and up
+    to `MAX_EXTRA` more while the row runs off a view (the next one shows `WIDEN` times more).
+    The first pass accepts a faint blob (`FIRST_THRESHOLD`): a tiny row is faint in a whole
+    photo, and the refining passes judge it close up, so an estimate the first refinement cannot
+    confirm is no window. A later refinement that loses it ends the search on the estimate
+    before; the score is the last pass's.
+    """
+
+    def __init__(
+        self, image: Image.Image, input_shape: tuple[int, ...] = INPUT_SHAPE, refinements: int = REFINEMENTS
+    ) -> None:
+        self.image = image
+        self.input_shape = tuple(input_shape)
+        self.refinements = refinements
+        self.window: Window | None = None
+        self.passes = 0  # refining passes done
+        self.extra = 0  # passes added because the row ran off a view
+        self._estimate: Window | None = None
+        array, self.frame = locator_input(image, self.input_shape)
+        self.view: np.ndarray | None = array
+
+    @property
+    def done(self) -> bool:
+        return self.view is None
+
+    def update(self, output: np.ndarray) -> np.ndarray | None:
+        """Read the locator's output for `view` (one sample's mask); the next view or None."""
+        if self.view is None:
+            raise RuntimeError("the search is over")
+        first = self._estimate is None
+        found = window_from_output(output, self.frame, FIRST_THRESHOLD if first else THRESHOLD)
+        self.view = None
+        if found is None:
+            return None
+        self._estimate = found
+        widen = 1.0
+        if first:
+            if self.refinements == 0:
+                self.window = found
+        else:
+            self.window, self.passes = found, self.passes + 1
+            if touches_edge(found, self.frame):
+                widen = WIDEN
+                if self.passes == self.refinements + self.extra and self.extra < MAX_EXTRA:
+                    self.extra += 1
+        if self.passes < self.refinements + self.extra:
+            self.view, self.frame = refine_input(self.image, found, self.input_shape, widen)
+        return self.view
+
+
 def locate_window(
     predict: Predict,
     image: Image.Image,
     input_shape: tuple[int, ...] = INPUT_SHAPE,
     refinements: int = REFINEMENTS,
 ) -> Window | None:
-    """Find the window in the whole photo, then refine it `refinements` times, and up to
-    `MAX_EXTRA` more while the row runs off the view (each such view shows `WIDEN` times more).
-
-    `predict` maps a (batch, H, W, 3) float32 array to masks (batch, h, w[, 1]). The first pass
-    accepts a faint blob (`FIRST_THRESHOLD`): a tiny row is faint in a whole photo, and the
-    refining passes judge it close up. A refinement that loses the window ends the search: None
-    when the first refinement finds nothing, else the last estimate. The score is the last pass's.
-    """
-    array, frame = locator_input(image, input_shape)
-    window = window_from_output(predict(array[np.newaxis])[0], frame, FIRST_THRESHOLD)
-    if window is None:
-        return None
-    passes, extra, widen = 0, 0, 1.0
-    while passes < refinements + extra:
-        array, frame = refine_input(image, window, input_shape, widen)
-        refined = window_from_output(predict(array[np.newaxis])[0], frame)
-        if refined is None:
-            return None if passes == 0 else window
-        window, passes = refined, passes + 1
-        widen = WIDEN if touches_edge(window, frame) else 1.0
-        if widen > 1 and passes == refinements + extra and extra < MAX_EXTRA:
-            extra += 1
-    return window
+    """The whole search (`WindowSearch`) with `predict`, which maps a (batch, H, W, 3) float32
+    array to masks (batch, h, w[, 1])."""
+    search = WindowSearch(image, input_shape, refinements)
+    view = search.view
+    while view is not None:
+        view = search.update(predict(view[np.newaxis])[0])
+    return search.window

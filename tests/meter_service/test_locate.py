@@ -13,6 +13,7 @@ from meter_service.locate import (
     INPUT_SHAPE,
     LocatorFrame,
     Window,
+    WindowSearch,
     locate_window,
     locator_input,
     refine_input,
@@ -89,6 +90,41 @@ def test_a_refining_view_shows_the_photo_where_the_frame_says() -> None:
     mask = target_mask(corners, frame) / 255.0
     grey = view.mean(axis=-1).reshape(80, 2, 80, 2).mean(axis=(1, 3))  # to the mask's resolution
     assert np.abs(grey - mask).mean() < 0.03
+
+
+def test_search_steps_through_the_passes_with_an_ideal_mask() -> None:
+    sample = generate_meter(sample_rng(5, 2))
+    search = WindowSearch(sample.image)
+    views = 0
+    while not search.done:
+        assert search.view is not None and search.view.shape == INPUT_SHAPE
+        search.update(target_mask(sample.corners, search.frame) / 255.0)  # an oracle locator
+        views += 1
+    assert views == 3 and search.passes == 2  # whole photo + two refinements
+    assert search.window is not None and quad_iou(search.window.corners, sample.corners) > 0.93
+
+
+def test_search_without_a_blob_ends_with_no_window() -> None:
+    search = WindowSearch(Image.new("RGB", (300, 200)))
+    assert search.update(np.zeros((80, 80), np.float32)) is None
+    assert search.done and search.window is None
+
+
+@pytest.mark.parametrize(("seen", "extra_passes"), [(1 / 3, 0), (1 / 10, 1)])
+def test_search_widens_views_the_row_runs_off(seen: float, extra_passes: int) -> None:
+    sample = generate_meter(sample_rng(5, 3))
+    search = WindowSearch(sample.image)
+    short = sample.corners.copy()  # a first pass that saw only the middle of the row
+    cut = (short[1] - short[0]) * (1 - seen) / 2
+    short[[0, 3]] += cut
+    short[[1, 2]] -= cut
+    first = LocatorFrame(np.eye(3), (sample.image.width, sample.image.height))
+    search.frame = first
+    search.update(target_mask(short, first, stride=1) / 255.0)
+    while not search.done:
+        search.update(target_mask(sample.corners, search.frame) / 255.0)
+    assert search.extra >= extra_passes
+    assert search.window is not None and quad_iou(search.window.corners, sample.corners) > 0.9
 
 
 def test_touches_edge_flags_a_row_that_runs_off_the_view() -> None:
