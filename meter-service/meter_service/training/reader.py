@@ -1,0 +1,649 @@
+"""Train and evaluate the wheel reader: 20x32 wheel crop -> where the wheel stands, in tenths.
+
+    python -m meter_service.training.reader --data ../shared/data/meter-digits/meterdigits.tar.gz \\
+        --out meter-service/models/default --epochs 24 --seed 42 [--extra MY_CROPS ...]
+    python -m meter_service.training.reader --evaluate --model-dir meter-service/models/default \\
+        --data ../shared/data/meter-digits/meterdigits.tar.gz [--write-card]
+
+Training uses the real crops' train split (see `reader_data`: de-duplicated, split by wheel),
+any `--extra` folders and a minority of synthetic crops, augmented like field photos; it keeps
+the epoch that reads most validation crops within half a digit and writes these files into
+`--out`, and nothing else there (its `locator/` sub-directory is another model's)::
+
+    model.keras          inference model, crop float32 (32, 20, 3) in [0, 1] -> 100 probabilities
+    card.json            classes "0.0".."9.9", data, split, recipe, validation figures
+    history.json         per-epoch loss, validation figures, seconds
+    training_curve.png   the same, plotted
+
+`--evaluate` measures the held-out test split (or a `--folder` of labelled crops, e.g. another
+meter's wheels) and, with `--write-card`, records the figures in the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from meter_service.reader import (
+    INPUT_SHAPE,
+    NUM_CLASSES,
+    circular_distance,
+    classes_tenths,
+    decode_wheels,
+    reader_input,
+)
+from meter_service.training.reader_data import (
+    DEFAULT_CACHE,
+    LOOKALIKE_RMS,
+    SPLIT_FRACTIONS,
+    Split,
+    labels_of,
+    load_extra,
+    load_real,
+    read_pixels,
+    synthetic_available,
+    synthetic_crops,
+)
+from recognition_common.model_card import ModelCard, read_card, update_card_metrics, write_card
+from recognition_common.models import configure_tensorflow, load_compiled
+
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = SERVICE_ROOT.parent
+DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "meter-digits" / "meterdigits.tar.gz").resolve()
+DEFAULT_OUT = SERVICE_ROOT / "models" / "default"
+MODEL_FILE, CARD_FILE = "model.keras", "card.json"
+MODEL_VERSION = "1.0.0"
+WHEELS = 5
+LABEL_SIGMA = 1.0  # tenths: soft labels spread over neighbouring tenths (they look alike)
+SYNTHETIC = 3000  # rendered crops added to training (the real train split has ~15,000)
+SYNTHETIC_EVAL_SEED = 20_260  # fresh renders for the robustness figure, never trained on
+
+FILTERS = (32, 48, 64)  # per conv block
+DENSE = 128
+CONV_DROPOUT, DENSE_DROPOUT = 0.05, 0.2  # light: augmentation does most of the regularising
+
+ARCHITECTURE = (
+    f"per-crop standardisation (layer norm over all pixels, no parameters), 3 blocks of 2x "
+    f"[conv 3x3 ({', '.join(map(str, FILTERS))}) + batch norm + relu] + maxpool 2x2 + dropout "
+    f"{CONV_DROPOUT:g} (32x20 -> 4x2), flatten, dropout {DENSE_DROPOUT:g}, dense {DENSE} relu, "
+    f"dropout {DENSE_DROPOUT:g}, dense 100 softmax (tenths 0.0..9.9)"
+)
+AUGMENTATION = (
+    "per crop: JPEG re-encoding (quality 25-90, p 0.3); shift +/-8% wide, +/-5% high, rotation "
+    "+/-4 deg, zoom +/-8% (nearest fill); contrast x0.5-1.4, brightness +/-0.2, a linear light "
+    "gradient +/-0.15, channel permutation (p 0.3), grey (p 0.15), inversion (p 0.15), blur "
+    "(3x3 Gaussian blended 0-1, p 0.3), Gaussian noise sigma 0-0.04; no flips"
+)
+
+
+# --- Model -------------------------------------------------------------------------------------
+
+
+def build_reader(
+    filters: tuple[int, ...] = FILTERS,
+    dense: int = DENSE,
+    conv_dropout: float = CONV_DROPOUT,
+    dense_dropout: float = DENSE_DROPOUT,
+) -> keras.Model:
+    """(32, 20, 3) float in [0, 1] -> (100,) probabilities of the tenths.
+
+    Flatten rather than global pooling: where the digits sit vertically is the answer (how far
+    the wheel has rolled), and pooling would throw it away. Plain Keras layers only, so the
+    saved model loads in a fresh process without custom objects.
+    """
+    crop = keras.Input(INPUT_SHAPE, name="crop")
+    # Each crop standardised to zero mean, unit variance: how bright or contrasty the photo was
+    # says nothing about the digit (and it makes the first epochs learn several times faster).
+    x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, epsilon=1e-3)(crop)
+    for width in filters:
+        for _ in range(2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(conv_dropout)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(dense_dropout)(x)
+    x = layers.Dense(dense, activation="relu", kernel_initializer="he_normal")(x)
+    x = layers.Dropout(dense_dropout)(x)
+    tenths = layers.Dense(NUM_CLASSES, activation="softmax", name="tenths")(x)
+    return keras.Model(crop, tenths, name="wheel_reader")
+
+
+def soft_targets(sigma: float = LABEL_SIGMA) -> np.ndarray:
+    """(100, 100) float32: row k is a circular Gaussian around class k (sigma in tenths).
+
+    A crop labelled 3.0 is nearly the same picture as one labelled 2.9 or 3.1, and labellers
+    disagree by a tenth; spreading the target over neighbours says so, and keeps 9.9 next to 0.0.
+    """
+    offsets = np.arange(NUM_CLASSES)
+    distance = np.abs(offsets[:, None] - offsets[None, :])
+    distance = np.minimum(distance, NUM_CLASSES - distance)
+    if sigma <= 0:
+        return np.eye(NUM_CLASSES, dtype=np.float32)
+    table = np.exp(-0.5 * (distance / sigma) ** 2)
+    return (table / table.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+# --- Input pipeline and augmentation -----------------------------------------------------------
+
+
+def make_dataset(
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    training: bool = False,
+    seed: int = 0,
+    sigma: float = LABEL_SIGMA,
+) -> Any:
+    """(crops float32 (b, 32, 20, 3), soft targets (b, 100)) batches; training ones augmented."""
+    table = tf.constant(soft_targets(sigma))
+    dataset = tf.data.Dataset.from_tensor_slices((pixels, labels.astype(np.int32)))
+    if training:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.map(_jpeg_map(seed), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+    dataset = dataset.batch(batch_size)
+    if training:
+        dataset = dataset.map(_batch_augmenter(seed), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(lambda x, y: (x, tf.gather(table, y)))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _jpeg_map(seed: int) -> Any:
+    """Per crop (JPEG works one image at a time): scale to [0, 1], sometimes re-encode."""
+
+    def jpeg(x: Any, y: Any) -> tuple[Any, Any]:
+        x = tf.cast(x, tf.float32) / 255.0
+        x = tf.cond(
+            tf.random.uniform([]) < 0.3,
+            lambda: tf.image.random_jpeg_quality(x, 25, 90),
+            lambda: x,
+        )
+        return tf.ensure_shape(x, INPUT_SHAPE), y
+
+    return jpeg
+
+
+def _batch_augmenter(seed: int) -> Any:
+    """Per-sample geometric and photometric jitter on a batch, like crops cut from field photos."""
+    geometry = keras.Sequential(
+        [
+            layers.RandomTranslation(0.05, 0.08, fill_mode="nearest", seed=seed),
+            layers.RandomRotation(4 / 360, fill_mode="nearest", seed=seed + 1),
+            layers.RandomZoom(0.08, fill_mode="nearest", seed=seed + 2),
+        ]
+    )
+    permutations = tf.constant(
+        [
+            np.eye(3)[list(order)]
+            for order in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+        ],
+        dtype=tf.float32,
+    )
+    blur_kernel = np.outer(*(2 * [np.array([1.0, 2.0, 1.0]) / 4.0]))
+    blur_kernel = tf.constant(np.tile(blur_kernel[:, :, None, None], (1, 1, 3, 1)), dtype=tf.float32)
+    height, width = INPUT_SHAPE[0], INPUT_SHAPE[1]
+
+    def chance(n: Any, p: float) -> Any:
+        return tf.cast(tf.random.uniform([n, 1, 1, 1]) < p, tf.float32)
+
+    def augment(x: Any, y: Any) -> tuple[Any, Any]:
+        n = tf.shape(x)[0]
+        x = geometry(x, training=True)
+        # Colour: which channel is which (red wheels, tinted light), grey, inverted print.
+        choice = tf.where(
+            tf.random.uniform([n]) < 0.3,
+            tf.random.uniform([n], 0, 6, dtype=tf.int32),
+            tf.zeros([n], tf.int32),
+        )
+        x = tf.einsum("bhwc,bcd->bhwd", x, tf.gather(permutations, choice))
+        grey = tf.reduce_mean(x, axis=-1, keepdims=True) * tf.ones_like(x)
+        x = x + chance(n, 0.15) * (grey - x)
+        x = x + chance(n, 0.15) * (1.0 - 2.0 * x)
+        # Light: contrast about the crop's mean, brightness, a gradient across the crop.
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        contrast = tf.random.uniform([n, 1, 1, 1], 0.5, 1.4)
+        x = (x - mean) * contrast + mean + tf.random.uniform([n, 1, 1, 1], -0.2, 0.2)
+        rows = tf.reshape(tf.linspace(-1.0, 1.0, height), [1, height, 1, 1])
+        cols = tf.reshape(tf.linspace(-1.0, 1.0, width), [1, 1, width, 1])
+        x = x + tf.random.uniform([n, 1, 1, 1], -0.15, 0.15) * rows
+        x = x + tf.random.uniform([n, 1, 1, 1], -0.15, 0.15) * cols
+        # Focus and sensor: blur blended in, Gaussian noise.
+        blurred = tf.nn.depthwise_conv2d(x, blur_kernel, [1, 1, 1, 1], "SAME")
+        x = x + chance(n, 0.3) * tf.random.uniform([n, 1, 1, 1]) * (blurred - x)
+        x = x + tf.random.normal(tf.shape(x)) * tf.random.uniform([n, 1, 1, 1], 0.0, 0.04)
+        return tf.clip_by_value(x, 0.0, 1.0), y
+
+    return augment
+
+
+# --- Scoring -----------------------------------------------------------------------------------
+
+
+def score_positions(positions: np.ndarray, labels: np.ndarray) -> dict[str, float | int]:
+    """Reading figures of decoded positions against class labels (tenths).
+
+    whole_digit_accuracy: crops labelled d.0, read as d (nearest digit, as an isolated wheel);
+    within_0_1 / within_0_5: position within a tenth / half a digit of the label, circularly;
+    mae_tenths: mean circular distance in tenths.
+    """
+    truth = labels.astype(np.float64) / 10.0
+    distance = circular_distance(positions, truth)
+    whole = labels % 10 == 0
+    digits = np.floor(positions + 0.5).astype(int) % 10
+    return {
+        "whole_digit_accuracy": float((digits[whole] == labels[whole] // 10).mean())
+        if whole.any()
+        else math.nan,
+        "within_0_1": float((distance <= 0.1 + 1e-6).mean()) if len(labels) else math.nan,
+        "within_0_5": float((distance <= 0.5 + 1e-6).mean()) if len(labels) else math.nan,
+        "mae_tenths": float(distance.mean() * 10) if len(labels) else math.nan,
+        "crops": len(labels),
+        "whole_digit_crops": int(whole.sum()),
+    }
+
+
+def read_positions(predict: Any, inputs: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and confidences of float32 crops through a batch -> probabilities function."""
+    outputs = [predict(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
+    probabilities = np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES), np.float32)
+    readings = decode_wheels(probabilities)
+    positions = np.array([reading.position for reading in readings], dtype=np.float64)
+    confidences = np.array([reading.confidence for reading in readings], dtype=np.float64)
+    return positions, confidences
+
+
+# --- Training ----------------------------------------------------------------------------------
+
+
+class Selector(keras.callbacks.Callback):
+    """After each epoch: read the validation crops, log the figures, keep the best weights in memory.
+
+    Best = most crops read within half a digit (all of them, not only the whole digits: more
+    crops, steadier); ties go to the smaller mean error.
+    """
+
+    def __init__(self, validation: Split, history: dict[str, list[float]], quiet: bool) -> None:
+        super().__init__()
+        self.inputs = reader_input(validation.pixels)
+        self.labels = validation.labels
+        self.history = history
+        self.quiet = quiet
+        self.best_key: tuple[float, float] = (-1.0, 0.0)
+        self.best_epoch = 0
+        self.best_weights: list[np.ndarray] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = dict(logs or {})
+        positions, _ = read_positions(lambda batch: self.model(batch, training=False).numpy(), self.inputs)
+        figures = score_positions(positions, self.labels)
+        logs["seconds"] = time.perf_counter() - self.started
+        for key in ("whole_digit_accuracy", "within_0_1", "within_0_5", "mae_tenths"):
+            logs[f"val_{key}"] = figures[key]
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        key = (round(figures["within_0_5"], 6), -figures["mae_tenths"])
+        if key >= self.best_key:
+            self.best_key, self.best_epoch = key, epoch + 1
+            self.best_weights = self.model.get_weights()
+        if not self.quiet:
+            print(
+                f"epoch {epoch + 1}: loss {logs['loss']:.4f} val_loss {logs.get('val_loss', math.nan):.4f}"
+                f" | validation whole digit {figures['whole_digit_accuracy']:.4f}"
+                f" +/-0.1 {figures['within_0_1']:.4f} +/-0.5 {figures['within_0_5']:.4f}"
+                f" MAE {figures['mae_tenths']:.3f} tenths | {logs['seconds']:.0f} s",
+                flush=True,
+            )
+
+
+def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
+    """Load data, train, keep the best epoch, write the model directory's own files."""
+    progress = not args.quiet
+    keras.utils.set_random_seed(args.seed)
+    real = load_real(args.data, args.cache, progress)
+    train_split, validation = real.splits["train"], real.splits["validation"]
+    if not len(validation):
+        raise SystemExit("the split left no validation crops: the data needs more distinct wheel prefixes")
+    parts = [(train_split.pixels, train_split.labels)]
+    extra_count = 0
+    if args.extra:
+        extra = load_extra(args.extra)
+        extra_count = len(extra)
+        parts.append((read_pixels(extra, progress, "read extra crops"), labels_of(extra)))
+    synthetic = args.synthetic
+    if synthetic and not synthetic_available():
+        print("meter_service.wheels is not importable: training without synthetic crops", flush=True)
+        synthetic = 0
+    if synthetic:
+        parts.append(synthetic_crops(synthetic, args.seed))
+    pixels = np.concatenate([part[0] for part in parts])
+    labels = np.concatenate([part[1] for part in parts]).astype(np.int32)
+    _print_split(real.summary, real.dedupe.as_dict(), real.lookalikes_attached, extra_count, synthetic)
+
+    train_ds = make_dataset(pixels, labels, args.batch_size, True, args.seed, args.label_sigma)
+    validation_ds = make_dataset(validation.pixels, validation.labels, 512, sigma=args.label_sigma)
+    steps = math.ceil(len(labels) / args.batch_size)
+    model = build_reader()
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.learning_rate, decay_steps=max(1, args.epochs * steps), alpha=0.02
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.CategoricalCrossentropy(),
+    )
+    history: dict[str, list[float]] = {}
+    selector = Selector(validation, history, args.quiet)
+    started = time.perf_counter()
+    model.fit(
+        train_ds,
+        epochs=args.epochs,
+        validation_data=validation_ds,
+        callbacks=[selector],
+        shuffle=False,  # the pipeline shuffles
+        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
+    )
+    training_seconds = time.perf_counter() - started
+    if selector.best_weights is not None:
+        model.set_weights(selector.best_weights)
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    servable = build_reader()
+    servable.set_weights(model.get_weights())
+    keras.saving.save_model(servable, out / MODEL_FILE)  # no optimizer state: small, servable
+    best = selector.best_epoch
+    record = {**history, "best_epoch": best, "training_seconds": round(training_seconds, 1)}
+    (out / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    plot_history(history, out / "training_curve.png", f"{args.name}: wheel reader, best epoch {best}")
+
+    training_data = {
+        "source": "real 20x32 wheel crops (meterdigits.tar.gz) + rendered wheels (meter_service.wheels)",
+        "archive": str(args.data),
+        "archive_sha256": real.archive_sha256,
+        "dedupe": {**real.dedupe.as_dict(), "method": "SHA-256 of file bytes; copies' labels averaged"},
+        "split": {
+            "method": (
+                "by wheel prefix: the ROI name in the file name (label, earlier readings, "
+                "timestamps, counters and a leading 'main_' removed); whole prefixes go to "
+                f"train/validation/test near {'/'.join(str(round(f * 100)) for f in SPLIT_FRACTIONS)} "
+                "of crops, prefixes in a fixed-hash order, each to the split furthest below its "
+                "share; files without a name train, unless they nearly duplicate a named crop "
+                f"(RMS of 2x2 block means < {LOOKALIKE_RMS:g} grey levels), then they join its prefix"
+            ),
+            "lookalikes_attached": real.lookalikes_attached,
+            **real.summary,
+        },
+        "train_samples": len(labels),
+        "real_train_samples": len(train_split),
+        "extra_samples": extra_count,
+        "extra_folders": [str(folder) for folder in args.extra or []],
+        "synthetic_samples": synthetic,
+        "synthetic_seed": args.seed if synthetic else None,
+        "validation_samples": len(validation),
+        "augmentation": AUGMENTATION,
+        "label_smoothing": f"circular Gaussian over neighbouring tenths, sigma {args.label_sigma:g} tenths",
+    }
+    best_row = best - 1
+    card = ModelCard(
+        name=args.name,
+        version=args.model_version,
+        task="meter",
+        description=(
+            "Reads one wheel of a mechanical water meter: a 20x32 crop -> where the wheel stands, "
+            "in tenths (0.0..9.9), so wheels caught between digits keep which two and how far. "
+            "Serves with the counter-window locator in locator/."
+        ),
+        classes=classes_tenths(),
+        input_shape=list(INPUT_SHAPE),
+        training_data=training_data,
+        metrics={
+            f"validation_{key}": round(history[f"val_{key}"][best_row], 4)
+            for key in ("whole_digit_accuracy", "within_0_1", "within_0_5", "mae_tenths")
+        },
+        created=date.today().isoformat(),
+        components=["locator"],
+        wheels=WHEELS,
+        decoding=(
+            "position = probability-weighted mean of the classes within 3 of the argmax, on the "
+            "circle; confidence = probability within +/-0.5 of it (meter_service.reader.decode_wheel)"
+        ),
+        architecture=ARCHITECTURE,
+        params=int(servable.count_params()),
+        epochs=len(history["loss"]),
+        best_epoch=best,
+        batch_size=args.batch_size,
+        optimizer=f"Adam {args.learning_rate:g}, cosine decay to 2% over all steps; soft-label cross-entropy",
+        seed=args.seed,
+        training_seconds=round(training_seconds),
+        training_machine="2 CPU cores, no GPU",
+        framework={"keras": keras.__version__, "tensorflow": tf.__version__},
+        trained_with=shlex.join(["python", "-m", "meter_service.training.reader", *(argv or [])]),
+    )
+    write_card(out, card)
+    if not args.quiet:
+        size = (out / MODEL_FILE).stat().st_size / 1e6
+        print(
+            f"wrote {out}/{{{MODEL_FILE},{CARD_FILE},history.json,training_curve.png}} "
+            f"({size:.2f} MB) in {training_seconds:.0f} s; best epoch {best}",
+            flush=True,
+        )
+    return out
+
+
+def _print_split(
+    summary: dict[str, Any], dedupe: dict[str, int], attached: int, extra: int, synthetic: int
+) -> None:
+    print(
+        f"real crops: {dedupe['files']} files, {dedupe['copies_removed']} byte-identical copies removed "
+        f"({dedupe['label_conflicts_kept']} copy groups with neighbouring labels averaged, "
+        f"{dedupe['label_conflicts_dropped']} with conflicting labels dropped); "
+        f"{attached} unnamed crops joined the wheel they duplicate",
+        flush=True,
+    )
+    for name, counts in summary.items():
+        print(
+            f"  {name:<10} {counts['crops']:>6} crops ({counts['whole_digit_crops']} whole digits) "
+            f"from {counts['prefixes']} prefixes"
+            + (f", {counts['unnamed_crops']} unnamed" if name == "train" else ""),
+            flush=True,
+        )
+    print(f"  + {extra} extra crops, {synthetic} synthetic crops in training", flush=True)
+
+
+def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
+    """Loss and validation error rates per epoch (both log scale), as a PNG beside the model."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: the curve goes to a PNG, never a window
+    from matplotlib import pyplot as plt  # after choosing the backend
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = range(1, len(history["loss"]) + 1)
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    loss_axis.plot(epochs, history["loss"], marker="o", label="train")
+    if "val_loss" in history:
+        loss_axis.plot(epochs, history["val_loss"], marker="o", label="validation")
+    loss_axis.set_ylabel("cross-entropy (soft labels)")
+    loss_axis.set_yscale("log")
+    for key, label in (
+        ("val_whole_digit_accuracy", "whole digit misread"),
+        ("val_within_0_5", "off by more than 0.5"),
+        ("val_within_0_1", "off by more than 0.1"),
+    ):
+        errors = [max(1.0 - value, 1e-4) for value in history[key]]
+        accuracy_axis.plot(epochs, errors, marker="o", label=f"validation: {label}")
+    accuracy_axis.set_ylabel("error rate (1 - accuracy)")
+    accuracy_axis.set_yscale("log")  # 5% -> 2% matters as much as 50% -> 20%
+    for axis in (loss_axis, accuracy_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+# --- Evaluation --------------------------------------------------------------------------------
+
+
+def evaluate_reader(
+    model_dir: Path,
+    data: Path | None = None,
+    cache: Path = DEFAULT_CACHE,
+    folder: Path | None = None,
+    synthetic: int = 1000,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Held-out figures of a model directory: the real test split (or every crop in `folder`),
+    and `synthetic` freshly rendered whole-digit crops (a check on wheels unlike the real data).
+
+    Returns test_* figures (whole-digit accuracy, within +/-0.1 and +/-0.5, MAE in tenths,
+    counts, the commonest whole-digit misreadings) and synthetic_whole_digit_accuracy.
+    """
+    configure_tensorflow()
+    _, predict = load_compiled(model_dir, 512)
+    split_facts: dict[str, Any] = {}
+    if folder is not None:
+        crops = load_extra([folder])
+        pixels, labels = read_pixels(crops, progress, "read crops"), labels_of(crops)
+        source = f"every labelled crop in {folder} ({len(crops)} after de-duplication)"
+    elif data is not None:
+        real = load_real(data, cache, progress)
+        test = real.splits["test"]
+        pixels, labels = test.pixels, test.labels
+        source = f"held-out test split of {data.name} ({len(test)} crops, wheels never trained on)"
+        split_facts = {
+            "test_prefixes": real.summary["test"]["prefixes"],
+            "test_nearest_train_rms_min": real.summary["test"].get("nearest_train_rms_min"),
+        }
+    else:
+        raise ValueError("give data (the real crops) or folder")
+    inputs = reader_input(pixels)
+    started = time.perf_counter()
+    positions, confidences = read_positions(predict, inputs)
+    batched_ms = (time.perf_counter() - started) * 1000 / max(1, len(inputs))
+    figures = score_positions(positions, labels)
+    whole = labels % 10 == 0
+    digits = np.floor(positions + 0.5).astype(int) % 10
+    misread = Counter(
+        f"{truth}->{read}"
+        for truth, read in zip(labels[whole] // 10, digits[whole], strict=True)
+        if truth != read
+    )
+    metrics: dict[str, Any] = {f"test_{key}": _rounded(value) for key, value in figures.items()}
+    metrics["test_whole_digit_errors"] = int((digits[whole] != labels[whole] // 10).sum())
+    metrics["test_whole_digit_misreadings"] = [f"{pair}: {n}" for pair, n in misread.most_common(10)]
+    metrics["test_mean_confidence"] = round(float(confidences.mean()), 4) if len(confidences) else math.nan
+    metrics["test_data"] = source
+    metrics.update(split_facts)
+    if synthetic and synthetic_available():
+        synth_pixels, synth_labels = synthetic_crops(synthetic, SYNTHETIC_EVAL_SEED, whole_share=1.0)
+        synth_positions, _ = read_positions(predict, reader_input(synth_pixels))
+        synth = score_positions(synth_positions, synth_labels)
+        metrics["synthetic_whole_digit_accuracy"] = round(synth["whole_digit_accuracy"], 4)
+        metrics["synthetic_data"] = f"{synthetic} rendered whole-digit wheels, seed {SYNTHETIC_EVAL_SEED}"
+    metrics["inference_ms_per_crop_batched"] = round(batched_ms, 4)
+    return metrics
+
+
+def _rounded(value: float | int) -> float | int:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def run_evaluate(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, Any]:
+    card = read_card(args.model_dir)
+    metrics = evaluate_reader(
+        args.model_dir, args.data, args.cache, args.folder, args.synthetic_eval, not args.quiet
+    )
+    metrics["evaluated_with"] = shlex.join(["python", "-m", "meter_service.training.reader", *(argv or [])])
+    metrics["evaluated_at"] = date.today().isoformat()
+    print(f"{card.name} {card.version} on {metrics['test_data']}")
+    print(
+        f"  whole-digit accuracy {metrics['test_whole_digit_accuracy']:.4f} "
+        f"({metrics['test_whole_digit_errors']} wrong of {metrics['test_whole_digit_crops']})"
+    )
+    print(f"  within +/-0.1 {metrics['test_within_0_1']:.4f}, within +/-0.5 {metrics['test_within_0_5']:.4f}")
+    print(f"  mean absolute error {metrics['test_mae_tenths']:.3f} tenths over {metrics['test_crops']} crops")
+    if metrics["test_whole_digit_misreadings"]:
+        print(
+            "  whole digits misread (true->read: times): "
+            + ", ".join(metrics["test_whole_digit_misreadings"])
+        )
+    if "synthetic_whole_digit_accuracy" in metrics:
+        print(
+            f"  synthetic whole digits ({metrics['synthetic_data']}): "
+            f"{metrics['synthetic_whole_digit_accuracy']:.4f}"
+        )
+    print(f"  inference {metrics['inference_ms_per_crop_batched']:.3f} ms/crop in batches")
+    if args.write_card:
+        if args.folder is not None:  # the card's test_* figures are the held-out split's
+            metrics = {f"folder_{key}": value for key, value in metrics.items()}
+        update_card_metrics(args.model_dir, metrics)
+        print(f"  wrote the figures into {args.model_dir / CARD_FILE}")
+    return metrics
+
+
+# --- Command line ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m meter_service.training.reader",
+        description="Train (default) or --evaluate the meter wheel reader.",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="meterdigits.tar.gz or its unpacked folder"
+    )
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the archive is unpacked")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory to write")
+    parser.add_argument("--name", default="default", help="model name in the card")
+    parser.add_argument("--model-version", default=MODEL_VERSION)
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--label-sigma", type=float, default=LABEL_SIGMA, help="soft-label spread, tenths")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--extra", type=Path, action="append", help="a folder of your own crops, <label>/<file> (repeatable)"
+    )
+    parser.add_argument("--synthetic", type=int, default=SYNTHETIC, help="rendered crops added to training")
+    parser.add_argument("--evaluate", action="store_true", help="measure --model-dir instead of training")
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--folder", type=Path, help="evaluate every crop in this <label>/<file> folder")
+    parser.add_argument("--synthetic-eval", type=int, default=1000, help="rendered crops to evaluate on")
+    parser.add_argument("--write-card", action="store_true", help="record the evaluation in the card")
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.evaluate:
+        run_evaluate(args, argv)
+    else:
+        train(args, argv)
+
+
+if __name__ == "__main__":
+    main()
