@@ -5,13 +5,15 @@ DATA ?= ../shared/data/mnist.npz
 
 DIGIT_MODELS ?= digit-service/models
 CAPTCHA_MODELS ?= captcha-service/models
+METER_MODELS ?= meter-service/models
+METER_DATA ?= ../shared/data/meter-digits/meterdigits.tar.gz
 SEED ?= 42
 
 # Compose v2 plugin (`docker compose`), else the standalone `docker-compose` binary.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 COMPOSE_GPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.gpu.yml
 
-.PHONY: help setup run test lint format bench clean train-digit evaluate-digit train-captcha evaluate-captcha up up-gpu down logs
+.PHONY: help setup run test lint format bench clean train-digit evaluate-digit train-captcha evaluate-captcha train-meter evaluate-meter up up-gpu down logs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 20
@@ -73,6 +75,14 @@ train-captcha: setup  ## retrain both captcha models on generated captchas (~17 
 evaluate-captcha: setup  ## score the captcha models on 2,000 fresh captchas (WRITE_CARD=--write-card records it)
 	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/default --generate 2000 --seed 2026 $(WRITE_CARD)
 	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/alnum-4to6 --generate 2000 --seed 2026 $(WRITE_CARD)
+
+train-meter: setup  ## retrain the meter's window locator (generated photos) and wheel reader (real crops) and score them
+	$(PY) -m meter_service.cli train-locator --out $(METER_MODELS)/default/locator --seed $(SEED)
+	$(PY) -m meter_service.cli train-reader --data $(METER_DATA) --out $(METER_MODELS)/default --seed $(SEED)
+	$(MAKE) evaluate-meter WRITE_CARD=--write-card
+
+evaluate-meter: setup  ## score the meter models: 500 fresh photos, real wheel crops (WRITE_CARD=--write-card records it)
+	$(PY) -m meter_service.cli evaluate --model-dir $(METER_MODELS)/default --data $(METER_DATA) $(WRITE_CARD)
 
 clean:  ## remove logs and caches (keeps .venv)
 	rm -rf .run .pytest_cache .ruff_cache bench/results

@@ -1,4 +1,4 @@
-"""Session-wide real processes: one redis-server, the digit and captcha services, one gateway.
+"""Session-wide real processes: one redis-server, the digit, captcha and meter services, one gateway.
 
 Tests that kill or break a process start their own (see tests/integration/test_faults.py), so
 these stay healthy for everyone else.
@@ -39,10 +39,23 @@ def captcha_backend() -> Iterator[UvicornApp]:
 
 
 @pytest.fixture(scope="session")
+def meter_backend() -> Iterator[UvicornApp]:
+    service = processes.meter_service()
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
 def gateway_app(
-    digit_backend: UvicornApp, captcha_backend: UvicornApp, redis_server: RedisServer
+    digit_backend: UvicornApp,
+    captcha_backend: UvicornApp,
+    meter_backend: UvicornApp,
+    redis_server: RedisServer,
 ) -> Iterator[UvicornApp]:
-    app = processes.gateway(digit_backend.url, redis_server.url, captcha_url=captcha_backend.url)
+    app = processes.gateway(
+        digit_backend.url, redis_server.url, captcha_url=captcha_backend.url, meter_url=meter_backend.url
+    )
     app.start()
     yield app
     app.stop()
@@ -50,5 +63,5 @@ def gateway_app(
 
 @pytest.fixture(scope="session")
 def gateway(gateway_app: UvicornApp) -> UvicornApp:
-    """The running gateway (Redis, digit and captcha services behind it); `.url` is its base URL."""
+    """The running gateway (Redis, digit, captcha and meter services behind it); `.url` is its base URL."""
     return gateway_app

@@ -1,0 +1,62 @@
+"""The meter workflow on one command line: `python -m meter_service.cli <command> [--help]`.
+
+    generate       write N synthetic meter photos (JPEG) + labels.jsonl, seeded
+    train-locator  train the window locator -> models/default/locator/ (or --evaluate it alone)
+    train-reader   train the wheel reader on real crops (+ yours, + synthetic) -> models/default/
+                   (or --evaluate it alone)
+    evaluate       the whole reader as the service runs it: window IoU and exact readings on
+                   held-out synthetic photos, per-wheel accuracy on held-out real crops
+    demo           write the demo images served by GET /v1/demo, with their true readings
+
+Each command is its module's own command line (its `main(argv)`), imported only when it runs,
+so this listing needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+# command -> (module with main(argv), help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": (
+        "meter_service.training.generate",
+        "write N synthetic meter photos (JPEG) + labels.jsonl, seeded",
+    ),
+    "train-locator": (
+        "meter_service.training.locator",
+        "train the window locator (--evaluate: measure it alone)",
+    ),
+    "train-reader": (
+        "meter_service.training.reader",
+        "train the wheel reader on real + synthetic crops (--evaluate: measure it alone)",
+    ),
+    "evaluate": (
+        "meter_service.training.evaluate",
+        "window IoU, exact readings, real-crop wheel accuracy; --write-card",
+    ),
+    "demo": ("meter_service.training.demo", "write the demo images of GET /v1/demo"),
+}
+
+USAGE = "usage: python -m meter_service.cli {" + ",".join(COMMANDS) + "} [options | --help]"
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [USAGE, "", "Meter workflow: generate, train-locator, train-reader, evaluate, demo.", ""]
+        lines += [f"  {name:14s} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+        known = not argv or argv[0] in ("-h", "--help")
+        print("\n".join(lines), file=sys.stdout if known else sys.stderr)
+        if not known:
+            print(f"\nunknown command {argv[0]!r}", file=sys.stderr)
+        raise SystemExit(0 if known else 2)
+    module, _ = COMMANDS[argv[0]]
+    sys.argv = [f"python -m meter_service.cli {argv[0]}", *argv[1:]]  # the module's usage line
+    importlib.import_module(module).main(argv[1:])
+
+
+if __name__ == "__main__":
+    main()

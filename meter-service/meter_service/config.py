@@ -1,0 +1,29 @@
+"""Meter service settings: environment variables prefixed `METER_`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from recognition_common.settings import RecognizerSettings
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+SERVICE_ROOT = PACKAGE_ROOT.parent
+
+
+class MeterSettings(RecognizerSettings):
+    model_config = SettingsConfigDict(env_prefix="METER_", protected_namespaces=())
+
+    model_dir: Path = SERVICE_ROOT / "models"
+    default_model: str | None = "default"
+    # A wheel read with less than this confidence (probability mass within half a digit of its
+    # position) flags the reading `rejected`: a meter reading feeds a bill, so a likely misread
+    # should go back to the caller (another photo, a person) rather than through.
+    min_confidence: float = 0.5
+    # The locator's belief (0..1) that it found a counter window. Below this the reading is still
+    # made and returned, with its crop, but `rejected`: a wrong window reads as confident nonsense.
+    min_window_score: float = 0.5
+    # Sample images served zipped by GET /v1/demo. Inside the package so that a plain
+    # `pip install` (the Docker image) carries them.
+    demo_dir: Path = PACKAGE_ROOT / "demo"

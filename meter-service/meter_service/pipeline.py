@@ -1,0 +1,355 @@
+"""The synchronous steps from an image to a meter reading, shared by the service and `evaluate`.
+
+    start    options checked, mode chosen (auto|photo|window), the locator's first input made
+    located  the locator's output for that input read (`locate.window_from_output`); returns the
+             next input to run (a refining view round the estimate, `locate.refine_input`), or
+             None when the window is found: the passes of `locate.locate_window`, one at a time
+    cut      the counter window rectified to (N*20) x 32 and cut into N wheel cells, the
+             reader's input (in window mode two candidates, see below)
+    finish   the reader's probabilities composed into the reading (`reading.compose`), rejection
+             reasons, corners, crop and the plausibility check
+
+The model calls sit between the steps and belong to the caller: the service sends them through
+its micro-batchers (`recognizer.MeterRecognizer.run`), the evaluate command batches whole test
+sets. Nothing here imports TensorFlow.
+
+Mode `auto` picks `window` when the image is at least WIDE_ASPECT times as wide as it is high:
+a counter window's row of 4-8 wheels is 2.5-6 times as wide as high (cells 0.5-0.8 w/h), while a
+photo of a meter is rarely wider than 16:9 (1.8), so the aspect alone tells a tight crop of the
+window from a photo. A loosely cropped window can be narrower; send mode=window for those.
+
+In window mode the image is meant to be the row of wheels, but people crop loosely: a margin of
+frame round the row shifts every cell and halves the exact readings (measured on generated crops:
+49% read right as cut, 90% cut exactly at the row). So the locator's refining pass looks at the
+crop too, starting from the whole image as its estimate, and both the whole image and the row it
+finds are read; the reading with the higher confidence wins. A loose crop gains most of what an
+exact cut would give (84%); an exact crop, where the locator can only do worse, loses nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from meter_service import locate, plausibility
+from meter_service.geometry import quad_iou, quad_size, rectify
+from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, decode_wheels, reader_input
+from meter_service.reading import compose
+from recognition_common import errors
+from recognition_common.errors import ApiError
+from recognition_common.model_card import ModelCard
+
+OPTIONS = ("mode", "wheels", "previous_value", "previous_time", "max_rate", "time")
+MODES = ("auto", "photo", "window")
+WIDE_ASPECT = 2.0
+MIN_WHEELS, MAX_WHEELS = 4, 8
+DEFAULT_WHEELS = 5
+MAX_SUPERSAMPLE = 4  # rectify at up to this many times the cell size, then shrink (no aliasing)
+WINDOW_REFINEMENTS = 2  # locator passes over a window crop
+# A row the locator finds in a window crop must overlap the whole crop at least this much (IoU):
+# anything smaller is some other part of the picture, not the row the user cropped to.
+MIN_WINDOW_SHARE = 0.4
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_confidence: float  # a wheel below it rejects the reading
+    min_window_score: float  # a located window below it rejects the reading
+
+
+@dataclass(frozen=True)
+class MeterOptions:
+    """A request's options, checked and typed."""
+
+    mode: str = "auto"
+    wheels: int = DEFAULT_WHEELS
+    previous_value: float | None = None
+    previous_time: datetime | None = None
+    max_rate: float | None = None
+    time: datetime | None = None
+
+    @property
+    def wants_plausibility(self) -> bool:
+        return self.previous_value is not None or self.previous_time is not None or self.max_rate is not None
+
+
+def card_wheels(card: ModelCard) -> int:
+    """The wheel count a model reads by default (card `wheels`, else 5)."""
+    wheels = int(getattr(card, "wheels", DEFAULT_WHEELS) or DEFAULT_WHEELS)
+    return min(max(wheels, MIN_WHEELS), MAX_WHEELS)
+
+
+def parse_options(options: Mapping[str, str], default_wheels: int = DEFAULT_WHEELS) -> MeterOptions:
+    """Request options (text) -> MeterOptions; ApiError 400 naming the bad one."""
+    mode = options.get("mode", "auto").strip().lower() or "auto"
+    if mode not in MODES:
+        raise _bad(f"mode must be one of {', '.join(MODES)}; got {options['mode']!r}")
+    wheels = default_wheels
+    if options.get("wheels", "").strip():
+        text = options["wheels"].strip()
+        if not text.isdigit() or not MIN_WHEELS <= int(text) <= MAX_WHEELS:
+            raise _bad(f"wheels must be a whole number from {MIN_WHEELS} to {MAX_WHEELS}; got {text!r}")
+        wheels = int(text)
+    previous_value = _number(options, "previous_value")
+    if previous_value is not None and not 0 <= previous_value < 10**wheels:
+        raise _bad(f"previous_value must be from 0 to below 10^{wheels} (the counter's range)")
+    max_rate = _number(options, "max_rate")
+    if max_rate is not None and max_rate <= 0:
+        raise _bad("max_rate must be a positive number of units per hour")
+    return MeterOptions(
+        mode=mode,
+        wheels=wheels,
+        previous_value=previous_value,
+        previous_time=_time(options, "previous_time"),
+        max_rate=max_rate,
+        time=_time(options, "time"),
+    )
+
+
+def _number(options: Mapping[str, str], name: str) -> float | None:
+    text = options.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise _bad(f"{name} must be a number; got {text!r}")
+    return number
+
+
+def _time(options: Mapping[str, str], name: str) -> datetime | None:
+    text = options.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return plausibility.parse_time(text, name)
+    except ValueError as exc:
+        raise _bad(str(exc)) from exc
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, errors.BAD_REQUEST, message)
+
+
+# --- The steps ------------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """One image on its way through the steps."""
+
+    image: Image.Image  # RGB
+    options: MeterOptions
+    mode: str  # "photo" or "window", resolved from auto
+    locator_shape: tuple[int, ...] = locate.INPUT_SHAPE
+    view: np.ndarray | None = None  # (1, H, W, C): the locator input to run next; None when done
+    search: locate.WindowSearch | None = None  # photo mode: the locator's passes
+    frame: locate.LocatorFrame | None = None  # window mode: how `view` maps back to the image
+    window: locate.Window | None = None  # the best estimate so far
+    refinements: int = 0  # window mode: refining passes done
+
+    @property
+    def view_frame(self) -> locate.LocatorFrame | None:
+        """How the pending `view` maps back to the image."""
+        return self.search.frame if self.search is not None else self.frame
+
+    @property
+    def whole(self) -> np.ndarray:
+        """The whole image as a quad (window mode's first estimate)."""
+        width, height = self.image.size
+        return np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+
+
+@dataclass
+class Cut:
+    """The window found and its wheels, ready for the reader."""
+
+    corners: np.ndarray | None  # (4, 2) TL, TR, BR, BL in the image's pixels; None in window mode
+    score: float | None  # the locator's score; None in window mode
+    crop: Image.Image  # the rectified window, (N*20) x 32
+    cells: np.ndarray  # reader input (N, 32, 20, 3) float32
+    # Window mode: the row the locator found inside the crop, read too; the surer reading wins.
+    alternative: Cut | None = None
+
+    @property
+    def reader_input(self) -> np.ndarray:
+        """Every candidate's cells in one batch: (N or 2N, 32, 20, 3)."""
+        if self.alternative is None:
+            return self.cells
+        return np.concatenate([self.cells, self.alternative.cells])
+
+
+def choose_mode(image: Image.Image, mode: str) -> str:
+    if mode != "auto":
+        return mode
+    return "window" if image.width >= WIDE_ASPECT * image.height else "photo"
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any decoded image as RGB, transparency flattened onto white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        canvas.alpha_composite(rgba)
+        return canvas.convert("RGB")
+    return image.convert("RGB")
+
+
+def start(image: Image.Image, options: MeterOptions, locator_shape: tuple[int, ...] | None = None) -> Job:
+    """Step 1: the image in RGB, the mode, and the locator's first input: the whole photo, or in
+    window mode a refining view round the whole crop."""
+    rgb = to_rgb(image)
+    job = Job(rgb, options, choose_mode(rgb, options.mode), tuple(locator_shape or locate.INPUT_SHAPE))
+    if job.mode == "photo":
+        job.search = locate.WindowSearch(rgb, job.locator_shape)
+        array = job.search.view
+    else:
+        job.window = locate.Window(job.whole, 1.0)
+        array, job.frame = locate.refine_input(rgb, job.window, job.locator_shape)
+    assert array is not None
+    job.view = array[np.newaxis]
+    return job
+
+
+def located(job: Job, output: np.ndarray) -> np.ndarray | None:
+    """Step 2, once per locator pass: read its output for `job.view`; the next view, or None.
+
+    Photo mode runs `locate.WindowSearch`'s passes (the whole photo, then views turned and
+    zoomed onto the estimate). A photo in which no window is found is refused (422): there is
+    nothing to read, and reading some other part of the image would be worse than nothing.
+    Window mode runs up to WINDOW_REFINEMENTS refining passes looking for the row in the crop.
+    """
+    job.view = None
+    if job.search is not None:
+        following = job.search.update(output)
+        if following is not None:
+            job.view = following[np.newaxis]
+        elif job.search.window is None:
+            raise ApiError(
+                422,
+                errors.UNREADABLE_IMAGE,
+                "no counter window found in the photo; send a closer, sharper photo of the meter, "
+                "or a crop of the row of wheels with mode=window",
+            )
+        else:
+            job.window = job.search.window
+        return job.view
+    assert job.frame is not None, "located() without a pending locator view"
+    found = locate.window_from_output(output, job.frame)
+    job.frame = None
+    if found is None or quad_iou(found.corners, job.whole) < MIN_WINDOW_SHARE:
+        return None
+    job.window = found
+    job.refinements += 1
+    if job.refinements < WINDOW_REFINEMENTS:
+        array, job.frame = locate.refine_input(job.image, found, job.locator_shape)
+        job.view = array[np.newaxis]
+    return job.view
+
+
+def cut(job: Job) -> Cut:
+    """Step 3: the window rectified and cut into cells.
+
+    Photo mode: the located window. Window mode: the whole image, and as an alternative the row
+    the locator found inside it (when it found one).
+    """
+    assert job.window is not None and job.view is None, "cut() before the locator passes are done"
+    wheels = job.options.wheels
+    corners = np.asarray(job.window.corners, dtype=np.float32)
+    crop = window_crop(job.image, corners, wheels)
+    if job.mode == "photo":
+        return Cut(corners, float(job.window.score), crop, cells_of(crop, wheels))
+    whole = window_crop(job.image, job.whole, wheels)
+    alternative = Cut(None, None, crop, cells_of(crop, wheels)) if job.refinements else None
+    return Cut(None, None, whole, cells_of(whole, wheels), alternative)
+
+
+def window_crop(image: Image.Image, corners: np.ndarray, wheels: int) -> Image.Image:
+    """The quad `corners` of `image` rectified to (wheels*20) x 32, as the reader's crops are.
+
+    A perspective warp samples the source at one point per output pixel, so shrinking a large
+    window that way aliases (thin strokes vanish or break up). The window is warped at about its
+    own size instead, up to MAX_SUPERSAMPLE times the target, then shrunk with a filtering resize.
+    """
+    width, height = wheels * CROP_WIDTH, CROP_HEIGHT
+    _, quad_height = quad_size(corners)
+    factor = int(min(max(round(quad_height / height), 1), MAX_SUPERSAMPLE))
+    crop = rectify(image, corners, width * factor, height * factor)
+    if factor > 1:
+        crop = crop.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
+    return crop
+
+
+def cells_of(crop: Image.Image, wheels: int) -> np.ndarray:
+    """A (wheels*20) x 32 crop cut into `wheels` equal cells: the reader's input (N, 32, 20, 3)."""
+    pixels = np.asarray(crop.convert("RGB"), dtype=np.uint8)
+    cells = pixels.reshape(CROP_HEIGHT, wheels, CROP_WIDTH, 3).transpose(1, 0, 2, 3)
+    return reader_input(np.ascontiguousarray(cells))
+
+
+def finish(
+    job: Job,
+    window: Cut,
+    probabilities: np.ndarray,
+    thresholds: Thresholds,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Step 4: the `result` object from the reader's probabilities for `window.reader_input`."""
+    reading = compose(decode_wheels(probabilities[: len(window.cells)]), thresholds.min_confidence)
+    if window.alternative is not None:
+        other = compose(decode_wheels(probabilities[len(window.cells) :]), thresholds.min_confidence)
+        if other.confidence > reading.confidence:
+            reading, window = other, window.alternative
+    reasons = []
+    if reading.low_confidence:
+        which = ", ".join(map(str, reading.low_confidence))
+        plural = "s" if len(reading.low_confidence) > 1 else ""
+        reasons.append(f"wheel{plural} {which} below the confidence threshold {thresholds.min_confidence:g}")
+    if window.score is not None and window.score < thresholds.min_window_score:
+        reasons.append(
+            f"counter window found with score {window.score:.2f}, below {thresholds.min_window_score:g}"
+        )
+    composed = reading.to_json()
+    wheels_json = composed.pop("wheels")
+    result: dict[str, Any] = {**composed, "rejected": bool(reasons)}
+    if reasons:
+        result["reject_reason"] = "; ".join(reasons)
+    result.update(
+        {
+            "wheels": wheels_json,
+            "mode": job.mode,
+            "window_score": None if window.score is None else round(window.score, 4),
+            "corners": None if window.corners is None else np.round(window.corners, 1).tolist(),
+            "crop_png_base64": png_base64(window.crop),
+        }
+    )
+    options = job.options
+    if options.wants_plausibility:
+        verdict = plausibility.check(
+            reading.value,
+            options.wheels,
+            options.previous_value,
+            options.previous_time,
+            options.time or now,
+            options.max_rate,
+        )
+        result["plausibility"] = verdict.to_json()
+    return result
+
+
+def png_base64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", optimize=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -1,0 +1,53 @@
+"""The meter recognizer: locate the counter window, read its wheels, compose the reading.
+
+A staged recognizer (`recognition_common.recognizer.StagedRecognizer`): a photo takes three
+model calls, the locator (the served model's `locator` component) on the whole photo and again
+on a zoomed view round its first estimate, then the wheel reader (the served model itself) on
+the window's N cells; each model has its own micro-batcher, so concurrent requests share
+forward passes. The CPU steps between them are
+`pipeline`'s, the same code the evaluate command measures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from meter_service import locate, pipeline
+from meter_service.pipeline import Thresholds
+from recognition_common.model_card import ModelCard
+from recognition_common.recognizer import Stages
+
+# Bump when pre-processing or composing changes an answer for the same image and models.
+PREPROCESS_VERSION = "meter-1"
+LOCATOR = "locator"  # the component's sub-directory and name in the card's `components`
+
+
+class MeterRecognizer:
+    task = "meter"
+    options = pipeline.OPTIONS
+
+    def __init__(self, min_confidence: float, min_window_score: float) -> None:
+        self.thresholds = Thresholds(min_confidence, min_window_score)
+        # The thresholds change answers, so they are part of the version the gateway's cache sees.
+        self.preprocess_version = f"{PREPROCESS_VERSION}+reject{min_confidence:g}+window{min_window_score:g}"
+
+    async def run(
+        self, image: Image.Image, card: ModelCard, stages: Stages, options: dict[str, str]
+    ) -> dict[str, Any]:
+        parsed = pipeline.parse_options(options, pipeline.card_wheels(card))
+        job = await stages.cpu(pipeline.start, image, parsed, locator_shape(card))
+        view = job.view  # the whole photo (or crop), then refining views round the estimate
+        while view is not None:
+            output = await stages.infer(view, LOCATOR)
+            view = await stages.cpu(pipeline.located, job, output[0])
+        window = await stages.cpu(pipeline.cut, job)
+        probabilities = await stages.infer(window.reader_input)
+        return await stages.cpu(pipeline.finish, job, window, probabilities, self.thresholds)
+
+
+def locator_shape(card: ModelCard) -> tuple[int, ...]:
+    """The locator's input shape: the reader card's `locator_input_shape` if it names one."""
+    shape = getattr(card, "locator_input_shape", None)
+    return tuple(shape) if shape else tuple(locate.INPUT_SHAPE)

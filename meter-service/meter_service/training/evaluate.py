@@ -1,0 +1,392 @@
+"""`evaluate`: the whole meter reader measured the way the service runs it.
+
+    python -m meter_service.cli evaluate [--model-dir meter-service/models/default] [--write-card]
+
+1. Window corners: held-out synthetic photos (seed 2026, never used in training) through
+   `pipeline.start` -> locator -> `pipeline.cut`; IoU of the found window with the true one
+   (share with IoU >= 0.8, mean).
+2. Whole readings: the same photos on through the reader and `pipeline.finish`, exactly the
+   service's code; plus already-cropped windows in window mode. A reading is right when its text
+   equals the true reading at the reader's resolution (positions rounded to tenths, see
+   `reading.snap`); the raw exact match is printed beside it.
+3. Wheels: per-wheel accuracy on held-out real crops (the reader's test split), by the reader's
+   own `evaluate_reader`.
+
+Also a breakdown of the photo readings by condition (turn, window size, colours, red wheels,
+wheels caught mid-roll), so a weakness shows where it is. `--write-card` merges the figures
+into the reader's and the locator's cards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meter_service import odometer, pipeline
+from meter_service.geometry import quad_iou, quad_size
+from meter_service.pipeline import MeterOptions, Thresholds
+from meter_service.reading import snap
+from meter_service.recognizer import LOCATOR, locator_shape
+from meter_service.synth import MeterSample, generate_meter, random_positions, render_window, sample_rng
+from recognition_common.errors import ApiError
+from recognition_common.model_card import read_card, update_card_metrics
+
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL_DIR = SERVICE_ROOT / "models" / "default"
+DEFAULT_REAL = SERVICE_ROOT.parent.parent / "shared" / "data" / "meter-digits" / "meterdigits.tar.gz"
+IOU_GOOD = 0.8
+CHUNK = 32  # photos generated and read at a time: bounds memory, feeds the models in batches
+_WINDOW_STREAM = 1  # window crops use their own random stream beside the photos'
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="default: %(default)s")
+    parser.add_argument("--photos", type=int, default=500, help="held-out synthetic photos (default 500)")
+    parser.add_argument("--windows", type=int, default=200, help="held-out window crops (default 200)")
+    parser.add_argument("--seed", type=int, default=2026, help="never a training seed (default 2026)")
+    parser.add_argument("--wheels", type=int, help="wheels per meter (default: the card's)")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_REAL, help="real crops: the archive or a folder (%(default)s)"
+    )
+    parser.add_argument("--no-real", action="store_true", help="skip the real-crop evaluation")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--write-card", action="store_true", help="merge the figures into the cards")
+    parser.add_argument("--show", type=int, default=8, help="misreadings to list (default 8)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+@dataclass
+class Outcome:
+    """One evaluated image."""
+
+    truth: str  # at the reader's resolution
+    truth_raw: str  # odometer.reading_text of the exact positions
+    read: str | None  # None: refused (no window)
+    rejected: bool
+    iou: float | None = None
+    conditions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def right(self) -> bool:
+        return self.read == self.truth
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    argv = list(argv or [])
+    run(parser.parse_args(argv), argv)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, Any]:
+    from recognition_common.models import configure_tensorflow, load_compiled
+
+    configure_tensorflow()
+    card = read_card(args.model_dir)
+    wheels = args.wheels or pipeline.card_wheels(card)
+    thresholds = Thresholds(*_thresholds())
+    _, read_wheels = load_compiled(args.model_dir, args.batch_size)
+    locator_card, locate_windows = load_compiled(args.model_dir / LOCATOR, args.batch_size)
+    reader = _batched(read_wheels, args.batch_size)
+    locator = _batched(locate_windows, args.batch_size)
+    options = MeterOptions(mode="photo", wheels=wheels)
+    shape = locator_shape(card)
+
+    started = time.perf_counter()
+    photos = [
+        outcome
+        for chunk in _chunks(args.photos)
+        for outcome in _read_photos(chunk, args.seed, options, shape, locator, reader, thresholds)
+    ]
+    photo_seconds = time.perf_counter() - started
+    window_options = MeterOptions(mode="window", wheels=wheels)
+    windows = [
+        outcome
+        for chunk in _chunks(args.windows)
+        for outcome in _read_windows(chunk, args.seed, window_options, shape, locator, reader, thresholds)
+    ]
+
+    print(f"{card.name} {card.version} + {LOCATOR} {locator_card.version}, {wheels} wheels")
+    ious = np.array([o.iou if o.iou is not None else 0.0 for o in photos])
+    located = _share(ious >= IOU_GOOD)
+    print(f"1. window corners on {len(photos)} held-out synthetic photos (seed {args.seed}):")
+    print(f"   IoU >= {IOU_GOOD}: {located:.4f}   mean IoU {ious.mean():.4f}   no window: "
+          f"{sum(o.read is None for o in photos)}")  # fmt: skip
+    photo_metrics = _report_readings("2. whole readings on the same photos", photos, args.show)
+    window_metrics = _report_readings(
+        f"   ...and on {len(windows)} held-out window crops (mode=window)", windows, args.show
+    )
+    print(f"   {photo_seconds / max(len(photos), 1) * 1000:.0f} ms per photo (generation included)")
+    _report_conditions(photos)
+
+    real: dict[str, Any] = {}
+    if not args.no_real:
+        real = _real_crops(args)
+
+    metrics: dict[str, Any] = {
+        "synthetic_photos": {
+            "photos": len(photos),
+            "seed": args.seed,
+            "wheels": wheels,
+            "window_iou_at_0.8": round(located, 4),
+            "window_iou_mean": round(float(ious.mean()), 4) if len(ious) else None,
+            **photo_metrics,
+            "by_condition": _conditions(photos),
+        },
+        "synthetic_windows": {"windows": len(windows), "seed": args.seed, **window_metrics},
+        "thresholds": {
+            "min_confidence": thresholds.min_confidence,
+            "min_window_score": thresholds.min_window_score,
+        },
+        "evaluated_with": shlex.join(["python", "-m", "meter_service.cli", "evaluate", *(argv or [])]),
+        "evaluated_at": date.today().isoformat(),
+    }
+    if real:
+        metrics["real_crops"] = real
+    if args.write_card:
+        update_card_metrics(args.model_dir, metrics)
+        update_card_metrics(
+            args.model_dir / LOCATOR,
+            {
+                "window_iou_at_0.8": metrics["synthetic_photos"]["window_iou_at_0.8"],
+                "window_iou_mean": metrics["synthetic_photos"]["window_iou_mean"],
+                "test_data": f"{len(photos)} synthetic photos, seed {args.seed}, {wheels} wheels",
+                "evaluated_with": metrics["evaluated_with"],
+                "evaluated_at": metrics["evaluated_at"],
+            },
+        )
+        print(
+            f"wrote the figures into {args.model_dir / 'card.json'} "
+            f"and {args.model_dir / LOCATOR / 'card.json'}"
+        )
+    return metrics
+
+
+def _thresholds() -> tuple[float, float]:
+    """The service's own thresholds (METER_MIN_CONFIDENCE, METER_MIN_WINDOW_SCORE and defaults)."""
+    from meter_service.config import MeterSettings
+
+    settings = MeterSettings()
+    return settings.min_confidence, settings.min_window_score
+
+
+def _batched(predict: Predict, batch_size: int) -> Predict:
+    def run(inputs: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [predict(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
+        )
+
+    return run
+
+
+def _chunks(count: int) -> Iterator[range]:
+    for start in range(0, count, CHUNK):
+        yield range(start, min(start + CHUNK, count))
+
+
+def truth_text(positions: list[float]) -> str:
+    """The true reading at the reader's resolution (tenths), as the service composes it."""
+    return odometer.reading_text([snap(p) for p in positions])
+
+
+def _read_photos(
+    indices: range,
+    seed: int,
+    options: MeterOptions,
+    shape: tuple[int, ...],
+    locator: Predict,
+    reader: Predict,
+    thresholds: Thresholds,
+) -> list[Outcome]:
+    """A chunk of photos through the service's steps, each model called once for the chunk."""
+    samples = [generate_meter(sample_rng(seed, index), wheels=options.wheels) for index in indices]
+    jobs = [pipeline.start(sample.image, options, shape) for sample in samples]
+    refused = _locate(jobs, locator)
+    outcomes: list[Outcome] = []
+    cuts: list[pipeline.Cut | None] = []
+    for i, (sample, job) in enumerate(zip(samples, jobs, strict=True)):
+        outcome = Outcome(
+            truth_text(sample.positions), sample.text, None, True, 0.0, photo_conditions(sample)
+        )
+        cut = None if i in refused else pipeline.cut(job)
+        if cut is not None:
+            outcome.iou = quad_iou(cut.corners, sample.corners)
+        outcomes.append(outcome)
+        cuts.append(cut)
+    _read_cuts(jobs, cuts, outcomes, reader, thresholds)
+    return outcomes
+
+
+def _read_windows(
+    indices: range,
+    seed: int,
+    options: MeterOptions,
+    shape: tuple[int, ...],
+    locator: Predict,
+    reader: Predict,
+    thresholds: Thresholds,
+) -> list[Outcome]:
+    samples = []
+    for index in indices:
+        rng = np.random.default_rng([seed, _WINDOW_STREAM, index])
+        samples.append(render_window(random_positions(rng, options.wheels), rng=rng))
+    jobs = [pipeline.start(sample.image, options, shape) for sample in samples]
+    _locate(jobs, locator)
+    cuts: list[pipeline.Cut | None] = [pipeline.cut(job) for job in jobs]
+    outcomes = [Outcome(truth_text(s.positions), s.text, None, True) for s in samples]
+    _read_cuts(jobs, cuts, outcomes, reader, thresholds)
+    return outcomes
+
+
+def _locate(jobs: list[pipeline.Job], locator: Predict) -> set[int]:
+    """Every locator pass of every job, the pending views of each pass in one batch, as the
+    service's batcher would; returns the jobs refused (no window in a photo)."""
+    refused: set[int] = set()
+    pending = [i for i, job in enumerate(jobs) if job.view is not None]
+    while pending:
+        outputs = locator(np.concatenate([jobs[i].view for i in pending]))  # type: ignore[misc]
+        for i, output in zip(pending, outputs, strict=True):
+            try:
+                pipeline.located(jobs[i], output)
+            except ApiError:  # no window found: refused, as the service would
+                refused.add(i)
+        pending = [i for i in pending if i not in refused and jobs[i].view is not None]
+    return refused
+
+
+def _read_cuts(
+    jobs: list[pipeline.Job],
+    cuts: list[pipeline.Cut | None],
+    outcomes: list[Outcome],
+    reader: Predict,
+    thresholds: Thresholds,
+) -> None:
+    found = [i for i, cut in enumerate(cuts) if cut is not None]
+    if not found:
+        return
+    probabilities = reader(np.concatenate([cuts[i].reader_input for i in found]))  # type: ignore[union-attr]
+    offset = 0
+    for i in found:
+        cut = cuts[i]
+        assert cut is not None
+        count = len(cut.reader_input)
+        result = pipeline.finish(jobs[i], cut, probabilities[offset : offset + count], thresholds)
+        offset += count
+        outcomes[i].read, outcomes[i].rejected = result["text"], result["rejected"]
+
+
+def photo_conditions(sample: MeterSample) -> dict[str, str]:
+    """The conditions a photo was taken under, from its label: what the breakdown groups by."""
+    corners = np.asarray(sample.corners, dtype=np.float64)
+    top = corners[1] - corners[0]
+    turn = abs(math.degrees(math.atan2(top[1], top[0])))
+    _, height = quad_size(corners)
+    ink, paper = sample.style.get("ink", [0, 0, 0]), sample.style.get("paper", [255, 255, 255])
+    rolling = any(0.15 < (p % 1) < 0.85 for p in sample.positions[:-1])
+    return {
+        "turn": "<5 deg" if turn < 5 else "5-15 deg" if turn < 15 else ">=15 deg",
+        "wheel height": "<16 px" if height < 16 else "16-32 px" if height < 32 else ">=32 px",
+        "colours": "dark on light" if sum(ink) < sum(paper) else "light on dark",
+        "red wheels": "yes" if sample.style.get("red_wheels") else "no",
+        "carry": "a wheel mid-roll" if rolling else "none",
+    }
+
+
+# The breakdown's groups in a readable order (small to large, plain to hard).
+_ORDER = ("<5 deg", "5-15 deg", ">=15 deg", "<16 px", "16-32 px", ">=32 px", "no", "yes", "none")
+
+
+def _order(value: str) -> tuple[int, str]:
+    return (_ORDER.index(value) if value in _ORDER else len(_ORDER), value)
+
+
+def _share(flags: Any) -> float:
+    flags = np.asarray(flags, dtype=bool)
+    return float(flags.mean()) if flags.size else 0.0
+
+
+def _report_readings(title: str, outcomes: list[Outcome], show: int) -> dict[str, Any]:
+    exact = _share([o.right for o in outcomes])
+    raw = _share([o.read == o.truth_raw for o in outcomes])
+    accepted = [o for o in outcomes if o.read is not None and not o.rejected]
+    wrong = [o for o in outcomes if not o.right]
+    caught = _share([o.rejected for o in wrong])
+    print(f"{title}:")
+    print(f"   exact reading: {exact:.4f}   (raw positions, no tenths rounding: {raw:.4f})")
+    print(
+        f"   accepted {len(accepted)}/{len(outcomes)}, "
+        f"right among accepted {_share([o.right for o in accepted]):.4f};"
+        f" misreadings rejected: {caught:.2f} of {len(wrong)}"
+    )
+    if wrong and show:
+        print("   misread (true -> read): " + ", ".join(f"{o.truth}->{o.read or '-'}" for o in wrong[:show]))
+    return {
+        "exact_reading": round(exact, 4),
+        "exact_reading_raw": round(raw, 4),
+        "accepted": round(len(accepted) / max(len(outcomes), 1), 4),
+        "right_among_accepted": round(_share([o.right for o in accepted]), 4),
+        "misreadings_rejected": round(caught, 4),
+    }
+
+
+def _conditions(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, dict[str, list[Outcome]]] = defaultdict(lambda: defaultdict(list))
+    for outcome in outcomes:
+        for name, value in outcome.conditions.items():
+            groups[name][value].append(outcome)
+    return {
+        name: {
+            value: {
+                "photos": len(members),
+                "exact_reading": round(_share([o.right for o in members]), 4),
+                "window_iou_at_0.8": round(_share([(o.iou or 0) >= IOU_GOOD for o in members]), 4),
+            }
+            for value, members in sorted(values.items(), key=lambda item: _order(item[0]))
+        }
+        for name, values in groups.items()
+    }
+
+
+def _report_conditions(outcomes: list[Outcome]) -> None:
+    print("   by condition (photos: exact reading / IoU >= 0.8):")
+    for name, values in _conditions(outcomes).items():
+        cells = ", ".join(
+            f"{value} {v['photos']}: {v['exact_reading']:.3f} / {v['window_iou_at_0.8']:.3f}"
+            for value, v in values.items()
+        )
+        print(f"     {name:13s} {cells}")
+
+
+def _real_crops(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-wheel accuracy on the reader's held-out real crops (the reader's own evaluation)."""
+    if not args.data.exists():
+        print(f"3. real crops: {args.data} not found; skipped (--data, or --no-real)")
+        return {}
+    from meter_service.training.reader import evaluate_reader
+
+    figures = evaluate_reader(args.model_dir, args.data, progress=not args.quiet)
+    print(f"3. wheels on {figures['test_data']}:")
+    print(
+        f"   whole-digit accuracy {figures['test_whole_digit_accuracy']:.4f} "
+        f"({figures['test_whole_digit_errors']} wrong of {figures['test_whole_digit_crops']}); "
+        f"all crops within +/-0.1 {figures['test_within_0_1']:.4f}, "
+        f"within +/-0.5 {figures['test_within_0_5']:.4f}"
+    )
+    if figures.get("test_whole_digit_misreadings"):
+        print(
+            "   whole digits misread (true->read: times): "
+            + ", ".join(figures["test_whole_digit_misreadings"])
+        )
+    return figures

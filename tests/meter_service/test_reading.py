@@ -1,0 +1,124 @@
+"""Composing a reading from the reader's per-wheel probabilities: digits, value, states, rejection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from meter_service.pipeline import Cut, Job, MeterOptions, Thresholds, finish
+from meter_service.reader import NUM_CLASSES, class_of, decode_wheel
+from meter_service.reading import ROLLING_MARGIN, compose, snap
+
+
+def probabilities(position: float, confidence: float = 0.96) -> np.ndarray:
+    """Reader output for a wheel at `position`: `confidence` on its class, the rest spread evenly."""
+    p = np.full(NUM_CLASSES, (1 - confidence) / (NUM_CLASSES - 1))
+    p[class_of(position)] = confidence
+    return p
+
+
+def read(positions: list[float], confidences: list[float] | None = None, threshold: float = 0.5):
+    confidences = confidences or [0.96] * len(positions)
+    readings = [decode_wheel(probabilities(p, c)) for p, c in zip(positions, confidences, strict=True)]
+    return compose(readings, threshold)
+
+
+def test_leading_zeros_kept_and_last_wheel_roll_is_the_fraction() -> None:
+    reading = read([0, 2, 5, 7, 2.4])
+    assert reading.text == "02572"
+    assert reading.value == pytest.approx(2572.4)
+    last = reading.wheels[-1]
+    assert (last.digit, last.rolling, last.next_digit) == (2, True, 3)
+    assert last.fraction == pytest.approx(0.4)
+    assert [wheel.rolling for wheel in reading.wheels[:-1]] == [False] * 4
+
+
+def test_all_zeros_reads_as_text_and_zero() -> None:
+    reading = read([0, 0, 0, 0, 0])
+    assert reading.text == "00000" and reading.value == 0
+
+
+def test_mid_roll_wheel_is_resolved_by_its_right_neighbour() -> None:
+    # 0 2 5 7.5 9.5: the fourth wheel is half-way from 7 to 8 because the last is half-way 9 -> 0.
+    before = read([0, 2, 5, 7.5, 9.5])
+    assert before.text == "02579" and before.value == pytest.approx(2579.5)
+    fourth = before.wheels[3]
+    assert (fourth.digit, fourth.rolling, fourth.next_digit) == (7, True, 8)
+    assert fourth.fraction == pytest.approx(0.5)
+    # Once the last wheel has gone round, a fourth wheel still a little short of 8 reads 8.
+    after = read([0, 2, 5, 7.9, 0.1])
+    assert after.text == "02580" and after.value == pytest.approx(2580.1)
+    assert after.wheels[3].digit == 8 and not after.wheels[3].rolling
+
+
+def test_a_carry_runs_through_a_row_of_nines() -> None:
+    reading = read([0, 1.6, 9.6, 9.6, 9.6])
+    assert reading.text == "01999" and reading.value == pytest.approx(1999.6)
+    assert [wheel.rolling for wheel in reading.wheels] == [False, True, True, True, True]
+    assert [wheel.next_digit for wheel in reading.wheels] == [None, 2, 0, 0, 0]
+
+
+def test_a_clean_digit_read_just_below_it_is_not_the_digit_before() -> None:
+    # Decoding lands between classes; the reader resolves tenths, so 2.97 is the 3 it shows.
+    assert snap(2.97) == 3.0 and snap(9.96) == 0.0 and snap(4.04) == 4.0
+    p = np.zeros(NUM_CLASSES)
+    p[[29, 30]] = [0.3, 0.7]  # mostly 3.0: decodes to 2.97
+    assert decode_wheel(p).position < 3.0
+    reading = compose([decode_wheel(probabilities(1)), decode_wheel(p)], 0.5)
+    assert reading.text == "13"
+    assert not reading.wheels[-1].rolling
+
+
+def test_rolling_margin() -> None:
+    assert not read([0, 0, 0, 0, ROLLING_MARGIN - 0.05]).wheels[-1].rolling
+    assert read([0, 0, 0, 0, ROLLING_MARGIN + 0.05]).wheels[-1].rolling
+
+
+def test_confidence_is_the_product_and_unsure_wheels_are_named() -> None:
+    reading = read([1, 2, 3, 4, 5], confidences=[0.99, 0.3, 0.99, 0.4, 0.99])
+    expected = np.prod(
+        [
+            decode_wheel(probabilities(p, c)).confidence
+            for p, c in zip([1, 2, 3, 4, 5], [0.99, 0.3, 0.99, 0.4, 0.99], strict=True)
+        ]
+    )
+    assert reading.confidence == pytest.approx(expected)
+    assert reading.low_confidence == [2, 4]
+
+
+def result_of(positions: list[float], confidences: list[float], score: float | None) -> dict:
+    job = Job(Image.new("RGB", (100, 32)), MeterOptions(wheels=len(positions)), "photo")
+    corners = None if score is None else np.array([[1, 2], [101, 2], [101, 34], [1, 34]], np.float32)
+    cut = Cut(
+        corners, score, Image.new("RGB", (20 * len(positions), 32)), np.zeros((len(positions), 32, 20, 3))
+    )
+    rows = np.stack([probabilities(p, c) for p, c in zip(positions, confidences, strict=True)])
+    return finish(job, cut, rows, Thresholds(min_confidence=0.5, min_window_score=0.5))
+
+
+def test_result_accepts_a_confident_reading() -> None:
+    result = result_of([0, 2, 5, 7, 2.4], [0.97] * 5, score=0.9)
+    assert result["text"] == "02572" and result["value"] == pytest.approx(2572.4)
+    assert result["rejected"] is False and "reject_reason" not in result
+    assert result["corners"] == [[1, 2], [101, 2], [101, 34], [1, 34]]
+    assert result["window_score"] == 0.9 and result["mode"] == "photo"
+    assert set(result["wheels"][0]) == {
+        "digit",
+        "confidence",
+        "rolling",
+        "fraction",
+        "next_digit",
+        "position",
+    }
+    assert result["crop_png_base64"] and "plausibility" not in result
+
+
+def test_result_rejects_unsure_wheels_and_a_weak_window() -> None:
+    result = result_of([0, 2, 5, 7, 2], [0.97, 0.2, 0.97, 0.97, 0.3], score=0.3)
+    assert result["rejected"] is True
+    assert "wheels 2, 5 below the confidence threshold 0.5" in result["reject_reason"]
+    assert "score 0.30, below 0.5" in result["reject_reason"]
+    single = result_of([0, 2, 5, 7, 2], [0.97, 0.97, 0.97, 0.2, 0.97], score=None)
+    assert single["reject_reason"] == "wheel 4 below the confidence threshold 0.5"
+    assert single["corners"] is None and single["window_score"] is None
