@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from meter_service import locate, pipeline
@@ -43,7 +44,11 @@ class MeterRecognizer:
             output = await stages.infer(view, LOCATOR)
             view = await stages.cpu(pipeline.located, job, output[0])
         window = await stages.cpu(pipeline.cut, job)
-        probabilities = await stages.infer(window.reader_input)
+        probabilities = await stages.infer(window.cells)
+        if await stages.cpu(pipeline.unsure, window, probabilities, self.thresholds):
+            # The cut as located read unsure: read it shifted and stretched a little too.
+            others = await stages.infer(window.alternatives_input)
+            probabilities = np.concatenate([probabilities, others])
         return await stages.cpu(pipeline.finish, job, window, probabilities, self.thresholds)
 
 

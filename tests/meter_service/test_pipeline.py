@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from meter_service import locate, pipeline
 from meter_service.geometry import quad_iou
@@ -39,9 +39,10 @@ def test_window_mode_cuts_the_whole_image_into_equal_cells() -> None:
     assert job.mode == "window" and job.view is not None  # the locator looks for the row inside
     assert pipeline.located(job, np.zeros(job.view.shape[1:3], dtype=np.float32)) is None  # none
     cut = pipeline.cut(job)
-    assert cut.corners is None and cut.alternative is None and cut.crop.size == (100, 32)
+    assert cut.corners is None and cut.crop.size == (100, 32)
+    assert len(cut.candidates) == len(pipeline.ALIGNMENTS)  # the whole image, cut a little apart
     assert cut.cells.shape == (5, 32, 20, 3) and cut.cells.dtype == np.float32
-    assert cut.reader_input is cut.cells
+    assert cut.alternatives_input.shape == (5 * len(pipeline.ALIGNMENTS) - 5, 32, 20, 3)
     centres = cut.cells[:, 8:24, 4:16].mean(axis=(1, 2, 3)) * 255
     np.testing.assert_allclose(centres, levels, atol=1.5)
 
@@ -55,15 +56,37 @@ def test_window_mode_also_reads_the_row_found_inside_a_loose_crop() -> None:
         passes += 1
     assert passes == pipeline.WINDOW_REFINEMENTS
     cut = pipeline.cut(job)
-    assert cut.alternative is not None and cut.reader_input.shape == (10, 32, 20, 3)
+    count = len(pipeline.ALIGNMENTS)
+    assert len(cut.candidates) == 2 * count  # the whole crop, then the row found in it
+    assert cut.alternatives_input.shape == (10 * count - 5, 32, 20, 3)
     assert quad_iou(job.window.corners, sample.corners) > 0.85
-    # The surer of the two readings is the answer: here the row's (second) cells.
-    unsure, sure = probabilities_for([1, 1, 1, 1, 1], 0.3), probabilities_for([0, 2, 5, 7, 2.4], 0.95)
-    result = pipeline.finish(job, cut, np.concatenate([unsure, sure]), Thresholds(0.5, 0.5))
+    # The surest reading is the answer: here the row's own cut, read confidently.
+    unsure, sure = probabilities_for([1, 1, 1, 1, 1], 0.3), probabilities_for([0, 2, 5, 7, 2.4], 0.995)
+    rows = [sure if index == count else unsure for index in range(2 * count)]
+    thresholds = Thresholds(0.5, 0.5)
+    assert pipeline.unsure(cut, rows[0], thresholds)  # so the alternatives are read too
+    result = pipeline.finish(job, cut, np.concatenate(rows), thresholds)
     assert result["text"] == "02572" and result["rejected"] is False
     assert result["corners"] is None and result["mode"] == "window"
-    flipped = pipeline.finish(job, cut, np.concatenate([sure, unsure]), Thresholds(0.5, 0.5))
-    assert flipped["text"] == "02572"
+    assert result["crop_png_base64"] == pipeline.png_base64(cut.candidates[count].crop)
+    # A sure reading of the cut as located needs no second look.
+    assert not pipeline.unsure(cut, sure, thresholds)
+    only_first = pipeline.finish(job, cut, sure, thresholds)
+    assert only_first["crop_png_base64"] == pipeline.png_base64(cut.crop)
+
+
+def test_aligned_cuts_start_with_the_window_as_located() -> None:
+    image = Image.new("RGB", (400, 300))
+    ImageDraw.Draw(image).rectangle([100, 100, 299, 139], fill=(255, 255, 255))  # a 200x40 row
+    corners = np.array([[100, 100], [300, 100], [300, 140], [100, 140]], dtype=np.float32)
+    cuts = pipeline.aligned_cuts(image, corners, 5, keep_corners=True)
+    assert len(cuts) == len(pipeline.ALIGNMENTS)
+    np.testing.assert_allclose(cuts[0].corners, corners, atol=1e-3)
+    assert np.asarray(cuts[0].crop).min() > 200  # all row, no black margin
+    for (shift, stretch), cut in zip(pipeline.ALIGNMENTS, cuts, strict=True):
+        left, right = 100 + 200 * (shift - stretch / 2), 300 + 200 * (shift + stretch / 2)
+        np.testing.assert_allclose(cut.corners[[0, 1], 0], [left, right], atol=1e-3)
+        assert cut.crop.size == (100, 32) and cut.cells.shape == (5, 32, 20, 3)
 
 
 def probabilities_for(positions: list[float], confidence: float) -> np.ndarray:
@@ -101,8 +124,6 @@ def test_a_located_window_is_refined_then_cut() -> None:
 
 def painted_mask(corners: np.ndarray, frame, shape: tuple[int, int]) -> np.ndarray:
     """The row's quad drawn into the mask (half the view's resolution) that `frame` describes."""
-    from PIL import ImageDraw
-
     height, width = shape[0] // 2, shape[1] // 2
     to_view = np.linalg.inv(frame.to_image)
     points = np.c_[corners, np.ones(4)] @ to_view.T
