@@ -14,16 +14,17 @@ its micro-batchers (`recognizer.MeterRecognizer.run`), the evaluate command batc
 sets. Nothing here imports TensorFlow.
 
 Mode `auto` picks `window` when the image is at least WIDE_ASPECT times as wide as it is high:
-a counter window's row of 4-8 wheels is 2.5-6 times as wide as high (cells 0.5-0.8 w/h), while a
-photo of a meter is rarely wider than 16:9 (1.8), so the aspect alone tells a tight crop of the
-window from a photo. A loosely cropped window can be narrower; send mode=window for those.
+a counter window's row of 4-8 wheels is some 2-9 times as wide as high (cells 0.5-0.8 w/h, and
+the gaps between them), while a photo of a meter is rarely wider than 16:9 (1.8), so the aspect
+alone tells a tight crop of the window from a photo. A loosely cropped window can be narrower;
+send mode=window for those.
 
 In window mode the image is meant to be the row of wheels, but people crop loosely: a margin of
-frame round the row shifts every cell and halves the exact readings (measured on generated crops:
-49% read right as cut, 90% cut exactly at the row). So the locator's refining pass looks at the
-crop too, starting from the whole image as its estimate, and both the whole image and the row it
-finds are read; the reading with the higher confidence wins. A loose crop gains most of what an
-exact cut would give (84%); an exact crop, where the locator can only do worse, loses nothing.
+frame round the row shifts every cell (measured on generated crops: 37.5% read right as cut, 87%
+cut exactly at the row). So the locator's refining pass looks at the crop too, starting from the
+whole image as its estimate; when the whole image reads unsure, the row it found is read as well
+and the reading with the higher confidence wins. A loose crop gains most of what an exact cut
+would give (81%); an exact crop, where the locator can only do worse, loses nothing.
 """
 
 from __future__ import annotations
