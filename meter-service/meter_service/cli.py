@@ -54,8 +54,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"\nunknown command {argv[0]!r}", file=sys.stderr)
         raise SystemExit(0 if known else 2)
     module, _ = COMMANDS[argv[0]]
-    sys.argv = [f"python -m meter_service.cli {argv[0]}", *argv[1:]]  # the module's usage line
-    importlib.import_module(module).main(argv[1:])
+    saved, sys.argv = sys.argv, [f"python -m meter_service.cli {argv[0]}", *argv[1:]]  # its usage line
+    try:
+        importlib.import_module(module).main(argv[1:])
+    finally:
+        sys.argv = saved
 
 
 if __name__ == "__main__":

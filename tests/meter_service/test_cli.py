@@ -1,0 +1,41 @@
+"""The meter command line: the listing, each command's help, and the demo images it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meter_service.cli import COMMANDS
+from meter_service.cli import main as cli
+from meter_service.config import MeterSettings
+
+
+def test_listing_names_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["nonsense"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["generate", "evaluate", "demo"])  # the others import TensorFlow
+def test_command_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"python -m meter_service.cli {command}" in capsys.readouterr().out
+
+
+def test_demo_rewrites_the_shipped_demo_images(tmp_path: Path) -> None:
+    cli(["demo", "--out", str(tmp_path)])
+    shipped = MeterSettings().demo_dir
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert written == sorted(path.name for path in shipped.iterdir())
+    assert "README.txt" in written and len(written) >= 7
+    for name in written:
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
+        assert (tmp_path / name).stat().st_size < 60_000
