@@ -128,7 +128,7 @@ function clearResult() {
 
 /** The wheels of a result: `digits` in the API, leftmost first. */
 function wheelsOf(result) {
-  return result.digits || result.wheels || [];
+  return result.digits || [];
 }
 
 function renderResult(answer) {

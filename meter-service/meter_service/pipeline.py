@@ -377,13 +377,13 @@ def finish(
             f"counter window found with score {window.score:.2f}, below {thresholds.min_window_score:g}"
         )
     composed = reading.to_json()
-    wheels_json = composed.pop("wheels")
+    digits_json = composed.pop("digits")
     result: dict[str, Any] = {**composed, "rejected": bool(reasons)}
     if reasons:
         result["reject_reason"] = "; ".join(reasons)
     result.update(
         {
-            "wheels": wheels_json,
+            "digits": digits_json,
             "mode": job.mode,
             "window_score": None if window.score is None else round(window.score, 4),
             "corners": None if window.corners is None else np.round(window.corners, 1).tolist(),

@@ -68,7 +68,7 @@ class Reading:
             "text": self.text,
             "value": self.value,
             "confidence": round(self.confidence, 4),
-            "wheels": [wheel.to_json() for wheel in self.wheels],
+            "digits": [wheel.to_json() for wheel in self.wheels],
         }
 
 

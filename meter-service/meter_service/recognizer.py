@@ -21,7 +21,7 @@ from recognition_common.model_card import ModelCard
 from recognition_common.recognizer import Stages
 
 # Bump when pre-processing or composing changes an answer for the same image and models.
-PREPROCESS_VERSION = "meter-1"
+PREPROCESS_VERSION = "meter-2"
 LOCATOR = "locator"  # the component's sub-directory and name in the card's `components`
 
 

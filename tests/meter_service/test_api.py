@@ -53,8 +53,8 @@ def test_generated_photos_are_read_end_to_end(client: httpx.Client) -> None:
         body = reply.json()
         assert body["task"] == "meter" and body["model"]["name"] == "default"
         result = body["result"]
-        assert result["mode"] == "photo" and len(result["wheels"]) == 5 and len(result["text"]) == 5
-        assert [wheel["digit"] for wheel in result["wheels"]] == [int(d) for d in result["text"]]
+        assert result["mode"] == "photo" and len(result["digits"]) == 5 and len(result["text"]) == 5
+        assert [wheel["digit"] for wheel in result["digits"]] == [int(d) for d in result["text"]]
         assert 0 <= result["confidence"] <= 1 and 0 <= result["window_score"] <= 1
         assert quad_iou(np.array(result["corners"]), sample.corners) > 0.5
         crop = Image.open(io.BytesIO(base64.b64decode(result["crop_png_base64"])))
@@ -70,7 +70,7 @@ def test_window_crops_auto_and_explicit(client: httpx.Client) -> None:
     auto = recognize(client, data).json()["result"]
     assert auto["mode"] == "window" and auto["corners"] is None and auto["window_score"] is None
     assert auto["text"] == "02572" and auto["value"] == pytest.approx(2572.4, abs=0.3)
-    assert auto["wheels"][-1]["rolling"] is True and auto["wheels"][-1]["next_digit"] == 3
+    assert auto["digits"][-1]["rolling"] is True and auto["digits"][-1]["next_digit"] == 3
     explicit = recognize(client, data, mode="window").json()["result"]
     assert explicit["text"] == "02572"
 
@@ -80,7 +80,7 @@ def test_wheel_count_option(client: httpx.Client) -> None:
     reply = recognize(client, encode(sample.image, "PNG"), wheels="6")
     assert reply.status_code == 200, reply.text
     result = reply.json()["result"]
-    assert len(result["wheels"]) == 6 and result["text"] == "314536"
+    assert len(result["digits"]) == 6 and result["text"] == "314536"
     assert Image.open(io.BytesIO(base64.b64decode(result["crop_png_base64"]))).size == (120, 32)
 
 

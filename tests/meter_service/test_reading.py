@@ -103,7 +103,7 @@ def test_result_accepts_a_confident_reading() -> None:
     assert result["rejected"] is False and "reject_reason" not in result
     assert result["corners"] == [[1, 2], [101, 2], [101, 34], [1, 34]]
     assert result["window_score"] == 0.9 and result["mode"] == "photo"
-    assert set(result["wheels"][0]) == {
+    assert set(result["digits"][0]) == {
         "digit",
         "confidence",
         "rolling",
