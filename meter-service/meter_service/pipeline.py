@@ -200,6 +200,9 @@ class Cut:
         return np.concatenate([candidate.cells for candidate in self.alternatives])
 
 
+BLANK_CONTRAST = 16  # grey levels between the darkest and lightest pixel below which nothing is shown
+
+
 def choose_mode(image: Image.Image, mode: str) -> str:
     if mode != "auto":
         return mode
@@ -218,10 +221,19 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def refuse_blank(image: Image.Image) -> None:
+    """A picture without contrast holds no meter: say so (422 empty_image) instead of reading
+    wheels into a blank crop, where the reader would only guess with low confidence."""
+    low, high = image.convert("L").getextrema()
+    if high - low < BLANK_CONTRAST:
+        raise ApiError(422, errors.EMPTY_IMAGE, "the image is blank: no meter or counter window in it")
+
+
 def start(image: Image.Image, options: MeterOptions, locator_shape: tuple[int, ...] | None = None) -> Job:
     """Step 1: the image in RGB, the mode, and the locator's first input: the whole photo, or in
     window mode a refining view round the whole crop."""
     rgb = to_rgb(image)
+    refuse_blank(rgb)
     job = Job(rgb, options, choose_mode(rgb, options.mode), tuple(locator_shape or locate.INPUT_SHAPE))
     if job.mode == "photo":
         job.search = locate.WindowSearch(rgb, job.locator_shape)

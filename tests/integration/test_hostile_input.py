@@ -20,7 +20,7 @@ from tests.support.processes import UvicornApp
 
 # The recognizers, each run behind the gateway and directly (fixture `<task>_backend`). A new
 # recognizer is one more name here, and a `TaskSample` in tests/support/hostile.py for its images.
-SERVICES = ["digit", "captcha"]
+SERVICES = ["digit", "captcha", "meter"]
 
 
 @dataclass(frozen=True)

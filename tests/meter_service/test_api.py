@@ -121,6 +121,10 @@ def test_not_an_image_is_415(client: httpx.Client, service: httpx.Client) -> Non
 def test_a_photo_without_a_meter_is_never_accepted(service: httpx.Client) -> None:
     blank = encode(Image.new("RGB", (480, 360), (128, 128, 128)), "JPEG")
     reply = recognize(service, blank, "/v1/recognize")
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "empty_image", reply.text
+    # Something in the picture, but no meter: refused, or at least never passed off as a reading.
+    pixels = np.random.default_rng(2).integers(60, 200, (360, 480, 3), dtype=np.uint8)
+    reply = recognize(service, encode(Image.fromarray(pixels), "JPEG"), "/v1/recognize")
     if reply.status_code == 422:
         assert "no counter window" in reply.json()["error"]["message"]
     else:

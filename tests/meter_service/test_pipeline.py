@@ -96,8 +96,16 @@ def probabilities_for(positions: list[float], confidence: float) -> np.ndarray:
     return rows
 
 
+def test_a_blank_picture_is_refused_as_empty_in_every_mode() -> None:
+    for mode in ("photo", "window", "auto"):
+        with pytest.raises(ApiError) as raised:
+            pipeline.start(Image.new("RGB", (320, 60), (200, 200, 200)), MeterOptions(mode=mode))
+        assert raised.value.status == 422 and raised.value.code == "empty_image"
+
+
 def test_photo_mode_refuses_a_photo_without_a_window() -> None:
-    job = pipeline.start(Image.new("RGB", (320, 240)), MeterOptions(mode="photo"))
+    texture = np.random.default_rng(1).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    job = pipeline.start(Image.fromarray(texture), MeterOptions(mode="photo"))
     assert job.view is not None and job.view.shape[0] == 1
     with pytest.raises(ApiError) as raised:
         pipeline.located(job, np.zeros(job.view.shape[1:3], dtype=np.float32))

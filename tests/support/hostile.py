@@ -105,6 +105,7 @@ class TaskSample:
     text: str
     image: Callable[[], Image.Image]
     blank: Expect
+    specks: Expect | None = None  # random specks, when the task tells them from a blank picture
 
 
 def _digit_sample() -> Image.Image:
@@ -119,12 +120,25 @@ def _captcha_sample() -> Image.Image:
     return render("k3x9", 100, 60, random.Random(5))
 
 
+def _meter_sample() -> Image.Image:
+    from meter_service.synth import generate_meter
+
+    # A clear, level photo of a meter showing 02573 with no wheel mid-roll.
+    positions = [0.0, 2.0, 5.0, 7.0, 3.0]
+    return generate_meter(np.random.default_rng(7), wheels=5, size=(640, 480), positions=positions).image
+
+
 SAMPLES: dict[str, TaskSample] = {
     # Nothing drawn: the digit service says so (README: 422 empty_image).
     "digit": TaskSample("7", _digit_sample, Expect(422, "empty_image")),
     # A captcha always has characters, so the captcha model always reads something; with nothing
     # there it is unsure or reads too few characters and flags the answer `rejected: true`.
     "captcha": TaskSample("k3x9", _captcha_sample, Expect(200, rejected=True)),
+    # A blank picture holds no meter (422 empty_image); specks are something, but no counter
+    # window can be found in them (422 unreadable_image).
+    "meter": TaskSample(
+        "02573", _meter_sample, Expect(422, "empty_image"), specks=Expect(422, "unreadable_image")
+    ),
 }
 
 BAD = Expect(400, "bad_request")
@@ -482,7 +496,7 @@ def image_cases(task: str) -> list[Case]:
         Case("png-20x20000-blank", multipart(blank_png(20, 20000)), sample.blank),
         # 36 MP (under the 40 MP limit) in 16 KB: decoded, and must not leave memory behind
         Case("png-6000x6000-16kb-zlib-bomb", multipart(blank_png(6000, 6000, "1")), sample.blank),
-        Case("png-noise-specks", multipart(noise_specks()), sample.blank),
+        Case("png-noise-specks", multipart(noise_specks()), sample.specks or sample.blank),
     ]
 
 
