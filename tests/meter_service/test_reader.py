@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -190,7 +191,8 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     (out / "locator" / "card.json").write_text("{}")  # another model's files: left alone
     cache = str(tmp_path / "cache")
     main(["--data", str(data), "--cache", cache, "--out", str(out), "--epochs", "1", "--batch-size", "32",
-          "--synthetic", "16", "--extra", str(tmp_path / "mine"), "--quiet"])  # fmt: skip
+          "--synthetic", "16", "--extra", str(tmp_path / "mine"), "--window-photos", "2",
+          "--window-crops", "1", "--window-seed", "7", "--quiet"])  # fmt: skip
 
     assert {"model.keras", "card.json", "history.json", "training_curve.png", "locator"} == {
         path.name for path in out.iterdir()
@@ -202,7 +204,9 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     assert card["components"] == ["locator"] and card["wheels"] == 5
     counts = card["training_data"]
     assert counts["extra_samples"] == 1 and counts["synthetic_samples"] == 16
-    assert counts["train_samples"] == counts["real_train_samples"] + 1 + 16
+    cells = counts["window_cell_samples"]
+    assert 3 * 4 <= cells <= 3 * 8 and counts["window_cells"]["photos"] == 2
+    assert counts["train_samples"] == counts["real_train_samples"] + 1 + 16 + cells
     assert counts["split"]["validation"]["crops"] == counts["validation_samples"] > 0
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 1
 
@@ -229,3 +233,21 @@ def test_the_committed_model_reads_rendered_whole_digits() -> None:
     readings = [decode_wheel(row) for row in predict(reader_input(crops))]
     right = sum(reading.digit == d for reading, d in zip(readings, digits, strict=True))
     assert right >= 45, f"{right} of 50 rendered whole digits read right"
+
+
+def test_window_cells_are_cut_like_the_service_and_labelled_with_the_true_tenths(tmp_path: Path) -> None:
+    from meter_service.synth import generate_meter, sample_rng
+    from meter_service.training import window_cells as wc
+
+    pixels, labels = wc.window_cells(2, 1, seed=11, cache=tmp_path, workers=1)
+    assert pixels.dtype == np.uint8 and pixels.shape[1:] == (32, 20, 3) and len(pixels) == len(labels)
+    assert labels.min() >= 0 and labels.max() < 100
+    # The first photo's cells carry its wheels' true positions, snapped to tenths, left first.
+    jitter = np.random.default_rng([11, 2, 0])
+    wheels = int(jitter.choice(wc.WHEEL_CHOICES))
+    sample = generate_meter(sample_rng(11, 0), wheels=wheels)
+    assert labels[:wheels].tolist() == [math.floor(p * 10 + 0.5) % 100 for p in sample.positions]
+    # Cached: the second call reads the .npz back.
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    again, again_labels = wc.window_cells(2, 1, seed=11, cache=tmp_path, workers=1)
+    assert np.array_equal(again, pixels) and np.array_equal(again_labels, labels)

@@ -1,14 +1,16 @@
 """Train and evaluate the wheel reader: 20x32 wheel crop -> where the wheel stands, in tenths.
 
     python -m meter_service.training.reader --data ../shared/data/meter-digits/meterdigits.tar.gz \\
-        --out meter-service/models/default --epochs 24 --seed 42 [--extra MY_CROPS ...]
+        --out meter-service/models/default --epochs 18 --seed 42 [--extra MY_CROPS ...]
     python -m meter_service.training.reader --evaluate --model-dir meter-service/models/default \\
         --data ../shared/data/meter-digits/meterdigits.tar.gz [--write-card]
 
 Training uses the real crops' train split (see `reader_data`: de-duplicated, split by wheel),
-any `--extra` folders and a minority of synthetic crops, augmented like field photos; it keeps
-the epoch that reads most validation crops within half a digit and writes these files into
-`--out`, and nothing else there (its `locator/` sub-directory is another model's)::
+any `--extra` folders, a minority of rendered crops and cells cut from generated meter photos by
+the service's own code at jittered corners (`window_cells`, `--window-photos/--window-crops`),
+augmented like field photos; it keeps the epoch that reads most validation crops within half
+a digit and writes these files into `--out`, and nothing else there (its `locator/`
+sub-directory is another model's)::
 
     model.keras          inference model, crop float32 (32, 20, 3) in [0, 1] -> 100 probabilities
     card.json            classes "0.0".."9.9", data, split, recipe, validation figures
@@ -57,6 +59,8 @@ from meter_service.training.reader_data import (
     synthetic_available,
     synthetic_crops,
 )
+from meter_service.training.window_cells import DEFAULT_SEED as WINDOW_SEED
+from meter_service.training.window_cells import JITTER, window_cells
 from recognition_common.model_card import ModelCard, read_card, update_card_metrics, write_card
 from recognition_common.models import configure_tensorflow, load_compiled
 
@@ -70,6 +74,9 @@ WHEELS = 5
 LABEL_SIGMA = 1.0  # tenths: soft labels spread over neighbouring tenths (they look alike)
 SYNTHETIC = 3000  # rendered crops added to training (the real train split has ~15,000)
 SYNTHETIC_EVAL_SEED = 20_260  # fresh renders for the robustness figure, never trained on
+# Cells cut by the service's own code (`pipeline.aligned_cuts`) from generated photos and window
+# crops at jittered true corners (`window_cells`): ~11,700 cells from these defaults.
+WINDOW_PHOTOS, WINDOW_CROPS = 1800, 300
 
 FILTERS = (32, 48, 64)  # per conv block
 DENSE = 128
@@ -334,9 +341,16 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         synthetic = 0
     if synthetic:
         parts.append(synthetic_crops(synthetic, args.seed))
+    window_count = 0
+    if args.window_photos or args.window_crops:
+        cells = window_cells(args.window_photos, args.window_crops, args.window_seed, progress=progress)
+        window_count = len(cells[1])
+        parts.append(cells)
     pixels = np.concatenate([part[0] for part in parts])
     labels = np.concatenate([part[1] for part in parts]).astype(np.int32)
     _print_split(real.summary, real.dedupe.as_dict(), real.lookalikes_attached, extra_count, synthetic)
+    if window_count:
+        print(f"  + {window_count} cells cut from generated photos and window crops", flush=True)
 
     train_ds = make_dataset(pixels, labels, args.batch_size, True, args.seed, args.label_sigma)
     validation_ds = make_dataset(validation.pixels, validation.labels, 512, sigma=args.label_sigma)
@@ -375,7 +389,10 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     plot_history(history, out / "training_curve.png", f"{args.name}: wheel reader, best epoch {best}")
 
     training_data = {
-        "source": "real 20x32 wheel crops (meterdigits.tar.gz) + rendered wheels (meter_service.wheels)",
+        "source": (
+            "real 20x32 wheel crops (meterdigits.tar.gz) + rendered wheels (meter_service.wheels) "
+            "+ cells cut from generated meter photos by the service's code (window_cells)"
+        ),
         "archive": str(args.data),
         "archive_sha256": real.archive_sha256,
         "dedupe": {**real.dedupe.as_dict(), "method": "SHA-256 of file bytes; copies' labels averaged"},
@@ -397,6 +414,21 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         "extra_folders": [str(folder) for folder in args.extra or []],
         "synthetic_samples": synthetic,
         "synthetic_seed": args.seed if synthetic else None,
+        "window_cell_samples": window_count,
+        "window_cells": (
+            {
+                "photos": args.window_photos,
+                "window_crops": args.window_crops,
+                "seed": args.window_seed,
+                "method": (
+                    "synth.generate_meter photos (sample_rng(seed, i)) and synth.render_window crops, "
+                    "4-8 wheels (mostly 5), cut by pipeline.aligned_cuts at jittered true corners "
+                    f"({JITTER}); labels: each wheel's true position snapped to the tenth"
+                ),
+            }
+            if window_count
+            else None
+        ),
         "validation_samples": len(validation),
         "augmentation": AUGMENTATION,
         "label_smoothing": f"circular Gaussian over neighbouring tenths, sigma {args.label_sigma:g} tenths",
@@ -618,7 +650,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory to write")
     parser.add_argument("--name", default="default", help="model name in the card")
     parser.add_argument("--model-version", default=MODEL_VERSION)
-    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=18)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--label-sigma", type=float, default=LABEL_SIGMA, help="soft-label spread, tenths")
@@ -627,6 +659,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--extra", type=Path, action="append", help="a folder of your own crops, <label>/<file> (repeatable)"
     )
     parser.add_argument("--synthetic", type=int, default=SYNTHETIC, help="rendered crops added to training")
+    parser.add_argument(
+        "--window-photos",
+        type=int,
+        default=WINDOW_PHOTOS,
+        help="generated meter photos whose wheels, cut as the service cuts them, train too (0: none)",
+    )
+    parser.add_argument(
+        "--window-crops", type=int, default=WINDOW_CROPS, help="generated window crops cut likewise"
+    )
+    parser.add_argument(
+        "--window-seed", type=int, default=WINDOW_SEED, help="their seed (never the evaluation's 2026)"
+    )
     parser.add_argument("--evaluate", action="store_true", help="measure --model-dir instead of training")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--folder", type=Path, help="evaluate every crop in this <label>/<file> folder")

@@ -1,0 +1,136 @@
+"""Wheel cells cut from generated meter photos the way the service cuts them, for the reader.
+
+The reader's real crops were cut by other people's cameras; the service cuts its own, from a
+rectified window (`pipeline.aligned_cuts`), where the cell borders fall a little differently,
+small and blurry windows are shrunk from a few pixels, and a located window's corners are off
+by a percent or two. Cells of `synth.generate_meter` photos (and some `synth.render_window`
+crops) cut with that same code at slightly jittered true corners, each labelled with its
+wheel's true position snapped to the tenth class, teach the reader those cuts.
+
+Seeds: photo `i` is `synth.sample_rng(seed, i)` with `seed` >= 100000 by default, far from the
+held-out evaluation's 2026; the jitter and window crops use their own streams of the same seed.
+The cells are cached as a .npz under ~/.cache/recognition/ (keyed by counts, seed and version),
+so a re-run is quick.
+"""
+
+from __future__ import annotations
+
+import math
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, NUM_CLASSES
+
+DEFAULT_CACHE = Path.home() / ".cache" / "recognition" / "window-cells"
+DEFAULT_SEED = 100_000  # never the evaluation's 2026
+VERSION = 1  # bump when the cutting or jitter changes: a new cache file
+WHEEL_CHOICES = (4, 5, 5, 5, 5, 5, 6, 7, 8)  # mostly the default 5, some other counters
+# Jitter of the true corners, in row widths (along) and heights (across), standard deviations:
+# about what the locator gets wrong (it places the row's ends to ~1.4% of the width).
+SHIFT_ALONG, STRETCH_ALONG = 0.01, 0.015
+SHIFT_ACROSS, STRETCH_ACROSS = 0.04, 0.06
+CORNER_NOISE = (0.004, 0.02)  # per corner, along / across: slight perspective
+MAX_TURN_DEGREES = 1.5
+_JITTER_STREAM, _WINDOW_STREAM = 2, 1
+
+JITTER = (
+    f"true corners moved in row coordinates: shift N(0, {SHIFT_ALONG:g}) of the width and "
+    f"N(0, {SHIFT_ACROSS:g}) of the height, stretch N(0, {STRETCH_ALONG:g}) / N(0, {STRETCH_ACROSS:g}), "
+    f"turn U(+/-{MAX_TURN_DEGREES:g} deg), each corner N(0, {CORNER_NOISE[0]:g}) / N(0, {CORNER_NOISE[1]:g})"
+)
+
+
+def jittered(corners: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The quad `corners` (TL, TR, BR, BL) moved a little, as a locator might place it."""
+    from meter_service.geometry import homography, quad_size, transform_points
+
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
+    width, height = quad_size(np.asarray(corners, dtype=np.float64))
+    aspect = width / max(height, 1e-6)
+    shift_u, shift_v = rng.normal(0, SHIFT_ALONG), rng.normal(0, SHIFT_ACROSS)
+    stretch_u, stretch_v = rng.normal(0, STRETCH_ALONG), rng.normal(0, STRETCH_ACROSS)
+    moved = unit.copy()
+    moved[:, 0] = shift_u + (moved[:, 0] - 0.5) * (1 + stretch_u) + 0.5
+    moved[:, 1] = shift_v + (moved[:, 1] - 0.5) * (1 + stretch_v) + 0.5
+    turn = math.tan(math.radians(rng.uniform(-MAX_TURN_DEGREES, MAX_TURN_DEGREES)))
+    moved[:, 1] += (moved[:, 0] - 0.5) * aspect * turn
+    moved += rng.normal(0, 1, size=(4, 2)) * CORNER_NOISE
+    to_image = homography(unit, np.asarray(corners, dtype=np.float64))
+    return transform_points(to_image, moved).astype(np.float32)
+
+
+def _labels(positions: list[float]) -> list[int]:
+    return [math.floor(p * 10 + 0.5) % NUM_CLASSES for p in positions]
+
+
+def _cells(image: object, corners: np.ndarray, wheels: int) -> np.ndarray:
+    """uint8 (wheels, 32, 20, 3): the service's first cut of `corners`, cut into cells."""
+    from meter_service.pipeline import aligned_cuts
+
+    crop = aligned_cuts(image, corners, wheels, keep_corners=False)[0].crop  # type: ignore[arg-type]
+    pixels = np.asarray(crop.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(pixels.reshape(CROP_HEIGHT, wheels, CROP_WIDTH, 3).transpose(1, 0, 2, 3))
+
+
+def _photo(task: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
+    from meter_service.synth import generate_meter, sample_rng
+
+    seed, index = task
+    jitter = np.random.default_rng([seed, _JITTER_STREAM, index])
+    wheels = int(jitter.choice(WHEEL_CHOICES))
+    sample = generate_meter(sample_rng(seed, index), wheels=wheels)
+    return _cells(sample.image, jittered(sample.corners, jitter), wheels), _labels(sample.positions)
+
+
+def _window(task: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
+    from meter_service.synth import random_positions, render_window
+
+    seed, index = task
+    rng = np.random.default_rng([seed, _WINDOW_STREAM, index])
+    wheels = int(rng.choice(WHEEL_CHOICES))
+    sample = render_window(random_positions(rng, wheels), rng=rng)
+    jitter = np.random.default_rng([seed, _JITTER_STREAM, _WINDOW_STREAM, index])
+    return _cells(sample.image, jittered(sample.corners, jitter), wheels), _labels(sample.positions)
+
+
+def window_cells(
+    photos: int,
+    windows: int,
+    seed: int = DEFAULT_SEED,
+    cache: Path | None = DEFAULT_CACHE,
+    workers: int = 2,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cells of `photos` generated photos and `windows` window crops: uint8 (N, 32, 20, 3), int32
+    tenths labels. Cached in `cache` (None: not cached)."""
+    path = None
+    if cache is not None:
+        path = Path(cache) / f"cells-v{VERSION}-seed{seed}-photos{photos}-windows{windows}.npz"
+        if path.exists():
+            with np.load(path) as stored:
+                return stored["pixels"], stored["labels"]
+    tasks = [(_photo, (seed, i)) for i in range(photos)] + [(_window, (seed, i)) for i in range(windows)]
+    results: list[tuple[np.ndarray, list[int]]] = []
+    if workers > 1 and len(tasks) > 1:
+        with get_context("spawn").Pool(workers) as pool:
+            photo_results = pool.map(_photo, [t for f, t in tasks if f is _photo], chunksize=16)
+            window_results = pool.map(_window, [t for f, t in tasks if f is _window], chunksize=16)
+        results = photo_results + window_results
+    else:
+        results = [function(task) for function, task in tasks]
+    if progress:
+        print(f"window cells: {photos} photos + {windows} window crops cut", flush=True)
+    if results:
+        pixels = np.concatenate([cells for cells, _ in results])
+        labels = np.array([label for _, labels in results for label in labels], dtype=np.int32)
+    else:
+        pixels = np.zeros((0, CROP_HEIGHT, CROP_WIDTH, 3), np.uint8)
+        labels = np.zeros(0, np.int32)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp.npz")
+        np.savez_compressed(partial, pixels=pixels, labels=labels)
+        partial.replace(path)
+    return pixels, labels
