@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import matplotlib
 import numpy as np
 import tensorflow as tf
 
@@ -44,6 +43,7 @@ from digit_service.training.data import (
     split_validation,
 )
 from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
+from recognition_common.plots import plot_training_curve, train_and_validation
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
@@ -189,24 +189,15 @@ def save_servable(build: Any, weights: list[np.ndarray], path: Path) -> None:
 
 def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
     """Loss and accuracy per epoch, training against validation, side by side."""
-    matplotlib.use("Agg")  # headless: the curve goes to a PNG, never a window
-    from matplotlib import pyplot as plt  # after choosing the backend
-
-    epochs = range(1, len(history["loss"]) + 1)
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
-        axis.plot(epochs, history[metric], marker="o", label="train")
-        axis.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(metric)
-        axis.grid(alpha=0.3)
-        axis.legend()
-    loss_axis.set_yscale("log")
-    accuracy_axis.set_ylim(top=1.0)
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    plot_training_curve(
+        path,
+        title,
+        loss=train_and_validation(history, "loss"),
+        loss_label="loss",
+        measures=train_and_validation(history, "accuracy"),
+        measures_label="accuracy",
+        measures_top=1.0,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

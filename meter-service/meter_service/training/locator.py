@@ -51,6 +51,7 @@ from meter_service.locate import (
 )
 from meter_service.synth import background, generate_meter, sample_rng
 from meter_service.training.generate import parse_wheels, wheels_for
+from recognition_common.plots import plot_training_curve, train_and_validation
 
 NAME = "locator"
 VERSION = "1.0.0"
@@ -379,29 +380,14 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
 
 def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
     """Loss (log scale) and validation mask IoU per epoch, as a PNG beside the model."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless
-    from matplotlib import pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = range(1, len(history["loss"]) + 1)
-    figure, (loss_axis, iou_axis) = plt.subplots(1, 2, figsize=(11, 4))
-    loss_axis.plot(epochs, history["loss"], marker="o", label="train")
-    loss_axis.plot(epochs, history["val_loss"], marker="o", label="validation")
-    loss_axis.set_ylabel("BCE + 0.5 Dice")
-    loss_axis.set_yscale("log")
-    iou_axis.plot(epochs, history["val_mask_iou"], marker="o", label="validation mask IoU")
-    iou_axis.set_ylabel("IoU")
-    for axis in (loss_axis, iou_axis):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.set_xlabel("epoch")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    plot_training_curve(
+        path,
+        title,
+        loss=train_and_validation(history, "loss"),
+        loss_label="BCE + 0.5 Dice",
+        measures={"validation mask IoU": history["val_mask_iou"]},
+        measures_label="IoU",
+    )
 
 
 # --- Evaluation ------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ from meter_service.training.window_cells import DEFAULT_SEED as WINDOW_SEED
 from meter_service.training.window_cells import JITTER, window_cells
 from recognition_common.model_card import ModelCard, read_card, update_card_metrics, write_card
 from recognition_common.models import configure_tensorflow, load_compiled
+from recognition_common.plots import plot_training_curve, train_and_validation
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 REPO_ROOT = SERVICE_ROOT.parent
@@ -502,37 +503,22 @@ def _print_split(
 
 def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
     """Loss and validation error rates per epoch (both log scale), as a PNG beside the model."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: the curve goes to a PNG, never a window
-    from matplotlib import pyplot as plt  # after choosing the backend
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = range(1, len(history["loss"]) + 1)
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
-    loss_axis.plot(epochs, history["loss"], marker="o", label="train")
-    if "val_loss" in history:
-        loss_axis.plot(epochs, history["val_loss"], marker="o", label="validation")
-    loss_axis.set_ylabel("cross-entropy (soft labels)")
-    loss_axis.set_yscale("log")
-    for key, label in (
-        ("val_whole_digit_accuracy", "whole digit misread"),
-        ("val_within_0_5", "off by more than 0.5"),
-        ("val_within_0_1", "off by more than 0.1"),
-    ):
-        errors = [max(1.0 - value, 1e-4) for value in history[key]]
-        accuracy_axis.plot(epochs, errors, marker="o", label=f"validation: {label}")
-    accuracy_axis.set_ylabel("error rate (1 - accuracy)")
-    accuracy_axis.set_yscale("log")  # 5% -> 2% matters as much as 50% -> 20%
-    for axis in (loss_axis, accuracy_axis):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.set_xlabel("epoch")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    plot_training_curve(
+        path,
+        title,
+        loss=train_and_validation(history, "loss"),
+        loss_label="cross-entropy (soft labels)",
+        measures={
+            f"validation: {label}": [max(1.0 - value, 1e-4) for value in history[key]]
+            for key, label in (
+                ("val_whole_digit_accuracy", "whole digit misread"),
+                ("val_within_0_5", "off by more than 0.5"),
+                ("val_within_0_1", "off by more than 0.1"),
+            )
+        },
+        measures_label="error rate (1 - accuracy)",
+        log_measures=True,  # 5% -> 2% matters as much as 50% -> 20%
+    )
 
 
 # --- Evaluation --------------------------------------------------------------------------------
