@@ -66,7 +66,7 @@ def locator_input(
     scale = min(width / image.width, height / image.height)
     new_w = max(1, min(width, round(image.width * scale)))
     new_h = max(1, min(height, round(image.height * scale)))
-    resized = image.convert("RGB").resize((new_w, new_h), Image.Resampling.BILINEAR)
+    resized = _rgb(image).resize((new_w, new_h), Image.Resampling.BILINEAR)
     canvas = Image.new("RGB", (width, height), (PAD_VALUE,) * 3)
     left, top = (width - new_w) // 2, (height - new_h) // 2
     canvas.paste(resized, (left, top))
@@ -104,7 +104,7 @@ def view_input(image: Image.Image, frame: LocatorFrame) -> np.ndarray:
     scale = math.hypot(frame.to_image[0, 0], frame.to_image[1, 0])  # photo pixels per input pixel
     factor = max(1, int(scale / 1.5))
     matrix = frame.to_image
-    source = image.convert("RGB")
+    source = _rgb(image)
     if factor > 1:
         source = source.reduce(factor)
         matrix = np.diag([1 / factor, 1 / factor, 1.0]) @ matrix
@@ -147,6 +147,12 @@ def refine_input(
     """A refining pass's input: a turned, zoomed square view centred on an estimate."""
     frame = refine_frame(window, input_shape, widen)
     return view_input(image, frame), frame
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """The image in RGB; the same object when it already is (`convert` would copy the whole photo,
+    once per locator pass). Callers only derive new images from it."""
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _component(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
