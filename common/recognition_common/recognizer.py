@@ -58,6 +58,10 @@ class Stages(Protocol):
         a sub-directory of the model's directory, named in its card's `components`)."""
         ...
 
+    def card(self, component: str | None = None) -> ModelCard:
+        """The card of the request's model, or of one of its components (e.g. its input shape)."""
+        ...
+
     async def cpu(self, function: Callable[..., T], *args: Any) -> T:
         """Run CPU work (pre-processing, decoding) where the service runs it for this image."""
         ...

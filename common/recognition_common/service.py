@@ -92,10 +92,14 @@ class RequestStages:
         self._inline = inline
         self._run_cpu = run_cpu
 
+    def _model(self, component: str | None) -> ServedModel:
+        return self._served if component is None else self._served.components[component]
+
+    def card(self, component: str | None = None) -> ModelCard:
+        return self._model(component).card
+
     async def infer(self, inputs: np.ndarray, component: str | None = None) -> np.ndarray:
-        if component is None:
-            return await self._served.batcher.submit(inputs)
-        return await self._served.components[component].batcher.submit(inputs)
+        return await self._model(component).batcher.submit(inputs)
 
     async def cpu(self, function: Callable[..., T], *args: Any) -> T:
         return await self._run_cpu(self._inline, function, *args)

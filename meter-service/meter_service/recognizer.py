@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from meter_service import locate, pipeline
+from meter_service import pipeline
 from meter_service.pipeline import Thresholds
 from recognition_common.model_card import ModelCard
 from recognition_common.recognizer import Stages
@@ -38,7 +38,8 @@ class MeterRecognizer:
         self, image: Image.Image, card: ModelCard, stages: Stages, options: dict[str, str]
     ) -> dict[str, Any]:
         parsed = pipeline.parse_options(options, pipeline.card_wheels(card))
-        job = await stages.cpu(pipeline.start, image, parsed, locator_shape(card))
+        locator_shape = tuple(stages.card(LOCATOR).input_shape)
+        job = await stages.cpu(pipeline.start, image, parsed, locator_shape)
         view = job.view  # the whole photo (or crop), then refining views round the estimate
         while view is not None:
             output = await stages.infer(view, LOCATOR)
@@ -50,9 +51,3 @@ class MeterRecognizer:
             others = await stages.infer(window.alternatives_input)
             probabilities = np.concatenate([probabilities, others])
         return await stages.cpu(pipeline.finish, job, window, probabilities, self.thresholds)
-
-
-def locator_shape(card: ModelCard) -> tuple[int, ...]:
-    """The locator's input shape: the reader card's `locator_input_shape` if it names one."""
-    shape = getattr(card, "locator_input_shape", None)
-    return tuple(shape) if shape else tuple(locate.INPUT_SHAPE)

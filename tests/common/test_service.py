@@ -51,7 +51,13 @@ class TwoStageRecognizer:
         pixels = await stages.cpu(lambda: np.asarray(image.convert("L"), dtype=np.float32)[0, :4])
         first = await stages.infer(pixels[np.newaxis], "finder")
         second = await stages.infer(first * float(options.get("factor", "1")))
-        return {"text": "ok", "confidence": 1.0, "values": second[0].tolist(), "options": options}
+        return {
+            "text": "ok",
+            "confidence": 1.0,
+            "values": second[0].tolist(),
+            "options": options,
+            "cards": [stages.card().name, stages.card("finder").name],
+        }
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +93,7 @@ def test_a_staged_recognizer_runs_its_component_and_main_model(client: TestClien
     # finder x10, then x0.5 from the option, then main x2.
     assert result["values"] == pytest.approx([10.0, 20.0, 30.0, 40.0])
     assert result["options"] == {"factor": "0.5"}  # only the recognizer's own options arrive
+    assert result["cards"] == ["main", "finder"]
 
 
 def test_models_list_component_cards_and_options(client: TestClient) -> None:

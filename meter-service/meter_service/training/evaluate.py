@@ -36,7 +36,7 @@ from meter_service import odometer, pipeline
 from meter_service.geometry import quad_iou, quad_size
 from meter_service.pipeline import MeterOptions, Thresholds
 from meter_service.reading import snap
-from meter_service.recognizer import LOCATOR, locator_shape
+from meter_service.recognizer import LOCATOR
 from meter_service.synth import MeterSample, generate_meter, random_positions, render_window, sample_rng
 from recognition_common.errors import ApiError
 from recognition_common.model_card import read_card, update_card_metrics
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     reader = _batched(read_wheels, args.batch_size)
     locator = _batched(locate_windows, args.batch_size)
     options = MeterOptions(mode="photo", wheels=wheels)
-    shape = locator_shape(card)
+    shape = tuple(locator_card.input_shape)
 
     started = time.perf_counter()
     photos = [
