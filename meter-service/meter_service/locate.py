@@ -160,12 +160,7 @@ def _component(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
     region = np.zeros_like(mask)
     region[seed] = True
     while True:
-        grown = region.copy()
-        grown[1:] |= region[:-1]
-        grown[:-1] |= region[1:]
-        grown[:, 1:] |= grown[:, :-1]
-        grown[:, :-1] |= grown[:, 1:]
-        grown &= mask
+        grown = _dilate(region) & mask
         if (grown == region).all():
             return region
         region = grown

@@ -336,11 +336,6 @@ def aligned_cuts(image: Image.Image, corners: np.ndarray, wheels: int, keep_corn
     return cuts
 
 
-def window_crop(image: Image.Image, corners: np.ndarray, wheels: int) -> Image.Image:
-    """The quad `corners` of `image` rectified to (wheels*20) x 32 (the first of `aligned_cuts`)."""
-    return aligned_cuts(image, corners, wheels, keep_corners=False)[0].crop
-
-
 def cells_of(crop: Image.Image, wheels: int) -> np.ndarray:
     """A (wheels*20) x 32 crop cut into `wheels` equal cells: the reader's input (N, 32, 20, 3)."""
     pixels = np.asarray(crop.convert("RGB"), dtype=np.uint8)
