@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from gateway.api.deps import GatewayState
 from gateway.api.schemas import BASE64_IMAGE, ERROR_RESPONSES, RecognizeResponse
+from gateway.backends import Backend
 from gateway.cache import cache_key
 from gateway.fetch import UrlPolicy, fetch_image
 from recognition_common import errors
@@ -212,7 +213,7 @@ async def recognize(request: Request) -> Response:
         else:
             cache_state = "miss"
             fragment = await _recognize_uncached(
-                state, task, model, card, catalogue.preprocess_version, image, request_id, options
+                state, backend, key, card, catalogue.preprocess_version, image, request_id, options
             )
         status = "200"
     except ApiError as exc:
@@ -251,17 +252,18 @@ async def recognize(request: Request) -> Response:
 
 async def _recognize_uncached(
     state: GatewayState,
-    task: str,
-    model: str,
+    backend: Backend,
+    key: str,
     card: dict,
     preprocess_version: str,
     image: bytes,
     request_id: str,
     options: dict[str, str],
 ) -> bytes:
-    """Validate, ask the backend, cache the answer; return its `"model":...,"result":...` fragment."""
+    """Validate, ask the backend, cache the answer under `key` (the cache key of the model the
+    catalogue expected); return its `"model":...,"result":...` fragment."""
     inspect_image(image, state.settings.image_limits)
-    backend = state.backends[task]
+    model = card["name"]
     reply = await backend.recognize(image, model, request_id, options)
     try:
         answer = reply.json() if reply.body else {}
@@ -276,10 +278,12 @@ async def _recognize_uncached(
         or answer["preprocess_version"] != preprocess_version
     ):
         await backend.catalogue(refresh=True)  # the backend swapped (or reloaded) models under us
+        # Stored under the model that actually computed it, never under the expected one.
+        version, fingerprint = served["version"], served.get("fingerprint")
+        key = cache_key(
+            backend.task, model, version, answer["preprocess_version"], image, options, fingerprint
+        )
     fragment = json.dumps({"model": served, "result": answer["result"]})[1:-1].encode()
-    # Stored under the model that actually computed it, never under the expected one.
-    version, fingerprint = served["version"], served.get("fingerprint")
-    key = cache_key(task, model, version, answer["preprocess_version"], image, options, fingerprint)
     await state.cache.set(key, fragment)
     return fragment
 
