@@ -159,7 +159,10 @@ def test_backend_killed_and_restarted(redis_server: RedisServer, captcha_backend
 def test_hanging_backend_gives_504_within_the_timeout_and_holds_nothing_up(
     redis_server: RedisServer, captcha_backend: UvicornApp
 ) -> None:
-    stuck = UvicornApp("hanging-backend", "tests.support.hanging_backend:app")
+    # A recognizer that lists its model and then takes an hour to answer.
+    stuck = UvicornApp(
+        "hanging-backend", "tests.support.slow_backend:app", env={"SLOW_BACKEND_DELAY_S": "3600"}
+    )
     stuck.start()
     app = processes.gateway(
         stuck.url, redis_server.url, env={"GATEWAY_BACKEND_TIMEOUT_S": "1"}, captcha_url=captcha_backend.url

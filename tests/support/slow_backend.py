@@ -1,5 +1,6 @@
 """A recognizer that answers every request correctly but only after SLOW_BACKEND_DELAY_S seconds
-(default 1.5): requests stay in flight long enough for a test to shut the gateway down under them.
+(default 1.5): requests stay in flight long enough for a test to shut the gateway down under them,
+or, with a delay of an hour, a recognizer that hangs (the gateway's 504 path).
 
 `uvicorn tests.support.slow_backend:app`
 """
