@@ -12,6 +12,7 @@ from PIL import Image
 
 from captcha_service.labels import DIGITS_LOWER
 from captcha_service.synth import render
+from tests.support.assertions import assert_error
 from tests.support.processes import UvicornApp
 
 pytestmark = pytest.mark.slow
@@ -39,11 +40,6 @@ def recognize(client: httpx.Client, data: bytes, **params: str) -> httpx.Respons
     return client.post(
         "/api/v1/captcha/recognize", files={"file": ("c.png", data, "image/png")}, params=params
     )
-
-
-def assert_error(reply: httpx.Response, status: int, code: str) -> None:
-    assert reply.status_code == status, reply.text
-    assert reply.json()["error"]["code"] == code
 
 
 def test_default_model_reads_fresh_captchas(client: httpx.Client) -> None:

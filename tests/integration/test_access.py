@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from tests.support import processes
+from tests.support.assertions import assert_error
 from tests.support.processes import RedisServer, UvicornApp
 
 KEYS = ("key-alpha-0123456789", "key-bravo-9876543210")
@@ -36,12 +37,6 @@ def guarded(digit_backend: UvicornApp, redis_server: RedisServer) -> Iterator[Uv
     app.start()
     yield app
     app.stop()
-
-
-def assert_error(reply: httpx.Response, status: int, code: str) -> None:
-    assert reply.status_code == status, reply.text
-    assert reply.json()["error"]["code"] == code
-    assert reply.json()["error"]["message"]
 
 
 def not_near_a_window_edge() -> None:

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from digit_service.synth import draw_number
+from tests.support.assertions import assert_error
 from tests.support.images import encode, png_bomb
 from tests.support.processes import UvicornApp
 
@@ -34,16 +35,6 @@ def recognize(client: httpx.Client, data: bytes, **params: str) -> httpx.Respons
     return client.post(
         "/api/v1/digit/recognize", files={"file": ("digit.png", data, "image/png")}, params=params
     )
-
-
-def assert_error(reply: httpx.Response, status: int, code: str | None = None) -> None:
-    assert reply.status_code == status, reply.text
-    body = reply.json()
-    assert set(body) == {"error"}
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if code:
-        assert body["error"]["code"] == code
-    assert "Traceback" not in reply.text
 
 
 def test_recognize_multipart_returns_the_contract(client: httpx.Client) -> None:

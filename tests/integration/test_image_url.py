@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.test_api import assert_error, unique_png
+from tests.integration.test_api import unique_png
 from tests.support import processes
+from tests.support.assertions import assert_error
 from tests.support.image_server import ImageServer
 from tests.support.processes import RedisServer, UvicornApp
 

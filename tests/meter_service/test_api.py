@@ -15,6 +15,7 @@ from meter_service.geometry import quad_iou
 from meter_service.odometer import wheel_positions
 from meter_service.synth import generate_meter, render_window, sample_rng
 from meter_service.training.evaluate import truth_text
+from tests.support.assertions import assert_error
 from tests.support.images import encode
 from tests.support.processes import UvicornApp
 
@@ -37,11 +38,6 @@ def service(meter_backend: UvicornApp) -> httpx.Client:
 
 def recognize(client: httpx.Client, data: bytes, path: str = "/api/v1/meter/recognize", **options: str):
     return client.post(path, files={"file": ("meter.jpg", data, "image/jpeg")}, data=options)
-
-
-def assert_error(reply: httpx.Response, status: int, code: str) -> None:
-    assert reply.status_code == status, reply.text
-    assert reply.json()["error"]["code"] == code
 
 
 def test_generated_photos_are_read_end_to_end(client: httpx.Client) -> None:
