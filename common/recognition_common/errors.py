@@ -7,6 +7,7 @@ so a client never sees an HTML page or a stack trace.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 logger = logging.getLogger("recognition.errors")
 
@@ -69,6 +71,22 @@ class ApiError(Exception):
 
 def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
+
+
+async def send_error(send: Send, error: ApiError, *, close: bool = False) -> None:
+    """`error` as a whole ASGI response, with its headers: for middleware that answers before
+    (or instead of) the app. `close` asks the client to drop the connection, for a request whose
+    body was not read to its end."""
+    payload = json.dumps(error_body(error.code, error.message)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in error.headers.items()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def error_response(

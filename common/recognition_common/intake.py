@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recognition_common import errors
-from recognition_common.errors import ApiError, error_body
+from recognition_common.errors import ApiError, send_error
 
 # Multipart limits: one image and a few small fields is all any endpoint takes.
 MAX_FORM_FILES = 1
@@ -229,7 +229,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared > limit:
-                    await _send_json(send, 413, error_body(*_too_large(limit)))
+                    await send_error(send, BodyTooLarge(limit), close=True)
                     return
         received = 0
 
@@ -243,23 +243,3 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-def _too_large(limit: int) -> tuple[str, str]:
-    return errors.PAYLOAD_TOO_LARGE, f"request body exceeds the limit of {limit} bytes"
-
-
-async def _send_json(send: Send, status: int, body: dict) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})

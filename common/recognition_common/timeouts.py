@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recognition_common import errors
-from recognition_common.errors import ApiError, error_body
+from recognition_common.errors import ApiError, send_error
 
 
 class BodyTimeout(ApiError):
@@ -57,7 +56,7 @@ class BodyTimeoutMiddleware:
         finally:
             body.clock.cancel()
         if body.expired and not body.answered:
-            await _send_timeout(send, self.timeout_s)
+            await send_error(send, BodyTimeout(self.timeout_s), close=True)
 
 
 class _TimedBody:
@@ -111,25 +110,8 @@ class _TimedBody:
             # Replace whatever the app answers with the 408; drop the rest of its response.
             if message["type"] == "http.response.start" and not self.answered:
                 self.answered = True
-                await _send_timeout(self._send, self.timeout_s)
+                await send_error(self._send, BodyTimeout(self.timeout_s), close=True)
             return
         if message["type"] == "http.response.start":
             self.answered = True
         await self._send(message)
-
-
-async def _send_timeout(send: Send, timeout_s: float) -> None:
-    error = BodyTimeout(timeout_s)
-    payload = json.dumps(error_body(error.code, error.message)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import math
 import time
@@ -25,6 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recognition_common import errors
+from recognition_common.errors import ApiError, send_error
 
 logger = logging.getLogger("gateway.security")
 
@@ -44,22 +44,6 @@ NO_CSP_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 def key_id(key: str) -> str:
     """What logs and Redis keys name an API key by: a SHA-256 prefix, never the key."""
     return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def _json_error(
-    status: int, code: str, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
-) -> tuple[Message, Message]:
-    body = json.dumps(errors.error_body(code, message)).encode()
-    start = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *headers,
-        ],
-    }
-    return start, {"type": "http.response.body", "body": body}
 
 
 class SecurityHeadersMiddleware:
@@ -192,14 +176,13 @@ class AccessMiddleware:
         if self.keys:
             ident = self._key_of(scope)
             if ident is None:
-                start, body = _json_error(
+                error = ApiError(
                     401,
                     errors.UNAUTHORIZED,
                     "a valid API key is required in the X-API-Key header",
-                    ((b"www-authenticate", b'ApiKey header="X-API-Key"'),),
+                    {"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
                 )
-                await send(start)
-                await send(body)
+                await send_error(send, error)
                 return
             ident = "key:" + ident
         else:
@@ -209,14 +192,13 @@ class AccessMiddleware:
             now = time.time()
             if await self.limiter.hit(ident, now) > self.limiter.limit:
                 retry_after = max(1, math.ceil(WINDOW_S - now % WINDOW_S))
-                start, body = _json_error(
+                error = ApiError(
                     429,
                     errors.RATE_LIMITED,
                     f"more than {self.limiter.limit} requests a minute; retry in {retry_after} s",
-                    ((b"retry-after", str(retry_after).encode()),),
+                    {"Retry-After": str(retry_after)},
                 )
-                await send(start)
-                await send(body)
+                await send_error(send, error)
                 return
         await self.app(scope, receive, send)
 
