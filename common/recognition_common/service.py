@@ -67,9 +67,14 @@ class ServedModel:
     batcher: MicroBatcher
     # Models the recognizer runs besides the main one (card `components`), each batched alone.
     components: dict[str, ServedModel] = field(default_factory=dict)
-    fingerprint: str = ""  # of the files it was loaded from, components included (models.py)
     model_dir: Path | None = None
     in_flight: int = 0  # requests using it now; a replaced model stops once this is 0
+
+    @property
+    def fingerprint(self) -> str:
+        """Of the files it was loaded from, components included (`models.fingerprint`): kept on
+        the card, which is how answers and `/v1/models` report it."""
+        return getattr(self.card, "fingerprint", "")
 
     def describe(self) -> dict[str, Any]:
         """The card as `GET /v1/models` shows it, with its fingerprint; components as cards."""
@@ -177,23 +182,25 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
                 await stop_batchers(loaded)
             raise
         card = card.model_copy(update={"fingerprint": files})
-        return ServedModel(card, _make_batcher(name, predict), components, files, model_dir)
+        return ServedModel(card, _make_batcher(name, predict), components, model_dir)
 
-    def activate(served: ServedModel, label: str | None = None) -> None:
+    def activate(served: ServedModel) -> None:
         """Point the queue-depth gauges at a model that is now being served."""
-        labels = (recognizer.task, label or served.card.name)
-        metrics.queue_depth.labels(*labels).set_function(lambda: served.batcher.queued_samples)
-        for name, component in served.components.items():
-            activate(component, f"{labels[1]}/{name}")
+        gauge = metrics.queue_depth.labels(recognizer.task, served.batcher.name)  # "cnn", "default/locator"
+        gauge.set_function(lambda: served.batcher.queued_samples)
+        for component in served.components.values():
+            activate(component)
 
     reloader = ModelReloader(registry, settings.model_dir, load_served, activate)
 
     def _make_batcher(name: str, predict: Any) -> MicroBatcher:
-        labels = (recognizer.task, name)
+        # The metric children for this batcher, looked up once rather than on every batch.
+        batch_size = metrics.batch_size.labels(recognizer.task, name)
+        inference = metrics.inference.labels(recognizer.task, name)
 
         def observe(stats: BatchStats) -> None:
-            metrics.batch_size.labels(*labels).observe(stats.size)
-            metrics.inference.labels(*labels).observe(stats.infer_seconds)
+            batch_size.observe(stats.size)
+            inference.observe(stats.infer_seconds)
 
         batcher = MicroBatcher(
             name,
