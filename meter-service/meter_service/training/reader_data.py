@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, NUM_CLASSES
+from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, NUM_CLASSES, class_of
 
 DEFAULT_CACHE = Path.home() / ".cache" / "recognition" / "meterdigits"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -396,7 +396,7 @@ def synthetic_crops(count: int, seed: int, whole_share: float = 0.5) -> tuple[np
         if image.size != (CROP_WIDTH, CROP_HEIGHT):
             image = image.resize((CROP_WIDTH, CROP_HEIGHT), Image.Resampling.BILINEAR)
         pixels[row] = np.asarray(image, dtype=np.uint8)
-        labels[row] = math.floor(position * 10 + 0.5) % NUM_CLASSES
+        labels[row] = class_of(position)
     return pixels, labels
 
 

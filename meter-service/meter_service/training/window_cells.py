@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, NUM_CLASSES
+from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, class_of
 
 DEFAULT_CACHE = Path.home() / ".cache" / "recognition" / "window-cells"
 DEFAULT_SEED = 100_000  # never the evaluation's 2026
@@ -62,7 +62,7 @@ def jittered(corners: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _labels(positions: list[float]) -> list[int]:
-    return [math.floor(p * 10 + 0.5) % NUM_CLASSES for p in positions]
+    return [class_of(position) for position in positions]
 
 
 def _cells(image: object, corners: np.ndarray, wheels: int) -> np.ndarray:
