@@ -115,12 +115,24 @@ def main() -> None:
     else:
         print("cache: in-process LRU (no redis-server found)")
 
-    for task, port in (("digit", DIGIT_PORT), ("captcha", CAPTCHA_PORT), ("meter", METER_PORT)):
-        print(f"starting the {task} service (loading models)...")
-        service = subprocess.Popen(uvicorn(f"{task}_service.main:app", port), env=env, cwd=REPO_ROOT)
-        children.append(service)
-        wait_http(f"http://{HOST}:{port}/readyz", service)
-        env[f"GATEWAY_{task.upper()}_URL"] = f"http://{HOST}:{port}"
+    print("starting the digit service (loading models)...")
+    digit = subprocess.Popen(uvicorn("digit_service.main:app", DIGIT_PORT), env=env, cwd=REPO_ROOT)
+    children.append(digit)
+    wait_http(f"http://{HOST}:{DIGIT_PORT}/readyz", digit)
+
+    print("starting the captcha service (loading models)...")
+    captcha = subprocess.Popen(uvicorn("captcha_service.main:app", CAPTCHA_PORT), env=env, cwd=REPO_ROOT)
+    children.append(captcha)
+    wait_http(f"http://{HOST}:{CAPTCHA_PORT}/readyz", captcha)
+
+    print("starting the meter service (loading models)...")
+    meter = subprocess.Popen(uvicorn("meter_service.main:app", METER_PORT), env=env, cwd=REPO_ROOT)
+    children.append(meter)
+    wait_http(f"http://{HOST}:{METER_PORT}/readyz", meter)
+
+    env["GATEWAY_DIGIT_URL"] = f"http://{HOST}:{DIGIT_PORT}"
+    env["GATEWAY_CAPTCHA_URL"] = f"http://{HOST}:{CAPTCHA_PORT}"
+    env["GATEWAY_METER_URL"] = f"http://{HOST}:{METER_PORT}"
     gateway = subprocess.Popen(uvicorn("gateway.main:app", GATEWAY_PORT), env=env, cwd=REPO_ROOT)
     children.append(gateway)
     wait_http(f"http://{HOST}:{GATEWAY_PORT}/readyz", gateway)
