@@ -13,32 +13,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gateway.api.deps import GatewayState
+from gateway.api.passthrough import passthrough_response, task_backend
 from gateway.api.routes.recognize import request_id_of
 from gateway.api.schemas import ERROR_RESPONSES, CaptchaBatchResponse
-from gateway.backends import Backend
-from recognition_common import errors
-from recognition_common.errors import ApiError
 
 router = APIRouter()
 
 _PASSED_HEADERS = ("content-type", "x-captcha-text", "x-captcha-model", "cache-control", "retry-after")
-
-
-def _captcha_backend(request: Request) -> Backend:
-    state: GatewayState = request.app.state.gateway
-    backend = state.backends.get("captcha")
-    if backend is None:
-        raise ApiError(404, errors.UNKNOWN_TASK, "the captcha task is not configured on this gateway")
-    return backend
-
-
-def _reply(status: int, body: bytes, headers: dict[str, str], request_id: str) -> Response:
-    passed = {name: value for name, value in headers.items() if name.lower() in _PASSED_HEADERS}
-    media_type = passed.pop("content-type", "application/json")
-    return Response(
-        body, status_code=status, media_type=media_type, headers={**passed, "X-Request-ID": request_id}
-    )
 
 
 _MODEL_PARAMETER = {
@@ -113,10 +94,10 @@ _BATCH_BODY = {
 async def captcha_sample(request: Request) -> Response:
     request_id = request_id_of(request)
     params = {"model": request.query_params["model"]} if request.query_params.get("model") else None
-    reply = await _captcha_backend(request).forward(
+    reply = await task_backend(request, "captcha").forward(
         "GET", "/captcha/", params=params, headers={"x-request-id": request_id}
     )
-    return _reply(reply.status, reply.body, reply.headers, request_id)
+    return passthrough_response(reply, request_id, _PASSED_HEADERS)
 
 
 @router.post(
@@ -132,11 +113,11 @@ async def captcha_sample(request: Request) -> Response:
 async def captcha_batch(request: Request) -> Response:
     request_id = request_id_of(request)
     headers = {"content-type": request.headers.get("content-type", ""), "x-request-id": request_id}
-    reply = await _captcha_backend(request).forward(
+    reply = await task_backend(request, "captcha").forward(
         "POST",
         "/v1/recognize-batch",
         params=dict(request.query_params),
         content=await request.body(),
         headers=headers,
     )
-    return _reply(reply.status, reply.body, reply.headers, request_id)
+    return passthrough_response(reply, request_id, _PASSED_HEADERS)

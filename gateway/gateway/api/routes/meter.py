@@ -3,7 +3,7 @@
 * `GET /api/v1/meter/demo`   a zip of sample meter photos from the meter service (`GET /v1/demo`),
                              for trying the recognizer without a meter at hand (the page links it)
 
-Forwarded as it is, like the captcha routes (gateway.api.routes.captcha): the service answers in
+Forwarded as it is (gateway.api.passthrough), like the captcha routes: the service answers in
 the platform's error format, and a service that is down or not configured is 503 / 404 here.
 """
 
@@ -12,11 +12,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gateway.api.deps import GatewayState
+from gateway.api.passthrough import passthrough_response, task_backend
 from gateway.api.routes.recognize import request_id_of
 from gateway.api.schemas import ERROR_RESPONSES
-from recognition_common import errors
-from recognition_common.errors import ApiError
 
 router = APIRouter()
 
@@ -35,19 +33,8 @@ DEMO_FILENAME = "meter-demo.zip"
 )
 async def meter_demo(request: Request) -> Response:
     request_id = request_id_of(request)
-    state: GatewayState = request.app.state.gateway
-    backend = state.backends.get("meter")
-    if backend is None:
-        raise ApiError(404, errors.UNKNOWN_TASK, "the meter task is not configured on this gateway")
+    backend = task_backend(request, "meter")
     reply = await backend.forward("GET", "/v1/demo", headers={"x-request-id": request_id})
-    passed = {name.lower(): value for name, value in reply.headers.items() if name.lower() in _PASSED_HEADERS}
-    media_type = passed.pop("content-type", "application/json")
-    if reply.status == 200 and "content-disposition" not in passed:
-        # A download, not a page: browsers save it under this name.
-        passed["content-disposition"] = f'attachment; filename="{DEMO_FILENAME}"'
-    return Response(
-        reply.body,
-        status_code=reply.status,
-        media_type=media_type,
-        headers={**passed, "X-Request-ID": request_id},
-    )
+    # A download, not a page: browsers save it under this name (unless the service named it).
+    download = {"content-disposition": f'attachment; filename="{DEMO_FILENAME}"'}
+    return passthrough_response(reply, request_id, _PASSED_HEADERS, download if reply.status == 200 else None)
