@@ -1,7 +1,7 @@
 // The CAPTCHA page: a fresh sample from the server or an uploaded image, read by the chosen
 // model, shown in large type with each character's confidence.
 
-import { ApiError, apiFetch, apiUrl, el, formatPercent, modelAccuracy, populateModelPicker, showError } from './common.js';
+import { apiFetch, apiResponse, el, formatPercent, loadModelCards, modelAccuracy, showError } from './common.js';
 
 const TASK = 'captcha';
 
@@ -39,25 +39,7 @@ function showImage(blob, caption) {
 /** GET the sample PNG; errors come back as the API's JSON error body. */
 async function fetchSample() {
   const model = modelSelect.value;
-  const url = apiUrl(`api/v1/captcha/sample${model ? `?model=${encodeURIComponent(model)}` : ''}`);
-  let response;
-  try {
-    response = await fetch(url, { cache: 'no-store' });
-  } catch {
-    throw new ApiError('Cannot reach the server. Check your connection and try again.', { code: 'network_error' });
-  }
-  if (!response.ok) {
-    let error = null;
-    try {
-      error = (await response.json())?.error;
-    } catch {
-      error = null;
-    }
-    throw new ApiError(error?.message || `The server answered with HTTP ${response.status}.`, {
-      code: error?.code || `http_${response.status}`,
-      status: response.status,
-    });
-  }
+  const response = await apiResponse(`api/v1/captcha/sample${model ? `?model=${encodeURIComponent(model)}` : ''}`, { cache: 'no-store' });
   return { blob: await response.blob(), text: response.headers.get('X-Captcha-Text') };
 }
 
@@ -176,16 +158,15 @@ function describeCard(name) {
 }
 
 async function loadModels() {
-  try {
-    const entry = await populateModelPicker(modelSelect, TASK);
-    cards = new Map((entry.models || []).map((card) => [card.name, card]));
-    describeCard(modelSelect.value);
-  } catch (err) {
-    showError(errorBox, err);
-    modelInfo.textContent = 'Could not load the model list; the server default will be used.';
-  } finally {
-    modelSelect.dataset.state = 'ready'; // for tests and styling: the list is final
-  }
+  await loadModelCards(modelSelect, TASK, {
+    errorBox,
+    info: modelInfo,
+    unavailable: 'The captcha recognizer is unavailable at the moment; recognition may fail.',
+    describe: (loaded) => {
+      cards = loaded;
+      describeCard(modelSelect.value);
+    },
+  });
 }
 
 sampleButton.addEventListener('click', newSample);

@@ -35,10 +35,11 @@ export function apiUrl(path) {
 }
 
 /**
- * fetch() returning the parsed JSON body, or throwing ApiError with a readable message taken
- * from the API's `{"error": {"code", "message"}}` body (or a sensible one when there is none).
+ * fetch() returning the Response when it is a success, or throwing ApiError with a readable
+ * message taken from the API's `{"error": {"code", "message"}}` body (or a sensible one when there
+ * is none). For answers that are not JSON (a sample PNG, the demo zip); apiFetch reads JSON.
  */
-export async function apiFetch(path, { timeoutMs = 30000, signal, ...options } = {}) {
+export async function apiResponse(path, { timeoutMs = 30000, signal, ...options } = {}) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new DOMException('timeout', 'TimeoutError')), timeoutMs);
   const onAbort = () => controller.abort(signal.reason);
@@ -48,7 +49,7 @@ export async function apiFetch(path, { timeoutMs = 30000, signal, ...options } =
   }
   let response;
   try {
-    response = await fetch(apiUrl(path), { ...options, signal: controller.signal, headers: { Accept: 'application/json', ...(options.headers || {}) } });
+    response = await fetch(apiUrl(path), { ...options, signal: controller.signal });
   } catch (err) {
     if (signal?.aborted) throw err; // cancelled by the caller: not an error to show
     if (controller.signal.aborted) {
@@ -59,23 +60,31 @@ export async function apiFetch(path, { timeoutMs = 30000, signal, ...options } =
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   }
-
-  const text = await response.text();
-  let body = null;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    body = null;
-  }
   if (!response.ok) {
-    const error = body && typeof body === 'object' ? body.error : null;
+    const error = parseJson(await response.text())?.error;
     const message = error?.message || describeStatus(response.status);
     throw new ApiError(message, { code: error?.code || `http_${response.status}`, status: response.status });
   }
+  return response;
+}
+
+/** apiResponse() of a JSON API call: the parsed body. */
+export async function apiFetch(path, options = {}) {
+  const headers = { Accept: 'application/json', ...(options.headers || {}) };
+  const response = await apiResponse(path, { ...options, headers });
+  const body = parseJson(await response.text());
   if (body === null) {
     throw new ApiError('The server sent an answer that is not JSON.', { code: 'bad_response', status: response.status });
   }
   return body;
+}
+
+function parseJson(text) {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
 }
 
 function describeStatus(status) {
@@ -162,6 +171,30 @@ export async function populateModelPicker(select, task) {
     select.replaceChildren(new Option('Server default', ''));
     select.disabled = false;
     throw err;
+  }
+}
+
+/**
+ * A task page's model picker filled in (populateModelPicker) and its cards by name, handed to
+ * `describe` before the picker's data-state turns "ready" (tests and styling wait for it). When
+ * the task's recognizer is down the page says so (`unavailable`); when the list cannot be had at
+ * all, the error is shown, `info` says the server default will be used and null comes back.
+ */
+export async function loadModelCards(select, task, { errorBox, info, unavailable, describe }) {
+  try {
+    const entry = await populateModelPicker(select, task);
+    const cards = new Map((entry.models || []).map((card) => [card.name, card]));
+    describe(cards);
+    if (entry.status && entry.status !== 'ok') {
+      showError(errorBox, new ApiError(unavailable, { code: 'backend_unavailable' }));
+    }
+    return cards;
+  } catch (err) {
+    info.textContent = 'Could not load the model list; the server default will be used.';
+    showError(errorBox, err);
+    return null;
+  } finally {
+    select.dataset.state = 'ready';
   }
 }
 

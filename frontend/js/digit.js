@@ -1,7 +1,7 @@
 // The digit page: a drawing canvas (mouse, pen and touch through Pointer Events), an upload
 // alternative, and a result view that shows what the model saw and how sure it was.
 
-import { ApiError, apiFetch, el, formatPercent, modelAccuracy, populateModelPicker, showError } from './common.js';
+import { ApiError, apiFetch, el, formatPercent, loadModelCards, modelAccuracy, showError } from './common.js';
 
 const TASK = 'digit';
 
@@ -460,19 +460,15 @@ function describeSelectedModel() {
 }
 
 async function loadModels() {
-  try {
-    const entry = await populateModelPicker(modelSelect, TASK);
-    modelCards = new Map((entry.models || []).map((card) => [card.name, card]));
-    describeSelectedModel();
-    if (entry.status && entry.status !== 'ok') {
-      showError(errorBox, new ApiError('The digit recognizer is unavailable at the moment; recognition may fail.', { code: 'backend_unavailable' }));
-    }
-  } catch (err) {
-    modelInfo.textContent = 'Could not load the model list; the server default will be used.';
-    showError(errorBox, err);
-  } finally {
-    modelSelect.dataset.state = 'ready'; // for tests and styling: the list is final
-  }
+  await loadModelCards(modelSelect, TASK, {
+    errorBox,
+    info: modelInfo,
+    unavailable: 'The digit recognizer is unavailable at the moment; recognition may fail.',
+    describe: (loaded) => {
+      modelCards = loaded;
+      describeSelectedModel();
+    },
+  });
 }
 
 // ---------------------------------------------------------------- wiring

@@ -2,7 +2,7 @@
 // counter window the service found outlined on it, the straightened window, the reading in large
 // type and every wheel with its confidence; a wheel caught between two digits is shown rolling.
 
-import { ApiError, apiFetch, apiUrl, el, formatPercent, modelAccuracy, populateModelPicker, showError } from './common.js';
+import { apiFetch, apiResponse, el, formatPercent, loadModelCards, modelAccuracy, showError } from './common.js';
 
 const TASK = 'meter';
 
@@ -333,19 +333,15 @@ function describeCard(name) {
 }
 
 async function loadModels() {
-  try {
-    const entry = await populateModelPicker(modelSelect, TASK);
-    cards = new Map((entry.models || []).map((card) => [card.name, card]));
-    describeCard(modelSelect.value);
-    if (entry.status && entry.status !== 'ok') {
-      showError(errorBox, new ApiError('The meter recognizer is unavailable at the moment; reading may fail.', { code: 'backend_unavailable' }));
-    }
-  } catch (err) {
-    showError(errorBox, err);
-    modelInfo.textContent = 'Could not load the model list; the server default will be used.';
-  } finally {
-    modelSelect.dataset.state = 'ready'; // for tests and styling: the list is final
-  }
+  await loadModelCards(modelSelect, TASK, {
+    errorBox,
+    info: modelInfo,
+    unavailable: 'The meter recognizer is unavailable at the moment; reading may fail.',
+    describe: (loaded) => {
+      cards = loaded;
+      describeCard(modelSelect.value);
+    },
+  });
 }
 
 /**
@@ -357,24 +353,7 @@ async function downloadDemo(event) {
   showError(errorBox, null);
   demoLink.setAttribute('aria-busy', 'true');
   try {
-    let response;
-    try {
-      response = await fetch(apiUrl('api/v1/meter/demo'));
-    } catch {
-      throw new ApiError('Cannot reach the server. Check your connection and try again.', { code: 'network_error' });
-    }
-    if (!response.ok) {
-      let error = null;
-      try {
-        error = (await response.json())?.error;
-      } catch {
-        error = null;
-      }
-      throw new ApiError(error?.message || `The server answered with HTTP ${response.status}.`, {
-        code: error?.code || `http_${response.status}`,
-        status: response.status,
-      });
-    }
+    const response = await apiResponse('api/v1/meter/demo', { timeoutMs: 60000 });
     const url = URL.createObjectURL(await response.blob());
     const save = el('a', { href: url, download: demoLink.getAttribute('download') || 'meter-demo.zip', hidden: true });
     document.body.append(save);
