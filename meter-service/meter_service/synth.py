@@ -72,6 +72,22 @@ class MeterSample:
     style: dict[str, Any] = field(default_factory=dict)
     window_style: WindowStyle | None = None  # the full look, for tests and re-rendering
 
+    @classmethod
+    def drawn(
+        cls, image: Image.Image, positions: list[float], corners: Corners, style: WindowStyle
+    ) -> MeterSample:
+        """The sample of an image drawn with the wheels at `positions`: its labels follow from them."""
+        return cls(
+            image=image,
+            text=reading_text(positions),
+            value=reading_value(positions),
+            positions=[float(p) for p in positions],
+            corners=corners,
+            wheels=len(positions),
+            style=style.describe(),
+            window_style=style,
+        )
+
     def label(self) -> dict[str, Any]:
         """The JSON-ready label (everything but the image)."""
         return {
@@ -513,16 +529,7 @@ def generate_meter(
         photo.alpha_composite(shadow, offset)  # type: ignore[arg-type]
     photo.alpha_composite(placed_meter)
     image = _finish(photo.convert("RGB"), rng, cell_h_photo / 32)
-    return MeterSample(
-        image=image,
-        text=reading_text(positions),
-        value=reading_value(positions),
-        positions=[float(p) for p in positions],
-        corners=corners,
-        wheels=wheels,
-        style=style.describe(),
-        window_style=style,
-    )
+    return MeterSample.drawn(image, positions, corners, style)
 
 
 def render_window(
@@ -559,13 +566,4 @@ def render_window(
     image = warp(window, matrix, (out_w, out_h), fill=style.frame_colour)
     corners = as_corners(transform_points(matrix, row))
     image = _finish(image, rng, cell_height / 32)
-    return MeterSample(
-        image=image,
-        text=reading_text(positions),
-        value=reading_value(positions),
-        positions=[float(p) for p in positions],
-        corners=corners,
-        wheels=len(positions),
-        style=style.describe(),
-        window_style=style,
-    )
+    return MeterSample.drawn(image, positions, corners, style)
