@@ -68,6 +68,11 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a pre-processing worker process, it must come back whole (the default pickling
+        # would call ApiError(message) and fail).
+        return (type(self), (self.status, self.code, self.message, self.headers))
+
 
 def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}

@@ -124,10 +124,24 @@ def load_image(image: Image.Image) -> Image.Image:
     try:
         image.seek(0)
         image.load()
-        image = ImageOps.exif_transpose(image) or image
+        if _may_have_exif(image):
+            image = ImageOps.exif_transpose(image) or image
         return _plain_mode(image)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise ApiError(422, errors.UNREADABLE_IMAGE, "the image data is truncated or corrupt") from exc
+
+
+def _may_have_exif(image: Image.Image) -> bool:
+    """Whether a loaded image can carry an EXIF orientation at all.
+
+    Looking (`exif_transpose` parses the EXIF block) costs about as much as decoding a canvas-sized
+    PNG, so the common case of a PNG, GIF or BMP without EXIF data skips it: those formats keep
+    EXIF only in what Pillow puts in `info` while loading (PNG's eXIf chunk or its "Raw profile"
+    text). JPEG, WebP and TIFF are always looked at.
+    """
+    if image.format not in ("PNG", "GIF", "BMP"):
+        return True
+    return "exif" in image.info or "Raw profile type exif" in image.info
 
 
 def decode_image(data: bytes, limits: ImageLimits) -> Image.Image:

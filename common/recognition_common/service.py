@@ -51,6 +51,7 @@ from recognition_common.models import (
     fingerprint,
     load_compiled,
 )
+from recognition_common.preprocessing import PreprocessPool
 from recognition_common.recognizer import Prepared, Recognizer
 from recognition_common.reloading import ModelReloader, stop_batchers
 from recognition_common.settings import RecognizerSettings
@@ -140,6 +141,15 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     # takes tens of milliseconds, go to a few dedicated threads so the loop stays responsive.
     # The model itself always runs on the batcher's thread.
     cpu_pool = ThreadPoolExecutor(max_workers=settings.preprocess_threads, thread_name_prefix="cpu")
+    option_names: tuple[str, ...] = tuple(getattr(recognizer, "options", ()))
+    staged_run = getattr(recognizer, "run", None)  # a StagedRecognizer drives its own models
+    # A plain recognizer's whole pre-processing (bytes -> model input) fits in one worker call;
+    # a staged one goes back and forth between models and CPU steps, and keeps its threads.
+    workers = (
+        PreprocessPool(settings.preprocess_processes)
+        if settings.preprocess_processes and not staged_run
+        else None
+    )
 
     async def run_cpu(inline: bool, function: Callable[..., T], *args: Any) -> T:
         if inline:
@@ -148,6 +158,8 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
 
     async def load_models() -> None:
         try:
+            if workers is not None:
+                await workers.start()
             registry.device = await run_in_threadpool(configure_tensorflow, settings.inference_threads)
             model_dirs = find_model_dirs(settings.model_dir)
             if not model_dirs:
@@ -236,6 +248,8 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         for served in registry.models.values():
             await stop_batchers(served)
         cpu_pool.shutdown(wait=False)
+        if workers is not None:
+            workers.close()
 
     app = FastAPI(
         title=f"{recognizer.task} recognizer",
@@ -249,9 +263,6 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.recognizer = recognizer
-
-    option_names: tuple[str, ...] = tuple(getattr(recognizer, "options", ()))
-    staged_run = getattr(recognizer, "run", None)  # a StagedRecognizer drives its own models
 
     def prepare(image: Image.Image, card: ModelCard) -> Prepared:
         return recognizer.preprocess(load_image(image), card)
@@ -273,16 +284,21 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         card = served.card
         status = "error"
         try:
-            image = open_image(data, limits)  # validated, header only: decoding happens in prepare
-            inline = image.width * image.height <= settings.inline_max_pixels
-            if staged_run is not None:
-                stages = RequestStages(served, inline, run_cpu)
-                known = {name: value for name, value in (options or {}).items() if name in option_names}
-                result = await staged_run(await run_cpu(inline, load_image, image), card, stages, known)
-            else:
-                prepared = await run_cpu(inline, prepare, image, card)
+            if workers is not None:
+                prepared = await workers.prepare(recognizer, data, limits, card)
                 outputs = await served.batcher.submit(prepared.inputs)
-                result = await run_cpu(inline, recognizer.decode, outputs, prepared, card)
+                result = recognizer.decode(outputs, prepared, card)
+            else:
+                image = open_image(data, limits)  # validated, header only: decoding happens in prepare
+                inline = image.width * image.height <= settings.inline_max_pixels
+                if staged_run is not None:
+                    stages = RequestStages(served, inline, run_cpu)
+                    known = {name: value for name, value in (options or {}).items() if name in option_names}
+                    result = await staged_run(await run_cpu(inline, load_image, image), card, stages, known)
+                else:
+                    prepared = await run_cpu(inline, prepare, image, card)
+                    outputs = await served.batcher.submit(prepared.inputs)
+                    result = await run_cpu(inline, recognizer.decode, outputs, prepared, card)
             status = "ok"
         except ApiError as exc:
             status = str(exc.status)

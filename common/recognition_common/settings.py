@@ -23,6 +23,9 @@ class RecognizerSettings(BaseSettings):
     max_pixels: int = 40_000_000
     inline_max_pixels: int = 250_000  # images up to this size are pre-processed on the event loop
     preprocess_threads: int = 2  # threads that pre-process larger images
+    # Worker processes that decode and pre-process uploads (recognition_common.preprocessing);
+    # 0: on the event loop and the threads above, as a staged recognizer (the meter's) always does.
+    preprocess_processes: int = 1
     inference_threads: int = 0  # TensorFlow intra-op threads; 0 lets TensorFlow decide
     body_timeout_s: float = 30.0  # a request body not complete by then: 408 (0: no limit)
     # POST /v1/admin/reload needs `Authorization: Bearer <token>` when set; empty: open (the

@@ -59,12 +59,19 @@ def test_wide_greyscale_keeps_its_contrast(values: np.ndarray, mode: str) -> Non
     assert decoded.getextrema() == (0, 255)  # black stays black, white becomes white
 
 
-def test_exif_rotation_is_applied() -> None:
-    image = Image.new("RGB", (60, 20), "white")
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_exif_rotation_is_applied(fmt: str) -> None:
+    image = Image.new("L", (40, 20), 255)
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
-    decoded = decode_image(encode(image, "JPEG", exif=exif), LIMITS)
-    assert decoded.size == (20, 60)
+    decoded = decode_image(encode(image, fmt, exif=exif), LIMITS)
+    assert decoded.size == (20, 40)
+
+
+def test_png_without_exif_is_left_as_drawn() -> None:
+    image = Image.new("L", (40, 20), 255)
+    decoded = decode_image(encode(image, "PNG"), LIMITS)
+    assert decoded.size == (40, 20)
 
 
 def test_content_decides_not_the_name() -> None:
