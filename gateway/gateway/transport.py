@@ -54,9 +54,24 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._keepalive_expiry_s = keepalive_expiry_s
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts = request.extensions.get("timeout", {})
-        origin = (request.url.host, request.url.port or 80)
         payload = _serialise(request, b"".join([part async for part in request.stream]))
+        origin = (request.url.host, request.url.port or 80)
+        timeouts = request.extensions.get("timeout", {})
+        status, headers, body = await self.send(origin, payload, request.method, timeouts, request)
+        return httpx.Response(status, headers=headers, content=body, extensions={"http_version": b"HTTP/1.1"})
+
+    async def send(
+        self,
+        origin: tuple[str, int],
+        payload: bytes,
+        method: str,
+        timeouts: dict[str, float | None],
+        request: httpx.Request | None = None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One exchange: `payload` (a whole serialised request) to `origin`; the status, the
+        headers and the whole body back, or httpx's exception. For the gateway's hot path, which
+        writes its request itself rather than building an httpx.Request (`Backend.recognize`);
+        `request` is only what the exceptions carry."""
         try:
             async with asyncio.timeout(timeouts.get("pool")):
                 await self._slots.acquire()
@@ -66,12 +81,12 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             connection = self._take_idle(origin)
             if connection is not None:
                 try:
-                    return await self._exchange(connection, origin, payload, request, timeouts, True)
+                    return await self._exchange(connection, origin, payload, method, timeouts, True, request)
                 except _StaleConnection:
                     pass  # closed by the server while idle: once more on a new connection
             connection = await self._connect(origin, request, timeouts.get("connect"))
             try:
-                return await self._exchange(connection, origin, payload, request, timeouts, False)
+                return await self._exchange(connection, origin, payload, method, timeouts, False, request)
             except _StaleConnection as exc:
                 raise httpx.RemoteProtocolError(
                     "the backend closed the connection without answering", request=request
@@ -95,7 +110,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         return None
 
     async def _connect(
-        self, origin: tuple[str, int], request: httpx.Request, timeout: float | None
+        self, origin: tuple[str, int], request: httpx.Request | None, timeout: float | None
     ) -> _Connection:
         try:
             async with asyncio.timeout(timeout):
@@ -115,10 +130,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         connection: _Connection,
         origin: tuple[str, int],
         payload: bytes,
-        request: httpx.Request,
+        method: str,
         timeouts: dict[str, float | None],
         reused: bool,
-    ) -> httpx.Response:
+        request: httpx.Request | None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Send the request and read the whole answer; the connection goes back to the pool only
         when the answer was read completely and the server keeps it open."""
         answered = False
@@ -134,7 +150,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                     raise
                 answered = True
                 status, headers, keep = _parse_head(head)
-                body = await _read_body(connection.reader, headers, request.method)
+                body = await _read_body(connection.reader, headers, method)
                 keep = keep and _has_framing(headers)
         except _StaleConnection:
             connection.close()
@@ -160,7 +176,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             self._idle.setdefault(origin, deque()).append(connection)
         else:
             connection.close()
-        return httpx.Response(status, headers=headers, content=body, extensions={"http_version": b"HTTP/1.1"})
+        return status, headers, body
 
 
 def _serialise(request: httpx.Request, body: bytes) -> bytes:
@@ -175,6 +191,14 @@ def _serialise(request: httpx.Request, body: bytes) -> bytes:
         lines.append(name + b": " + value)
     if body and not has_length:
         lines.append(b"Content-Length: " + str(len(body)).encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def request_bytes(method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    """A whole HTTP/1.1 request for `send`: `target` is the path and query, `headers` must
+    include Host; Content-Length is added."""
+    lines = [f"{method} {target} HTTP/1.1".encode(), *(name + b": " + value for name, value in headers)]
+    lines.append(b"Content-Length: " + str(len(body)).encode())
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 

@@ -187,3 +187,72 @@ async def test_a_connection_broken_mid_answer_is_an_error_not_a_retry() -> None:
         with pytest.raises(httpx.ReadError):
             await client.get("/x")
     assert calls == 1
+
+
+async def test_backend_recognize_writes_its_request_onto_the_transport() -> None:
+    from gateway.backends import Backend
+
+    seen: list[bytes] = []
+
+    async def record(request: bytes, _: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        seen.append(request)
+        writer.write(answer(b'{"ok": true}', b"Retry-After: 3\r\nX-Thing: a\r\n"))
+        await writer.drain()
+        return True
+
+    async with running(record) as (server, _):
+        backend = Backend(
+            "digit",
+            f"http://127.0.0.1:{server.port}/prefix/",
+            timeout_s=2.0,
+            connect_timeout_s=1.0,
+            max_connections=2,
+            catalogue_ttl_s=2.0,
+        )
+        try:
+            for _ in range(3):
+                reply = await backend.recognize(b"\x89PNG-bytes", "cnn", "req-1", {"mode": "a b&c"})
+                assert reply.status == 200 and reply.json() == {"ok": True}
+                assert reply.headers["retry-after"] == "3" and reply.headers["x-thing"] == "a"
+        finally:
+            await backend.close()
+    assert server.connections == 1  # kept alive
+    head, body = seen[0].split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /prefix/v1/recognize?mode=a+b%26c&model=cnn HTTP/1.1"
+    headers = {name.lower(): value for name, _, value in (line.partition(b": ") for line in lines[1:])}
+    assert headers[b"host"] == b"127.0.0.1:%d" % server.port
+    assert headers[b"content-type"] == b"application/octet-stream"
+    assert headers[b"x-request-id"] == b"req-1" and headers[b"content-length"] == b"%d" % len(body)
+    assert body == b"\x89PNG-bytes"
+
+
+async def test_backend_recognize_maps_a_silent_backend_to_504_and_nobody_to_503() -> None:
+    from gateway.backends import Backend
+    from recognition_common.errors import ApiError
+
+    async def silent(request: bytes, reader: asyncio.StreamReader, _: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(5)
+        return False
+
+    async with running(silent) as (server, _):
+        backend = Backend(
+            "digit", f"http://127.0.0.1:{server.port}", timeout_s=0.3, connect_timeout_s=0.3,
+            max_connections=1, catalogue_ttl_s=2.0,
+        )  # fmt: skip
+        try:
+            with pytest.raises(ApiError) as caught:
+                await backend.recognize(b"x", "cnn", "r")
+            assert caught.value.status == 504
+        finally:
+            await backend.close()
+    nobody = Backend(
+        "digit", f"http://127.0.0.1:{server.port}", timeout_s=0.5, connect_timeout_s=0.3,
+        max_connections=1, catalogue_ttl_s=2.0,
+    )  # fmt: skip
+    try:
+        with pytest.raises(ApiError) as caught:
+            await nobody.recognize(b"x", "cnn", "r")
+        assert caught.value.status == 503
+    finally:
+        await nobody.close()
