@@ -135,11 +135,13 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     registry = ModelRegistry()
     metrics = RecognizerMetrics(recognizer.task)
     limits = settings.image_limits
-    # Pre-processing a canvas-sized image takes about a millisecond: less than handing it to a
-    # thread and back, and threads holding the GIL slow each other down (measured: 40% more CPU
-    # per request). So small images are handled on the event loop; large photos, whose decoding
-    # takes tens of milliseconds, go to a few dedicated threads so the loop stays responsive.
-    # The model itself always runs on the batcher's thread.
+    # Pre-processing runs in worker processes (`workers`, recognition_common.preprocessing) unless
+    # PREPROCESS_PROCESSES is 0 or the recognizer is staged. Without them: a canvas-sized image
+    # takes about a millisecond, less than handing it to a thread and back, and threads holding
+    # the GIL slow each other down (measured: 40% more CPU per request); so small images are
+    # handled on the event loop, and large photos, whose decoding takes tens of milliseconds, go
+    # to a few dedicated threads so the loop stays responsive. The model itself always runs on
+    # the batcher's thread.
     cpu_pool = ThreadPoolExecutor(max_workers=settings.preprocess_threads, thread_name_prefix="cpu")
     option_names: tuple[str, ...] = tuple(getattr(recognizer, "options", ()))
     staged_run = getattr(recognizer, "run", None)  # a StagedRecognizer drives its own models
@@ -157,9 +159,15 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         return await asyncio.get_running_loop().run_in_executor(cpu_pool, function, *args)
 
     async def load_models() -> None:
-        try:
-            if workers is not None:
+        nonlocal workers
+        if workers is not None:
+            try:
                 await workers.start()
+            except Exception:  # e.g. no writable /dev/shm for multiprocessing's locks
+                logger.exception("pre-processing worker processes did not start; pre-processing in-process")
+                workers.close()
+                workers = None
+        try:
             registry.device = await run_in_threadpool(configure_tensorflow, settings.inference_threads)
             model_dirs = find_model_dirs(settings.model_dir)
             if not model_dirs:

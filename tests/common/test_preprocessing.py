@@ -7,6 +7,7 @@ import asyncio
 import os
 import pickle
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,25 @@ def test_a_closed_pool_refuses_with_503() -> None:
     with pytest.raises(ApiError) as caught:
         asyncio.run(pool.prepare(DigitRecognizer(0.5), _drawing(), LIMITS, CARD))
     assert caught.value.status == 503
+
+
+def test_a_service_whose_workers_cannot_start_works_without_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from digit_service.config import DigitSettings
+    from recognition_common.service import create_recognizer_app
+
+    async def refuse(self: PreprocessPool) -> None:
+        raise OSError("no /dev/shm")
+
+    monkeypatch.setattr(PreprocessPool, "start", refuse)
+    settings = DigitSettings(model_dir=REPO / "digit-service" / "models", default_model="lenet5")
+    app = create_recognizer_app(DigitRecognizer(0.5), settings)
+    with TestClient(app) as client:
+        for _ in range(300):
+            if client.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.1)
+        reply = client.post("/v1/recognize", files={"file": ("one.png", _drawing(), "image/png")})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["result"]["text"] == "1"
