@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+MIN_WHEELS, MAX_WHEELS = 4, 8  # the counters the service reads and the generator draws
+
 
 def carry_of(right_position: float) -> float:
     """How far (0..1) a wheel has been carried by its right neighbour standing at `right_position`."""

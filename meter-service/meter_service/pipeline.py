@@ -42,6 +42,7 @@ from PIL import Image
 
 from meter_service import locate, plausibility
 from meter_service.geometry import homography, quad_iou, quad_size, rectify, transform_points
+from meter_service.odometer import MAX_WHEELS, MIN_WHEELS
 from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, decode_wheels, reader_input
 from meter_service.reading import compose
 from recognition_common import errors
@@ -51,7 +52,6 @@ from recognition_common.model_card import ModelCard
 OPTIONS = ("mode", "wheels", "previous_value", "previous_time", "max_rate", "time")
 MODES = ("auto", "photo", "window")
 WIDE_ASPECT = 2.0
-MIN_WHEELS, MAX_WHEELS = 4, 8
 DEFAULT_WHEELS = 5
 MAX_SUPERSAMPLE = 4  # rectify at up to this many times the cell size, then shrink (no aliasing)
 # Cuts of a window read when the cut as located reads unsure (overall confidence below SURE):

@@ -23,10 +23,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from meter_service.geometry import Corners, as_corners, homography, transform_points, warp
-from meter_service.odometer import reading_text, reading_value, wheel_positions
+from meter_service.odometer import MAX_WHEELS, MIN_WHEELS, reading_text, reading_value, wheel_positions
 from meter_service.wheels import WheelStyle, font_paths, random_style, red_variant, render_wheel
 
-MIN_WHEELS, MAX_WHEELS = 4, 8
 Colour = tuple[int, int, int]
 
 

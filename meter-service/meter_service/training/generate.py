@@ -14,7 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from meter_service.synth import MAX_WHEELS, MIN_WHEELS, generate_meter, sample_rng
+from meter_service.odometer import MAX_WHEELS, MIN_WHEELS
+from meter_service.synth import generate_meter, sample_rng
 
 LABELS_FILE = "labels.jsonl"
 
