@@ -1,7 +1,7 @@
 // The CAPTCHA page: a fresh sample from the server or an uploaded image, read by the chosen
 // model, shown in large type with each character's confidence.
 
-import { apiFetch, apiResponse, el, formatPercent, loadModelCards, modelAccuracy, showError } from './common.js';
+import { apiResponse, el, formatPercent, LatestRequest, loadModelCards, modelAccuracy, recognizeImage, showError } from './common.js';
 
 const TASK = 'captcha';
 
@@ -19,7 +19,7 @@ const previewImage = $('preview-image');
 let current = null;
 let previewUrl = null;
 let cards = new Map();
-let inFlight = null;
+const requests = new LatestRequest(setBusy); // one recognize request at a time
 
 function setBusy(busy) {
   resultBox.setAttribute('aria-busy', String(busy));
@@ -67,26 +67,16 @@ function upload(file) {
 
 async function recognize() {
   if (!current) return;
-  inFlight?.abort();
-  const controller = new AbortController();
-  inFlight = controller;
+  const shown = current;
   showError(errorBox, null);
-  setBusy(true);
-  const body = new FormData();
-  body.append('file', current.blob, current.name);
-  if (modelSelect.value) body.append('model', modelSelect.value);
   try {
-    const answer = await apiFetch(`api/v1/${TASK}/recognize`, { method: 'POST', body, signal: controller.signal });
-    renderResult(answer);
+    await requests.run(async (signal) => {
+      const answer = await recognizeImage(TASK, shown.blob, shown.name, { model: modelSelect.value, signal });
+      if (!signal.aborted) renderResult(answer);
+    });
   } catch (err) {
-    if (controller.signal.aborted) return;
     clearResult();
     showError(errorBox, err);
-  } finally {
-    if (inFlight === controller) {
-      inFlight = null;
-      setBusy(false);
-    }
   }
 }
 

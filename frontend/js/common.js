@@ -198,6 +198,59 @@ export async function loadModelCards(select, task, { errorBox, info, unavailable
   }
 }
 
+/**
+ * A page's recognize requests, one at a time: a new one aborts the one still running, whose
+ * answer or error is then never shown. `setBusy(true)` when one starts, `setBusy(false)` when
+ * the current one ends or is cancelled.
+ */
+export class LatestRequest {
+  constructor(setBusy) {
+    this.setBusy = setBusy;
+    this.controller = null;
+  }
+
+  /**
+   * Runs `work(signal)` as the current request. Resolves to true when it ran to its end still
+   * current, false when a newer request or cancel() took over (its error, if any, is dropped);
+   * any other error is the caller's.
+   */
+  async run(work) {
+    this.controller?.abort();
+    const controller = new AbortController();
+    this.controller = controller;
+    this.setBusy(true);
+    try {
+      await work(controller.signal);
+      return this.controller === controller;
+    } catch (err) {
+      if (controller.signal.aborted) return false;
+      throw err;
+    } finally {
+      if (this.controller === controller) {
+        this.controller = null;
+        this.setBusy(false);
+      }
+    }
+  }
+
+  /** Abandon the running request, if any. */
+  cancel() {
+    if (!this.controller) return;
+    this.controller.abort();
+    this.controller = null;
+    this.setBusy(false);
+  }
+}
+
+/** POST an image to the task's recognize endpoint as a form: the file, the model picked (if any) and `fields`. */
+export function recognizeImage(task, file, name, { model = '', fields = {}, signal, timeoutMs = 30000 } = {}) {
+  const body = new FormData();
+  body.append('file', file, name);
+  if (model) body.append('model', model);
+  for (const [key, value] of Object.entries(fields)) body.append(key, value);
+  return apiFetch(`api/v1/${task}/recognize`, { method: 'POST', body, signal, timeoutMs });
+}
+
 /** Build an element: el('div', {class: 'x', text: 'hi'}, child, ...). */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);

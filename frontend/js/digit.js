@@ -1,7 +1,7 @@
 // The digit page: a drawing canvas (mouse, pen and touch through Pointer Events), an upload
 // alternative, and a result view that shows what the model saw and how sure it was.
 
-import { ApiError, apiFetch, el, formatPercent, loadModelCards, modelAccuracy, showError } from './common.js';
+import { ApiError, el, formatPercent, LatestRequest, loadModelCards, modelAccuracy, recognizeImage, showError } from './common.js';
 
 const TASK = 'digit';
 
@@ -39,9 +39,9 @@ let pixelRatio = 1;
 /** @type {{x: number, y: number}[][]} strokes in logical pixels, oldest first */
 let strokes = [];
 let activePointer = null;
-let inFlight = null; // AbortController of the running request
 let drawingVersion = 0; // bumped on every change to the drawing, so stale boxes are not drawn
 let modelCards = new Map();
+const requests = new LatestRequest(setBusy); // one recognize request at a time
 
 // ---------------------------------------------------------------- drawing
 
@@ -223,48 +223,29 @@ function setCanvasSize(name) {
 // ---------------------------------------------------------------- recognition
 
 async function recognize(blob, filename, source) {
-  cancelRequest();
-  const controller = new AbortController();
-  inFlight = controller;
   const version = drawingVersion;
   clearOverlay();
-  setBusy(true);
-  const form = new FormData();
-  form.append('file', blob, filename);
-  if (modelSelect.value) form.append('model', modelSelect.value);
   const started = performance.now();
   try {
-    const data = await apiFetch(`api/v1/${TASK}/recognize`, { method: 'POST', body: form, signal: controller.signal });
-    if (inFlight !== controller) return;
-    showError(errorBox, null);
-    renderResult(data, source, performance.now() - started);
-    if (source.kind === 'canvas') {
-      if (version === drawingVersion) drawBoxes(overlayCtx, data.result?.digits || []);
-    } else {
-      await showUploadPreview(source.file, data.result?.digits || [], controller.signal);
-    }
+    await requests.run(async (signal) => {
+      const data = await recognizeImage(TASK, blob, filename, { model: modelSelect.value, signal });
+      if (signal.aborted) return;
+      showError(errorBox, null);
+      renderResult(data, source, performance.now() - started);
+      if (source.kind === 'canvas') {
+        if (version === drawingVersion) drawBoxes(overlayCtx, data.result?.digits || []);
+      } else {
+        await showUploadPreview(source.file, data.result?.digits || [], signal);
+      }
+    });
   } catch (err) {
-    if (controller.signal.aborted) return; // cancelled: a newer request or Clear took over
     resetResult();
     const hintText =
       err instanceof ApiError && err.code === 'empty_image' && source.kind === 'canvas'
         ? 'Draw a digit on the canvas first.'
         : '';
     showError(errorBox, err, hintText);
-  } finally {
-    if (inFlight === controller) {
-      inFlight = null;
-      setBusy(false);
-    }
   }
-}
-
-/** Abandon the running request, if any; its answer will not be shown. */
-function cancelRequest() {
-  if (!inFlight) return;
-  inFlight.abort();
-  inFlight = null;
-  setBusy(false);
 }
 
 async function recognizeDrawing() {
@@ -483,7 +464,7 @@ canvas.addEventListener('contextmenu', (event) => event.preventDefault());
 recognizeButton.addEventListener('click', recognizeDrawing);
 undoButton.addEventListener('click', undo);
 clearButton.addEventListener('click', () => {
-  cancelRequest();
+  requests.cancel();
   clearDrawing();
   resetResult();
   showError(errorBox, null);

@@ -2,7 +2,7 @@
 // counter window the service found outlined on it, the straightened window, the reading in large
 // type and every wheel with its confidence; a wheel caught between two digits is shown rolling.
 
-import { apiFetch, apiResponse, el, formatPercent, loadModelCards, modelAccuracy, showError } from './common.js';
+import { apiResponse, el, formatPercent, LatestRequest, loadModelCards, modelAccuracy, recognizeImage, showError } from './common.js';
 
 const TASK = 'meter';
 
@@ -24,8 +24,8 @@ const maxRate = $('max-rate');
 
 /** The photo on screen: the file (what is sent) and its object URL (what is shown). */
 let current = null;
-let inFlight = null;
 let cards = new Map();
+const requests = new LatestRequest(setBusy); // one recognize request at a time
 const DROP_HINT = $('drop-hint').textContent;
 
 // ---------------------------------------------------------------- input
@@ -35,7 +35,7 @@ function selectedMode() {
 }
 
 /** The request's options: only those set, as the API's field names. */
-function options() {
+function readingOptions() {
   const chosen = { mode: selectedMode() };
   if (wheelsSelect.value) chosen.wheels = wheelsSelect.value;
   if (previousValue.value.trim()) chosen.previous_value = previousValue.value.trim();
@@ -88,29 +88,17 @@ function upload(file) {
 
 async function recognize() {
   if (!current) return;
-  inFlight?.abort();
-  const controller = new AbortController();
-  inFlight = controller;
   const shown = current;
   showError(errorBox, null);
-  setBusy(true);
-  const body = new FormData();
-  body.append('file', shown.file, shown.name);
-  if (modelSelect.value) body.append('model', modelSelect.value);
-  for (const [name, value] of Object.entries(options())) body.append(name, value);
   try {
-    const answer = await apiFetch(`api/v1/${TASK}/recognize`, { method: 'POST', body, signal: controller.signal, timeoutMs: 60000 });
-    if (current !== shown) return; // another photo was chosen meanwhile
-    renderResult(answer);
+    await requests.run(async (signal) => {
+      const options = { model: modelSelect.value, fields: readingOptions(), signal, timeoutMs: 60000 };
+      const answer = await recognizeImage(TASK, shown.file, shown.name, options);
+      if (!signal.aborted && current === shown) renderResult(answer); // not if another photo was chosen meanwhile
+    });
   } catch (err) {
-    if (controller.signal.aborted) return;
     clearResult();
     showError(errorBox, err);
-  } finally {
-    if (inFlight === controller) {
-      inFlight = null;
-      setBusy(false);
-    }
   }
 }
 
