@@ -19,10 +19,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from gateway.optional_redis import REDIS_FAILURES, OptionalRedis
 
 logger = logging.getLogger("gateway.cache")
 
@@ -103,70 +100,47 @@ class RedisCache:
     def __init__(self, url: str, ttl_s: int, retry_s: float, timeout_s: float = 0.25) -> None:
         self.ttl_s = ttl_s
         self.retry_s = retry_s
-        # No client-side retries: a failed call is answered uncached at once, not after backoff.
-        self._redis = Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._skip_until = 0.0
-        self._last_error: str | None = None
+        self._redis = OptionalRedis(url, retry_s, logger, "serving uncached", timeout_s)
 
     @property
     def degraded(self) -> bool:
-        return self._last_error is not None
-
-    def _available(self) -> bool:
-        return time.monotonic() >= self._skip_until
-
-    def _failed(self, exc: Exception) -> None:
-        if self._last_error is None:
-            logger.warning("redis cache unavailable, serving uncached: %s", exc)
-        self._last_error = f"{type(exc).__name__}: {exc}"
-        self._skip_until = time.monotonic() + self.retry_s
-
-    def _succeeded(self) -> None:
-        if self._last_error is not None:
-            logger.info("redis cache is back")
-        self._last_error = None
+        return self._redis.degraded
 
     async def get(self, key: str) -> bytes | None:
-        if not self._available():
+        if not self._redis.available():
             return None
         try:
-            value = await self._redis.get(key)
-        except (RedisError, OSError) as exc:
-            self._failed(exc)
+            value = await self._redis.client.get(key)
+        except REDIS_FAILURES as exc:
+            self._redis.failed(exc)
             return None
-        self._succeeded()
+        self._redis.succeeded()
         return value
 
     async def set(self, key: str, value: bytes) -> None:
-        if not self._available():
+        if not self._redis.available():
             return
         try:
-            await self._redis.set(key, value, ex=self.ttl_s)
-        except (RedisError, OSError) as exc:
-            self._failed(exc)
+            await self._redis.client.set(key, value, ex=self.ttl_s)
+        except REDIS_FAILURES as exc:
+            self._redis.failed(exc)
             return
-        self._succeeded()
+        self._redis.succeeded()
 
     async def status(self) -> dict[str, Any]:
         try:
-            await self._redis.ping()
-        except (RedisError, OSError) as exc:
-            self._failed(exc)
+            await self._redis.client.ping()
+        except REDIS_FAILURES as exc:
+            self._redis.failed(exc)
         else:
-            self._succeeded()
-            self._skip_until = 0.0
+            self._redis.succeeded()
         body: dict[str, Any] = {"backend": self.backend, "status": "degraded" if self.degraded else "ok"}
-        if self._last_error:
-            body["error"] = self._last_error
+        if self._redis.last_error:
+            body["error"] = self._redis.last_error
         return body
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.close()
 
 
 class NearCache:

@@ -16,13 +16,10 @@ import math
 import time
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.optional_redis import REDIS_FAILURES, OptionalRedis
 from recognition_common import errors
 from recognition_common.errors import ApiError, send_error
 
@@ -114,35 +111,26 @@ class RedisRateLimiter:
     def __init__(self, url: str, limit: int, retry_s: float = 1.0, timeout_s: float = 0.25) -> None:
         self.limit = limit
         self.retry_s = retry_s
-        self._redis = Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
-        )
-        self._skip_until = 0.0
-        self._failing = False
+        self._redis = OptionalRedis(url, retry_s, logger, "rate limits not counted", timeout_s)
 
     async def hit(self, ident: str, now: float) -> int:
-        if time.monotonic() < self._skip_until:
+        if not self._redis.available():
             return 0
         window = int(now // WINDOW_S)
         key = f"{RATE_LIMIT_PREFIX}{ident}:{window}"
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._redis.client.pipeline(transaction=False) as pipe:
                 pipe.incr(key)
                 pipe.expire(key, WINDOW_S + 5)
                 count, _ = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            if not self._failing:
-                logger.warning("rate limiter: redis unavailable, not limiting: %s", exc)
-            self._failing = True
-            self._skip_until = time.monotonic() + self.retry_s
+        except REDIS_FAILURES as exc:
+            self._redis.failed(exc)
             return 0
-        if self._failing:
-            logger.info("rate limiter: redis is back")
-            self._failing = False
+        self._redis.succeeded()
         return int(count)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.close()
 
 
 RateLimiter = MemoryRateLimiter | RedisRateLimiter
