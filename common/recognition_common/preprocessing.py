@@ -23,6 +23,8 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from PIL import Image
+
 from recognition_common import errors
 from recognition_common.errors import ApiError
 from recognition_common.imaging import ImageLimits, load_image, open_image
@@ -33,20 +35,43 @@ logger = logging.getLogger("recognition.preprocessing")
 _RETRY = {"Retry-After": "1"}
 
 
+def prepare_image(recognizer: Recognizer, image: Image.Image, card: ModelCard) -> Prepared:
+    """An image from `open_image` decoded and pre-processed for `card`'s model (in-process too)."""
+    return recognizer.preprocess(load_image(image), card)
+
+
 def prepare_upload(recognizer: Recognizer, data: bytes, limits: ImageLimits, card: ModelCard) -> Prepared:
     """An upload checked, decoded and pre-processed for `card`'s model: a worker's whole job."""
-    return recognizer.preprocess(load_image(open_image(data, limits)), card)
+    return prepare_image(recognizer, open_image(data, limits), card)
+
+
+# A worker's recognizer and limits, set once when it starts (`_install`) rather than pickled
+# with every request; unpickling the recognizer there also imports its pre-processing code.
+_installed: tuple[Recognizer, ImageLimits] | None = None
+
+
+def _install(recognizer: Recognizer, limits: ImageLimits) -> None:
+    global _installed
+    _installed = (recognizer, limits)
 
 
 def _ready() -> bool:
-    return True
+    return _installed is not None
+
+
+def _prepare_installed(data: bytes, card: ModelCard) -> Prepared:
+    assert _installed is not None, "a pre-processing worker without its recognizer"
+    recognizer, limits = _installed
+    return prepare_upload(recognizer, data, limits, card)
 
 
 class PreprocessPool:
-    """`processes` spawned workers running `prepare_upload`; one that dies is replaced."""
+    """`processes` spawned workers running `prepare_upload` for `recognizer`; one that dies is
+    replaced."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, recognizer: Recognizer, limits: ImageLimits) -> None:
         self.processes = processes
+        self._worker_state = (recognizer, limits)
         self._executor: ProcessPoolExecutor | None = None
 
     async def start(self) -> None:
@@ -56,18 +81,12 @@ class PreprocessPool:
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._executor, _ready) for _ in range(self.processes)))
 
-    async def prepare(
-        self, recognizer: Recognizer, data: bytes, limits: ImageLimits, card: ModelCard
-    ) -> Prepared:
+    async def prepare(self, data: bytes, card: ModelCard) -> Prepared:
         executor = self._executor
         if executor is None:
-            raise ApiError(
-                503, errors.NOT_READY, "the pre-processing workers are not running", {"Retry-After": "1"}
-            )
+            raise ApiError(503, errors.NOT_READY, "the pre-processing workers are not running", dict(_RETRY))
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                executor, prepare_upload, recognizer, data, limits, card
-            )
+            return await asyncio.get_running_loop().run_in_executor(executor, _prepare_installed, data, card)
         except BrokenProcessPool as exc:
             # A worker died (killed, or out of memory on a huge image): this request and the
             # others in flight fail with a retryable 503, and a fresh pool takes the next ones.
@@ -76,10 +95,7 @@ class PreprocessPool:
                 executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._new_executor()
             raise ApiError(
-                503,
-                errors.BACKEND_UNAVAILABLE,
-                "the pre-processing worker failed; try again",
-                {"Retry-After": "1"},
+                503, errors.BACKEND_UNAVAILABLE, "the pre-processing worker failed; try again", dict(_RETRY)
             ) from exc
 
     def close(self) -> None:
@@ -88,4 +104,9 @@ class PreprocessPool:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_install,
+            initargs=self._worker_state,
+        )

@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from recognition_common import errors
@@ -51,8 +50,8 @@ from recognition_common.models import (
     fingerprint,
     load_compiled,
 )
-from recognition_common.preprocessing import PreprocessPool
-from recognition_common.recognizer import Prepared, Recognizer
+from recognition_common.preprocessing import PreprocessPool, prepare_image
+from recognition_common.recognizer import Recognizer
 from recognition_common.reloading import ModelReloader, stop_batchers
 from recognition_common.settings import RecognizerSettings
 from recognition_common.timeouts import BodyTimeoutMiddleware
@@ -148,7 +147,7 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     # A plain recognizer's whole pre-processing (bytes -> model input) fits in one worker call;
     # a staged one goes back and forth between models and CPU steps, and keeps its threads.
     workers = (
-        PreprocessPool(settings.preprocess_processes)
+        PreprocessPool(settings.preprocess_processes, recognizer, settings.image_limits)
         if settings.preprocess_processes and not staged_run
         else None
     )
@@ -272,9 +271,6 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     app.state.metrics = metrics
     app.state.recognizer = recognizer
 
-    def prepare(image: Image.Image, card: ModelCard) -> Prepared:
-        return recognizer.preprocess(load_image(image), card)
-
     async def recognize_bytes(
         data: bytes, model: str | None, options: dict[str, str] | None = None
     ) -> tuple[ModelCard, dict[str, Any]]:
@@ -292,19 +288,19 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         card = served.card
         status = "error"
         try:
-            if workers is not None:
-                prepared = await workers.prepare(recognizer, data, limits, card)
+            if workers is not None:  # never for a staged recognizer
+                prepared = await workers.prepare(data, card)
                 outputs = await served.batcher.submit(prepared.inputs)
                 result = recognizer.decode(outputs, prepared, card)
             else:
-                image = open_image(data, limits)  # validated, header only: decoding happens in prepare
+                image = open_image(data, limits)  # validated, header only: decoding happens later
                 inline = image.width * image.height <= settings.inline_max_pixels
                 if staged_run is not None:
                     stages = RequestStages(served, inline, run_cpu)
                     known = {name: value for name, value in (options or {}).items() if name in option_names}
                     result = await staged_run(await run_cpu(inline, load_image, image), card, stages, known)
                 else:
-                    prepared = await run_cpu(inline, prepare, image, card)
+                    prepared = await run_cpu(inline, prepare_image, recognizer, image, card)
                     outputs = await served.batcher.submit(prepared.inputs)
                     result = await run_cpu(inline, recognizer.decode, outputs, prepared, card)
             status = "ok"

@@ -47,18 +47,18 @@ def test_workers_prepare_what_the_service_would_and_return_its_errors() -> None:
     blank = encode(Image.new("L", (50, 50), 255), "PNG")
 
     async def scenario() -> None:
-        pool = PreprocessPool(1)
+        pool = PreprocessPool(1, recognizer, LIMITS)
         await pool.start()
         try:
-            prepared = await pool.prepare(recognizer, data, LIMITS, CARD)
+            prepared = await pool.prepare(data, CARD)
             local = prepare_upload(recognizer, data, LIMITS, CARD)
             assert np.array_equal(prepared.inputs, local.inputs)
             assert [s.box for s in prepared.context] == [s.box for s in local.context]
             with pytest.raises(ApiError) as caught:
-                await pool.prepare(recognizer, blank, LIMITS, CARD)
+                await pool.prepare(blank, CARD)
             assert (caught.value.status, caught.value.code) == (422, errors.EMPTY_IMAGE)
             with pytest.raises(ApiError) as caught:
-                await pool.prepare(recognizer, b"not an image", LIMITS, CARD)
+                await pool.prepare(b"not an image", CARD)
             assert caught.value.status == 415
         finally:
             pool.close()
@@ -71,7 +71,7 @@ def test_a_dead_worker_costs_a_503_and_is_replaced() -> None:
     data = _drawing()
 
     async def scenario() -> None:
-        pool = PreprocessPool(1)
+        pool = PreprocessPool(1, recognizer, LIMITS)
         await pool.start()
         try:
             executor = pool._executor
@@ -80,11 +80,11 @@ def test_a_dead_worker_costs_a_503_and_is_replaced() -> None:
             os.kill(pid, signal.SIGKILL)
             with pytest.raises(ApiError) as caught:
                 for _ in range(20):  # the executor notices the death on its next call
-                    await pool.prepare(recognizer, data, LIMITS, CARD)
+                    await pool.prepare(data, CARD)
                     await asyncio.sleep(0.05)
             assert (caught.value.status, caught.value.code) == (503, errors.BACKEND_UNAVAILABLE)
             assert caught.value.headers.get("Retry-After") == "1"
-            prepared = await pool.prepare(recognizer, data, LIMITS, CARD)  # a fresh worker
+            prepared = await pool.prepare(data, CARD)  # a fresh worker
             assert prepared.inputs.shape == (1, 28, 28, 1)
             assert pid not in pool._executor._processes  # type: ignore[union-attr]
         finally:
@@ -94,9 +94,9 @@ def test_a_dead_worker_costs_a_503_and_is_replaced() -> None:
 
 
 def test_a_closed_pool_refuses_with_503() -> None:
-    pool = PreprocessPool(1)
+    pool = PreprocessPool(1, DigitRecognizer(0.5), LIMITS)
     with pytest.raises(ApiError) as caught:
-        asyncio.run(pool.prepare(DigitRecognizer(0.5), _drawing(), LIMITS, CARD))
+        asyncio.run(pool.prepare(_drawing(), CARD))
     assert caught.value.status == 503
 
 
