@@ -76,12 +76,14 @@ class Backend:
         base = httpx.URL(url)
         self._origin = (base.host, base.port or 80)
         self._recognize_path = base.raw_path.decode("ascii").rstrip("/") + "/v1/recognize"
-        self._host_header = base.netloc
-        self._timeouts: dict[str, float | None] = {
-            "connect": connect_timeout_s,
-            "read": timeout_s,
-            "pool": timeout_s,
-        }
+        self._recognize_headers = [
+            (b"Host", base.netloc),
+            (b"Accept-Encoding", b"identity"),
+            (b"Content-Type", b"application/octet-stream"),
+        ]
+        # Only the connect timeout: it tells "nobody there" (503) from "stuck" (504). Waiting for a
+        # connection and for the answer are bounded by the whole call's timeout in recognize().
+        self._timeouts: dict[str, float | None] = {"connect": connect_timeout_s}
         self._catalogue: Catalogue | None = None
         self._refresh_lock = asyncio.Lock()
 
@@ -134,12 +136,7 @@ class Backend:
         self, image: bytes, model: str, request_id: str, options: dict[str, str] | None = None
     ) -> BackendReply:
         target = self._recognize_path + "?" + urlencode({**(options or {}), "model": model})
-        headers = [
-            (b"Host", self._host_header),
-            (b"Accept-Encoding", b"identity"),
-            (b"Content-Type", b"application/octet-stream"),
-            (b"X-Request-ID", request_id.encode("ascii")),
-        ]
+        headers = [*self._recognize_headers, (b"X-Request-ID", request_id.encode("ascii"))]
         payload = request_bytes("POST", target, headers, image)
         try:
             async with asyncio.timeout(self.timeout_s):  # waiting for a connection included

@@ -99,7 +99,6 @@ class RedisCache:
 
     def __init__(self, url: str, ttl_s: int, retry_s: float, timeout_s: float = 0.25) -> None:
         self.ttl_s = ttl_s
-        self.retry_s = retry_s
         self._redis = OptionalRedis(url, retry_s, logger, "serving uncached", timeout_s)
 
     @property

@@ -110,7 +110,6 @@ class RedisRateLimiter:
 
     def __init__(self, url: str, limit: int, retry_s: float = 1.0, timeout_s: float = 0.25) -> None:
         self.limit = limit
-        self.retry_s = retry_s
         self._redis = OptionalRedis(url, retry_s, logger, "rate limits not counted", timeout_s)
 
     async def hit(self, ident: str, now: float) -> int:
