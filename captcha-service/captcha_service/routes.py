@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import secrets
 import time
 from typing import Any
@@ -23,7 +22,7 @@ from starlette.datastructures import UploadFile
 from captcha_service.synth import render
 from recognition_common import errors
 from recognition_common.errors import ApiError, error_body
-from recognition_common.intake import decode_base64, read_image_upload
+from recognition_common.intake import decode_base64, json_model, parse_json, read_form, read_image_upload
 from recognition_common.service import json_dumps
 
 router = APIRouter()
@@ -64,9 +63,9 @@ async def recognize_batch(request: Request) -> Response:
     card = request.app.state.registry.get(model).card  # unknown model: one 404, not N
     recognize = request.app.state.recognize_bytes
 
-    async def one(data: bytes | ApiError) -> Any:
-        if isinstance(data, ApiError):  # not base64: this image's own error, like any other
-            raise data
+    async def one(data: bytes | str) -> Any:
+        if isinstance(data, str):  # base64: not valid base64 is this image's own error, like any other
+            data = decode_base64(data)
         return await recognize(data, card.name)
 
     # All images go to the batcher at once, so they share forward passes.
@@ -87,41 +86,30 @@ async def recognize_batch(request: Request) -> Response:
     return Response(json_dumps(body), media_type="application/json")
 
 
-async def _read_batch(request: Request, max_images: int) -> tuple[list[bytes | ApiError], str | None]:
-    """The images and model of a batch request, or a 4xx `ApiError` for the request as a whole.
+async def _read_batch(request: Request, max_images: int) -> tuple[list[bytes | str], str | None]:
+    """The images (bytes, or base64 text still to decode) and model of a batch request, or a
+    4xx `ApiError` for the request as a whole.
 
-    An image that is not valid base64 comes back as its `ApiError`, answered in its own entry of
-    `results`, as an unreadable image would be.
+    Base64 is decoded per image when it is recognized, so one that is not valid gets its own
+    entry in `results`, as an unreadable image would.
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     model = request.query_params.get("model") or None
     if content_type == "multipart/form-data":
-        try:
-            form = await request.form(max_files=max_images, max_fields=8)
-        except ApiError:  # the body limit (413), raised while the body streams in
-            raise
-        except Exception as exc:  # starlette's MultiPartException and parser errors
-            detail = getattr(exc, "detail", None) or exc
-            raise ApiError(400, errors.BAD_REQUEST, f"bad multipart body: {detail}") from exc
+        form = await read_form(request, max_files=max_images, max_fields=8)
         uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
-        images: list[bytes | ApiError] = [await upload.read() for upload in uploads]
+        images: list[bytes | str] = [await upload.read() for upload in uploads]
         field = form.get("model")
         model = model or (field if isinstance(field, str) and field else None)
     elif content_type == "application/json":
-        try:
-            payload = json.loads(await request.body())
-        except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
-            raise ApiError(400, errors.BAD_REQUEST, "invalid JSON body") from exc
+        payload = parse_json(await request.body())
         encoded = payload.get("images_base64") if isinstance(payload, dict) else None
         if not isinstance(encoded, list) or not all(isinstance(item, str) for item in encoded):
             raise ApiError(400, errors.BAD_REQUEST, "JSON body needs images_base64: a list of strings")
         if len(encoded) > max_images:
             raise ApiError(413, errors.PAYLOAD_TOO_LARGE, f"at most {max_images} images per batch")
-        json_model = payload.get("model")
-        if json_model is not None and not isinstance(json_model, str):
-            raise ApiError(400, errors.BAD_REQUEST, "'model' must be a string")
-        images = [_decode_item(item) for item in encoded]
-        model = model or json_model or None
+        images = list(encoded)
+        model = model or json_model(payload) or None
     else:
         raise ApiError(
             400, errors.BAD_REQUEST, "send multipart field 'files' (repeated) or JSON images_base64"
@@ -131,10 +119,3 @@ async def _read_batch(request: Request, max_images: int) -> tuple[list[bytes | A
             400, errors.BAD_REQUEST, "no images: send multipart field 'files' or JSON images_base64"
         )
     return images, model
-
-
-def _decode_item(text: str) -> bytes | ApiError:
-    try:
-        return decode_base64(text)
-    except ApiError as exc:
-        return exc

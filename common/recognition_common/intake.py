@@ -23,8 +23,9 @@ import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -80,14 +81,28 @@ async def read_image_upload(
     raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE, f"unsupported Content-Type {content_type!r}")
 
 
-async def _from_multipart(request: Request, file_field: str, model: str | None) -> ImageUpload:
+async def read_form(request: Request, max_files: int, max_fields: int) -> FormData:
+    """The request's multipart form, or 400 for a malformed body (the body's own 413 and 408
+    pass through). The caller closes its files."""
     try:
-        form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+        return await request.form(max_files=max_files, max_fields=max_fields)
     except ApiError:  # raised while the body streams in: too large (413), too slow (408)
         raise
     except Exception as exc:  # python-multipart raises several types for malformed bodies
         detail = getattr(exc, "detail", None) or exc  # starlette's own: its message, not "400: ..."
         raise ApiError(400, errors.BAD_REQUEST, f"malformed multipart body: {detail}") from exc
+
+
+def parse_json(body: bytes) -> Any:
+    """A JSON body, or 400."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
+        raise ApiError(400, errors.BAD_REQUEST, "the body is not valid JSON") from exc
+
+
+async def _from_multipart(request: Request, file_field: str, model: str | None) -> ImageUpload:
+    form = await read_form(request, MAX_FORM_FILES, MAX_FORM_FIELDS)
     try:
         upload = form.get(file_field)
         if not isinstance(upload, UploadFile):
@@ -115,18 +130,14 @@ async def _from_multipart(request: Request, file_field: str, model: str | None) 
 
 
 def _from_json(body: bytes, model: str | None, accept_url: bool = False) -> ImageUpload:
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, errors.BAD_REQUEST, "the body is not valid JSON") from exc
+    payload = parse_json(body)
     if isinstance(payload, dict) and "image_url" in payload:
         return _url_upload(payload, model, accept_url)
     if not isinstance(payload, dict) or not isinstance(payload.get("image_base64"), str):
         raise ApiError(400, errors.BAD_REQUEST, "JSON body must be an object with 'image_base64'")
-    json_model = _json_model(payload)
     return ImageUpload(
         data=decode_base64(payload["image_base64"]),
-        model=model or json_model or None,
+        model=model or json_model(payload) or None,
         options=_options(payload.items()),
     )
 
@@ -142,7 +153,7 @@ def _url_upload(payload: dict, model: str | None, accept_url: bool) -> ImageUplo
         raise ApiError(400, errors.BAD_REQUEST, "'image_url' must be a non-empty string")
     return ImageUpload(
         data=b"",
-        model=model or _json_model(payload) or None,
+        model=model or json_model(payload) or None,
         image_url=url.strip(),
         options=_options(payload.items()),
     )
@@ -174,7 +185,8 @@ def _options(items: Iterable[tuple[str, object]]) -> dict[str, str]:
     return options
 
 
-def _json_model(payload: dict) -> str | None:
+def json_model(payload: dict) -> str | None:
+    """A JSON body's `model`: a string or absent, otherwise 400."""
     json_model = payload.get("model")
     if json_model is not None and not isinstance(json_model, str):
         raise ApiError(400, errors.BAD_REQUEST, "'model' must be a string")
