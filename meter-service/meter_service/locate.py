@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from meter_service.geometry import Corners, order_corners, quad_size
+from meter_service.geometry import Corners, order_corners, quad_size, transform_points
 
 INPUT_SHAPE = (160, 160, 3)  # height, width, channels of the locator's input
 OUTPUT_STRIDE = 2  # input pixels per mask pixel
@@ -248,9 +248,7 @@ def window_from_output(
 def touches_edge(window: Window, frame: LocatorFrame, margin: float = 2.0) -> bool:
     """Whether `window` reaches the left or right edge of the view `frame` (within `margin`
     input pixels): the row went on past the view, so its width is only a lower bound."""
-    to_input = np.linalg.inv(frame.to_image)
-    points = np.c_[window.corners.astype(np.float64), np.ones(4)] @ to_input.T
-    xs = points[:, 0] / points[:, 2]
+    xs = transform_points(np.linalg.inv(frame.to_image), window.corners)[:, 0]
     return bool(xs.min() <= margin or xs.max() >= frame.input_size[0] - margin)
 
 

@@ -61,9 +61,12 @@ def reading_text(positions: Sequence[float]) -> str:
     return "".join(str(digit) for digit in resolve_digits(positions))
 
 
+def value_of(digits: Sequence[int], last_position: float) -> float:
+    """The value of resolved `digits`, the last wheel's roll (at `last_position`) as its fraction."""
+    fraction = last_position % 10 - math.floor(last_position % 10)
+    return int("".join(map(str, digits))) + round(fraction, 3)
+
+
 def reading_value(positions: Sequence[float]) -> float:
     """The number the counter shows, the last wheel's roll as its fraction: 2572.4."""
-    if not positions:
-        return 0.0
-    fraction = positions[-1] % 10 - math.floor(positions[-1] % 10)
-    return int(reading_text(positions)) + round(fraction, 3)
+    return 0.0 if not positions else value_of(resolve_digits(positions), positions[-1])

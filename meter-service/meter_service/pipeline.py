@@ -292,9 +292,7 @@ def cut(job: Job) -> Cut:
     wheels = job.options.wheels
     corners = np.asarray(job.window.corners, dtype=np.float32)
     if job.mode == "photo":
-        cuts = aligned_cuts(job.image, corners, wheels, keep_corners=True)
-        for candidate in cuts:
-            candidate.score = float(job.window.score)
+        cuts = aligned_cuts(job.image, corners, wheels, keep_corners=True, score=float(job.window.score))
     else:
         cuts = aligned_cuts(job.image, job.whole, wheels, keep_corners=False)
         if job.refinements:
@@ -304,7 +302,9 @@ def cut(job: Job) -> Cut:
     return first
 
 
-def aligned_cuts(image: Image.Image, corners: np.ndarray, wheels: int, keep_corners: bool) -> list[Cut]:
+def aligned_cuts(
+    image: Image.Image, corners: np.ndarray, wheels: int, keep_corners: bool, *, score: float | None = None
+) -> list[Cut]:
     """The quad `corners` cut as is and in each of the ALIGNMENTS (as is first).
 
     The row is rectified once, with room each side, and each alignment is a box in it resized to
@@ -332,7 +332,7 @@ def aligned_cuts(image: Image.Image, corners: np.ndarray, wheels: int, keep_corn
         )
         crop = big.resize((width, height), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
         quad = transform_points(to_image, _UNIT_SQUARE * [right - left, 1] + [left, 0]).astype(np.float32)
-        cuts.append(Cut(quad if keep_corners else None, None, crop, cells_of(crop, wheels)))
+        cuts.append(Cut(quad if keep_corners else None, score, crop, cells_of(crop, wheels)))
     return cuts
 
 
@@ -343,11 +343,12 @@ def cells_of(crop: Image.Image, wheels: int) -> np.ndarray:
     return reader_input(np.ascontiguousarray(cells))
 
 
-def unsure(window: Cut, probabilities: np.ndarray, thresholds: Thresholds) -> bool:
+def unsure(window: Cut, probabilities: np.ndarray) -> bool:
     """Whether the cut as located (`window.cells`, read as `probabilities`) is worth reading
-    again in its alternatives: it has some, and its overall confidence is below SURE."""
-    reading = compose(decode_wheels(probabilities[: len(window.cells)]), thresholds.min_confidence)
-    return bool(window.alternatives) and reading.confidence < SURE
+    again in its alternatives: it has some, and its overall confidence (as `compose` defines
+    it, the product of the wheels' confidences) is below SURE."""
+    readings = decode_wheels(probabilities[: len(window.cells)])
+    return bool(window.alternatives) and math.prod(reading.confidence for reading in readings) < SURE
 
 
 def finish(

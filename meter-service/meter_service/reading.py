@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meter_service import odometer
-from meter_service.reader import WheelReading
+from meter_service.reader import WheelReading, class_of
 
 # A wheel further than this (in digits) from a whole digit is `rolling`: caught between two
 # digits. The reader resolves tenths and a clean digit often reads +/-0.1 off, so 0.15 keeps
@@ -30,7 +30,7 @@ def snap(position: float) -> float:
     2.97). Rounding first means the last wheel, whose digit is the one it has passed (floor),
     reads 3 there rather than 2, and the value's fraction is a tenth like the classes.
     """
-    return (math.floor(position * 10 + 0.5) % 100) / 10
+    return class_of(position) / 10
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def compose(readings: Sequence[WheelReading], min_confidence: float) -> Reading:
     low = [index + 1 for index, reading in enumerate(readings) if reading.confidence < min_confidence]
     return Reading(
         text="".join(str(digit) for digit in digits),
-        value=odometer.reading_value(positions),
+        value=odometer.value_of(digits, positions[-1]) if positions else 0.0,
         confidence=confidence,
         wheels=wheels,
         low_confidence=low,

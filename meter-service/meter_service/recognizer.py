@@ -46,7 +46,7 @@ class MeterRecognizer:
             view = await stages.cpu(pipeline.located, job, output[0])
         window = await stages.cpu(pipeline.cut, job)
         probabilities = await stages.infer(window.cells)
-        if await stages.cpu(pipeline.unsure, window, probabilities, self.thresholds):
+        if await stages.cpu(pipeline.unsure, window, probabilities):
             # The cut as located read unsure: read it shifted and stretched a little too.
             others = await stages.infer(window.alternatives_input)
             probabilities = np.concatenate([probabilities, others])

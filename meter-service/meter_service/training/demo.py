@@ -19,8 +19,9 @@ from PIL import Image
 
 from meter_service import odometer
 from meter_service.config import MeterSettings
-from meter_service.reading import snap
+from meter_service.reading import ROLLING_MARGIN, snap
 from meter_service.synth import MeterSample, generate_meter, render_window, sample_rng
+from meter_service.training.evaluate import truth_text
 
 SEED = 31337
 PHOTOS = (3, 4, 6, 8, 9, 12)  # indices of generate_meter(sample_rng(SEED, i)) worth showing
@@ -63,8 +64,8 @@ def jpeg_under(image: Image.Image, limit: int = MAX_BYTES) -> bytes:
 
 def describe(sample: MeterSample) -> str:
     positions = [snap(p) for p in sample.positions]
-    text, value = odometer.reading_text(positions), odometer.reading_value(positions)
-    rolling = any(0.15 < p % 1 < 0.85 for p in positions[:-1])
+    text, value = truth_text(sample.positions), odometer.reading_value(positions)
+    rolling = any(ROLLING_MARGIN < p % 1 < 1 - ROLLING_MARGIN for p in positions[:-1])
     style = sample.style
     looks = (
         "light digits on dark wheels"

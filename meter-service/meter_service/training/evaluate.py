@@ -35,11 +35,11 @@ import numpy as np
 from meter_service import odometer, pipeline
 from meter_service.geometry import quad_iou, quad_size
 from meter_service.pipeline import MeterOptions, Thresholds
-from meter_service.reading import snap
+from meter_service.reading import ROLLING_MARGIN, snap
 from meter_service.recognizer import LOCATOR
 from meter_service.synth import MeterSample, generate_meter, random_positions, render_window, sample_rng
 from recognition_common.errors import ApiError
-from recognition_common.model_card import read_card, update_card_metrics
+from recognition_common.model_card import update_card_metrics
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_DIR = SERVICE_ROOT / "models" / "default"
@@ -95,10 +95,9 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     from recognition_common.models import configure_tensorflow, load_compiled
 
     configure_tensorflow()
-    card = read_card(args.model_dir)
+    card, read_wheels = load_compiled(args.model_dir, args.batch_size)
     wheels = args.wheels or pipeline.card_wheels(card)
     thresholds = Thresholds(*_thresholds())
-    _, read_wheels = load_compiled(args.model_dir, args.batch_size)
     locator_card, locate_windows = load_compiled(args.model_dir / LOCATOR, args.batch_size)
     reader = _batched(read_wheels, args.batch_size)
     locator = _batched(locate_windows, args.batch_size)
@@ -109,14 +108,18 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     photos = [
         outcome
         for chunk in _chunks(args.photos)
-        for outcome in _read_photos(chunk, args.seed, options, shape, locator, reader, thresholds)
+        for outcome in _read(
+            _photo_samples(chunk, args.seed, wheels), options, shape, locator, reader, thresholds
+        )
     ]
     photo_seconds = time.perf_counter() - started
     window_options = MeterOptions(mode="window", wheels=wheels)
     windows = [
         outcome
         for chunk in _chunks(args.windows)
-        for outcome in _read_windows(chunk, args.seed, window_options, shape, locator, reader, thresholds)
+        for outcome in _read(
+            _window_samples(chunk, args.seed, wheels), window_options, shape, locator, reader, thresholds
+        )
     ]
 
     print(f"{card.name} {card.version} + {LOCATOR} {locator_card.version}, {wheels} wheels")
@@ -130,11 +133,12 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         f"   ...and on {len(windows)} held-out window crops (mode=window)", windows, args.show
     )
     print(f"   {photo_seconds / max(len(photos), 1) * 1000:.0f} ms per photo (generation included)")
-    _report_conditions(photos)
+    conditions = _conditions(photos)
+    _report_conditions(conditions)
 
     real: dict[str, Any] = {}
     if not args.no_real:
-        real = _real_crops(args)
+        real = _real_crops(args, read_wheels)
 
     metrics: dict[str, Any] = {
         "synthetic_photos": {
@@ -144,7 +148,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
             "window_iou_at_0.8": round(located, 4),
             "window_iou_mean": round(float(ious.mean()), 4) if len(ious) else None,
             **photo_metrics,
-            "by_condition": _conditions(photos),
+            "by_condition": conditions,
         },
         "synthetic_windows": {"windows": len(windows), "seed": args.seed, **window_metrics},
         "thresholds": {
@@ -207,51 +211,42 @@ def truth_text(positions: list[float]) -> str:
     return odometer.reading_text([snap(p) for p in positions])
 
 
-def _read_photos(
-    indices: range,
-    seed: int,
+def _photo_samples(indices: range, seed: int, wheels: int) -> list[MeterSample]:
+    return [generate_meter(sample_rng(seed, index), wheels=wheels) for index in indices]
+
+
+def _window_samples(indices: range, seed: int, wheels: int) -> list[MeterSample]:
+    samples = []
+    for index in indices:
+        rng = np.random.default_rng([seed, _WINDOW_STREAM, index])
+        samples.append(render_window(random_positions(rng, wheels), rng=rng))
+    return samples
+
+
+def _read(
+    samples: list[MeterSample],
     options: MeterOptions,
     shape: tuple[int, ...],
     locator: Predict,
     reader: Predict,
     thresholds: Thresholds,
 ) -> list[Outcome]:
-    """A chunk of photos through the service's steps, each model called once for the chunk."""
-    samples = [generate_meter(sample_rng(seed, index), wheels=options.wheels) for index in indices]
+    """A chunk of samples through the service's steps, each model called once for the chunk.
+    Photos (options.mode "photo") also get their window's IoU and their conditions; window mode
+    never refuses (a crop is read whole when no row is found in it)."""
+    photo = options.mode == "photo"
     jobs = [pipeline.start(sample.image, options, shape) for sample in samples]
     refused = _locate(jobs, locator)
     outcomes: list[Outcome] = []
     cuts: list[pipeline.Cut | None] = []
     for i, (sample, job) in enumerate(zip(samples, jobs, strict=True)):
-        outcome = Outcome(
-            truth_text(sample.positions), sample.text, None, True, 0.0, photo_conditions(sample)
-        )
+        outcome = Outcome(truth_text(sample.positions), sample.text, None, True)
         cut = None if i in refused else pipeline.cut(job)
-        if cut is not None:
-            outcome.iou = quad_iou(cut.corners, sample.corners)
+        if photo:
+            outcome.iou = 0.0 if cut is None else quad_iou(cut.corners, sample.corners)
+            outcome.conditions = photo_conditions(sample)
         outcomes.append(outcome)
         cuts.append(cut)
-    _read_cuts(jobs, cuts, outcomes, reader, thresholds)
-    return outcomes
-
-
-def _read_windows(
-    indices: range,
-    seed: int,
-    options: MeterOptions,
-    shape: tuple[int, ...],
-    locator: Predict,
-    reader: Predict,
-    thresholds: Thresholds,
-) -> list[Outcome]:
-    samples = []
-    for index in indices:
-        rng = np.random.default_rng([seed, _WINDOW_STREAM, index])
-        samples.append(render_window(random_positions(rng, options.wheels), rng=rng))
-    jobs = [pipeline.start(sample.image, options, shape) for sample in samples]
-    _locate(jobs, locator)
-    cuts: list[pipeline.Cut | None] = [pipeline.cut(job) for job in jobs]
-    outcomes = [Outcome(truth_text(s.positions), s.text, None, True) for s in samples]
     _read_cuts(jobs, cuts, outcomes, reader, thresholds)
     return outcomes
 
@@ -285,7 +280,7 @@ def _read_cuts(
     # As the service reads: every cut as located, then the alternatives of the unsure ones.
     firsts = reader(np.concatenate([cut.cells for _, cut in found]))
     probabilities = np.split(firsts, np.cumsum([len(cut.cells) for _, cut in found])[:-1])
-    again = [k for k, (_, cut) in enumerate(found) if pipeline.unsure(cut, probabilities[k], thresholds)]
+    again = [k for k, (_, cut) in enumerate(found) if pipeline.unsure(cut, probabilities[k])]
     if again:
         inputs = [found[k][1].alternatives_input for k in again]
         seconds = np.split(reader(np.concatenate(inputs)), np.cumsum([len(x) for x in inputs])[:-1])
@@ -303,7 +298,7 @@ def photo_conditions(sample: MeterSample) -> dict[str, str]:
     turn = abs(math.degrees(math.atan2(top[1], top[0])))
     _, height = quad_size(corners)
     ink, paper = sample.style.get("ink", [0, 0, 0]), sample.style.get("paper", [255, 255, 255])
-    rolling = any(0.15 < (p % 1) < 0.85 for p in sample.positions[:-1])
+    rolling = any(ROLLING_MARGIN < (p % 1) < 1 - ROLLING_MARGIN for p in sample.positions[:-1])
     return {
         "turn": "<5 deg" if turn < 5 else "5-15 deg" if turn < 15 else ">=15 deg",
         "wheel height": "<16 px" if height < 16 else "16-32 px" if height < 32 else ">=32 px",
@@ -368,9 +363,9 @@ def _conditions(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _report_conditions(outcomes: list[Outcome]) -> None:
+def _report_conditions(conditions: dict[str, dict[str, Any]]) -> None:
     print("   by condition (photos: exact reading / IoU >= 0.8):")
-    for name, values in _conditions(outcomes).items():
+    for name, values in conditions.items():
         cells = ", ".join(
             f"{value} {v['photos']}: {v['exact_reading']:.3f} / {v['window_iou_at_0.8']:.3f}"
             for value, v in values.items()
@@ -378,14 +373,15 @@ def _report_conditions(outcomes: list[Outcome]) -> None:
         print(f"     {name:13s} {cells}")
 
 
-def _real_crops(args: argparse.Namespace) -> dict[str, Any]:
-    """Per-wheel accuracy on the reader's held-out real crops (the reader's own evaluation)."""
+def _real_crops(args: argparse.Namespace, read_wheels: Predict) -> dict[str, Any]:
+    """Per-wheel accuracy on the reader's held-out real crops (the reader's own evaluation),
+    read by `read_wheels`, the reader already loaded."""
     if not args.data.exists():
         print(f"3. real crops: {args.data} not found; skipped (--data, or --no-real)")
         return {}
     from meter_service.training.reader import evaluate_reader
 
-    figures = evaluate_reader(args.model_dir, args.data, progress=not args.quiet)
+    figures = evaluate_reader(args.model_dir, args.data, progress=not args.quiet, predict=read_wheels)
     print(f"3. wheels on {figures['test_data']}:")
     print(
         f"   whole-digit accuracy {figures['test_whole_digit_accuracy']:.4f} "

@@ -30,6 +30,7 @@ import shlex
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,14 @@ from meter_service.training.reader_data import (
 )
 from meter_service.training.window_cells import DEFAULT_SEED as WINDOW_SEED
 from meter_service.training.window_cells import JITTER, window_cells
-from recognition_common.model_card import ModelCard, read_card, update_card_metrics, write_card
+from recognition_common.model_card import (
+    CARD_FILE,
+    MODEL_FILE,
+    ModelCard,
+    read_card,
+    update_card_metrics,
+    write_card,
+)
 from recognition_common.models import configure_tensorflow, load_compiled
 from recognition_common.plots import plot_training_curve, train_and_validation
 
@@ -69,7 +77,6 @@ SERVICE_ROOT = Path(__file__).resolve().parents[2]
 REPO_ROOT = SERVICE_ROOT.parent
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "meter-digits" / "meterdigits.tar.gz").resolve()
 DEFAULT_OUT = SERVICE_ROOT / "models" / "default"
-MODEL_FILE, CARD_FILE = "model.keras", "card.json"
 MODEL_VERSION = "1.0.0"
 WHEELS = 5
 LABEL_SIGMA = 1.0  # tenths: soft labels spread over neighbouring tenths (they look alike)
@@ -531,15 +538,20 @@ def evaluate_reader(
     folder: Path | None = None,
     synthetic: int = 1000,
     progress: bool = False,
+    *,
+    predict: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Held-out figures of a model directory: the real test split (or every crop in `folder`),
     and `synthetic` freshly rendered whole-digit crops (a check on wheels unlike the real data).
+    `predict`: the model directory's reader already loaded (a batch -> probabilities function
+    taking any batch size); loaded and compiled here when None.
 
     Returns test_* figures (whole-digit accuracy, within +/-0.1 and +/-0.5, MAE in tenths,
     counts, the commonest whole-digit misreadings) and synthetic_whole_digit_accuracy.
     """
-    configure_tensorflow()
-    _, predict = load_compiled(model_dir, 512)
+    if predict is None:
+        configure_tensorflow()
+        _, predict = load_compiled(model_dir, 512)
     split_facts: dict[str, Any] = {}
     if folder is not None:
         crops = load_extra([folder])
@@ -569,7 +581,7 @@ def evaluate_reader(
         if truth != read
     )
     metrics: dict[str, Any] = {f"test_{key}": _rounded(value) for key, value in figures.items()}
-    metrics["test_whole_digit_errors"] = int((digits[whole] != labels[whole] // 10).sum())
+    metrics["test_whole_digit_errors"] = sum(misread.values())
     metrics["test_whole_digit_misreadings"] = [f"{pair}: {n}" for pair, n in misread.most_common(10)]
     metrics["test_mean_confidence"] = round(float(confidences.mean()), 4) if len(confidences) else math.nan
     metrics["test_data"] = source

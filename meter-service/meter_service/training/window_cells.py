@@ -111,15 +111,15 @@ def window_cells(
         if path.exists():
             with np.load(path) as stored:
                 return stored["pixels"], stored["labels"]
-    tasks = [(_photo, (seed, i)) for i in range(photos)] + [(_window, (seed, i)) for i in range(windows)]
+    photo_tasks = [(seed, i) for i in range(photos)]
+    window_tasks = [(seed, i) for i in range(windows)]
     results: list[tuple[np.ndarray, list[int]]] = []
-    if workers > 1 and len(tasks) > 1:
+    if workers > 1 and len(photo_tasks) + len(window_tasks) > 1:
         with get_context("spawn").Pool(workers) as pool:
-            photo_results = pool.map(_photo, [t for f, t in tasks if f is _photo], chunksize=16)
-            window_results = pool.map(_window, [t for f, t in tasks if f is _window], chunksize=16)
-        results = photo_results + window_results
+            results = pool.map(_photo, photo_tasks, chunksize=16)
+            results += pool.map(_window, window_tasks, chunksize=16)
     else:
-        results = [function(task) for function, task in tasks]
+        results = [_photo(task) for task in photo_tasks] + [_window(task) for task in window_tasks]
     if progress:
         print(f"window cells: {photos} photos + {windows} window crops cut", flush=True)
     if results:
