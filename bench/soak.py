@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import platform
@@ -40,6 +39,7 @@ from bench.loadgen import _read_response, build_multipart
 from bench.run_bench import distinct_images
 from recognition_common.models import find_model_dirs
 from tests.support import processes
+from tests.support.images import captcha_png
 from tests.support.load import with_nonce
 from tests.support.processes import REPO_ROOT, ManagedProcess, RedisServer, UvicornApp
 
@@ -54,17 +54,13 @@ def task_images(task: str, catalogue: dict) -> list[bytes] | None:
     if task == "digit":
         return distinct_images(20, seed=7)
     if task == "captcha":
-        from captcha_service.synth import render
-
         card = next((c for c in catalogue["models"] if c["name"] == catalogue["default_model"]), {})
         width, height = card.get("width", 100), card.get("height", 60)
         rng = random.Random(11)
         images = []
         for _ in range(20):
-            buffer = io.BytesIO()
             text = "".join(rng.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(4))
-            render(text, width, height, random.Random(rng.random())).save(buffer, "PNG")
-            images.append(buffer.getvalue())
+            images.append(captcha_png(text, rng.random(), width, height))
         return images
     if task == "meter":
         import meter_service
@@ -99,15 +95,7 @@ class Record:
 
 def rss_mb(process: ManagedProcess) -> float:
     """Resident memory of the process and everything it forked."""
-    total = 0
-    for pid in process.group_pids():
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+    return processes.rss_mb(process.group_pids())
 
 
 def start_stack(
@@ -122,9 +110,8 @@ def start_stack(
     started["redis"] = redis_server
     urls: dict[str, str] = {}
     services = {"digit": processes.digit_service, "captcha": processes.captcha_service}
-    meter_service = getattr(processes, "meter_service", None)
-    if meter_service is not None and find_model_dirs(REPO_ROOT / "meter-service" / "models"):
-        services["meter"] = meter_service
+    if find_model_dirs(REPO_ROOT / "meter-service" / "models"):
+        services["meter"] = processes.meter_service
     for task, factory in services.items():
         print(f"starting the {task} service...", flush=True)
         service = factory()

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from captcha_service.labels import DIGITS_LOWER
-from captcha_service.synth import render
 from tests.support.assertions import assert_error
+from tests.support.images import captcha_png
 from tests.support.processes import UvicornApp
 
 pytestmark = pytest.mark.slow
@@ -28,12 +28,6 @@ def client(gateway: UvicornApp) -> httpx.Client:
 def service(captcha_backend: UvicornApp) -> httpx.Client:
     with httpx.Client(base_url=captcha_backend.url, timeout=30) as session:
         yield session
-
-
-def captcha_png(text: str, seed: int, width: int = 100, height: int = 60) -> bytes:
-    buffer = io.BytesIO()
-    render(text, width, height, random.Random(seed)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def recognize(client: httpx.Client, data: bytes, **params: str) -> httpx.Response:

@@ -36,9 +36,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from gateway.main import app as gateway_app
-
-# The recognizer services, as in test_hostile_input.py: a new one is one more name here.
-SERVICES = ["digit", "captcha", "meter"]
+from tests.support.processes import SERVICES
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "60"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261121"))

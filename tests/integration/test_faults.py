@@ -6,8 +6,6 @@ Slow clients: test_slow_clients.py; SIGTERM: test_shutdown.py; model reload: tes
 
 from __future__ import annotations
 
-import io
-import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,34 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from captcha_service.synth import render
-from digit_service.synth import draw_number
 from tests.support import processes
-from tests.support.images import encode
-from tests.support.load import BackgroundLoad, summary, with_nonce
-from tests.support.processes import RedisServer, UvicornApp
+from tests.support.images import captcha_png, digit_png
+from tests.support.load import BackgroundLoad, fresh_digit_png, summary, with_nonce
+from tests.support.processes import RedisServer, UvicornApp, wait_until
 
 pytestmark = pytest.mark.slow
 
-DIGITS = {digit: encode(draw_number(digit)) for digit in "0123456789"}
+CAPTCHAS = [captcha_png(text, seed=text) for text in ("a1b2", "x9y8", "7k3m", "q0w4")]
 
 
-def captcha_png(text: str) -> bytes:
-    buffer = io.BytesIO()
-    render(text, 100, 60, random.Random(text)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-CAPTCHAS = [captcha_png(text) for text in ("a1b2", "x9y8", "7k3m", "q0w4")]
-
-
-def fresh_png(text: str = "7") -> bytes:
-    """A digit image no test has sent before: a cache miss."""
-    return with_nonce(DIGITS[text], uuid.uuid4().hex)
-
-
-def post(url: str, data: bytes, timeout: float = 30, task: str = "digit") -> httpx.Response:
-    return httpx.post(url + f"/api/v1/{task}/recognize", files={"file": ("d.png", data)}, timeout=timeout)
+def post(url: str, data: bytes, timeout: float = 30) -> httpx.Response:
+    return httpx.post(url + "/api/v1/digit/recognize", files={"file": ("d.png", data)}, timeout=timeout)
 
 
 def captcha_misses(client: httpx.Client, n: int) -> httpx.Response:
@@ -72,7 +54,7 @@ def test_redis_killed_and_restarted_under_load(digit_backend: UvicornApp, own_re
     def half_hits(client: httpx.Client, n: int) -> httpx.Response:
         digit = str(n % 10)
         # Odd requests repeat 4 images (hits while Redis is there), even ones are new (misses).
-        data = DIGITS[str(n % 4)] if n % 2 else with_nonce(DIGITS[digit], f"redis-{n}")
+        data = digit_png(str(n % 4)) if n % 2 else with_nonce(digit_png(digit), f"redis-{n}")
         reply = client.post("/api/v1/digit/recognize", files={"file": ("d.png", data)})
         if reply.status_code == 200 and not n % 2 and reply.json()["result"]["text"] != digit:
             wrong.append(reply.text[:200])
@@ -93,10 +75,12 @@ def test_redis_killed_and_restarted_under_load(digit_backend: UvicornApp, own_re
             restarted = RedisServer(port=own_redis.port)  # same address: the gateway is not told
             restarted.start()
             back = time.monotonic()
-            deadline = back + 10
-            while not any(o.cache == "HIT" and o.started > back + 0.6 for o in load.outcomes):
-                assert time.monotonic() < deadline, "caching did not resume after Redis came back"
-                time.sleep(0.05)
+            wait_until(
+                lambda: any(o.cache == "HIT" and o.started > back + 0.6 for o in load.outcomes),
+                10,
+                "caching did not resume after Redis came back",
+                interval_s=0.05,
+            )
             load.wait_for(20)
         assert not load.failures(), summary(load.outcomes)
         assert not wrong, wrong
@@ -120,14 +104,14 @@ def test_backend_killed_and_restarted(redis_server: RedisServer, captcha_backend
     app.start()
     restarted: UvicornApp | None = None
     try:
-        assert post(app.url, fresh_png()).status_code == 200
+        assert post(app.url, fresh_digit_png("7")).status_code == 200
         with BackgroundLoad(app.url, captcha_misses, clients=2, tag="captcha") as captcha:
             captcha.wait_for(5)
             service.kill()
             outage_started = time.monotonic()
             for _ in range(5):  # every one refused at once, not after a timeout
                 started = time.monotonic()
-                reply = post(app.url, fresh_png())
+                reply = post(app.url, fresh_digit_png("7"))
                 assert time.monotonic() - started < 1
                 assert reply.status_code == 503 and reply.json()["error"]["code"] == "backend_unavailable"
                 assert "retry-after" in reply.headers
@@ -138,7 +122,7 @@ def test_backend_killed_and_restarted(redis_server: RedisServer, captcha_backend
 
             restarted = UvicornApp("digit-service", "digit_service.main:app", port=service.port)
             restarted.start()  # the gateway is not restarted, nor told
-            reply = post(app.url, fresh_png("4"))
+            reply = post(app.url, fresh_digit_png("4"))
             assert reply.status_code == 200 and reply.json()["result"]["text"] == "4"
             outage_ended = time.monotonic()
             captcha.wait_for(5)
@@ -170,7 +154,7 @@ def test_hanging_backend_gives_504_within_the_timeout_and_holds_nothing_up(
     app.start()
 
     client = httpx.Client(base_url=app.url, timeout=30, limits=httpx.Limits(max_connections=32))
-    images = [fresh_png() for _ in range(24)]
+    images = [fresh_digit_png("7") for _ in range(24)]
 
     def hang(data: bytes) -> tuple[int, str, float]:
         started = time.monotonic()
@@ -207,7 +191,7 @@ def test_full_queue_answers_503_with_retry_after(redis_server: RedisServer) -> N
     service = processes.digit_service(env={"DIGIT_MAX_QUEUE": "2", "DIGIT_MAX_BATCH": "1"})
     service.start()
     try:
-        images = [fresh_png(str(i % 10)) for i in range(60)]
+        images = [fresh_digit_png(str(i % 10)) for i in range(60)]
 
         async def burst() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:

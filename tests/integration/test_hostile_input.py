@@ -16,11 +16,7 @@ import pytest
 
 from tests.support.hostile import SAMPLES, STACK_TRACE_MARKERS, Case, Expect, corpus, multipart
 from tests.support.images import encode
-from tests.support.processes import UvicornApp
-
-# The recognizers, each run behind the gateway and directly (fixture `<task>_backend`). A new
-# recognizer is one more name here, and a `TaskSample` in tests/support/hostile.py for its images.
-SERVICES = ["digit", "captcha", "meter"]
+from tests.support.processes import SERVICES, UvicornApp, rss_mb
 
 
 @dataclass(frozen=True)
@@ -114,14 +110,6 @@ def test_wrong_method_gets_405_naming_the_right_one(
     assert reply.headers["allow"] == "POST"
 
 
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for process {pid}")
-
-
 @pytest.mark.parametrize("target", TARGETS, ids=lambda target: target.name)
 def test_process_stays_up_with_bounded_memory(
     request: pytest.FixtureRequest, clients: dict[str, httpx.Client], target: Target
@@ -136,11 +124,11 @@ def test_process_stays_up_with_bounded_memory(
             assert send(client, target, case).status_code < 500, case.name
 
     send_corpus()
-    before = rss_mb(app.process.pid)
+    before = rss_mb([app.process.pid])
     started = time.monotonic()
     for _ in range(ROUNDS):
         send_corpus()
-    after = rss_mb(app.process.pid)
+    after = rss_mb([app.process.pid])
     elapsed = time.monotonic() - started
     assert after - before < MAX_RSS_GROWTH_MB, (
         f"{target.name}: resident memory {before:.0f} MB -> {after:.0f} MB after "

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,14 +21,13 @@ from digit_service.config import DigitSettings
 from digit_service.synth import draw_number
 from recognition_common.models import fingerprint
 from tests.support import processes
-from tests.support.images import encode
-from tests.support.load import BackgroundLoad, summary, with_nonce
-from tests.support.processes import RedisServer, UvicornApp
+from tests.support.images import digit_png, encode
+from tests.support.load import BackgroundLoad, fresh_digit_png, summary, with_nonce
+from tests.support.processes import RedisServer, UvicornApp, wait_until
 
 pytestmark = pytest.mark.slow
 
 SHIPPED = DigitSettings().model_dir
-DIGITS = {digit: encode(draw_number(digit)) for digit in "0123456789"}
 
 
 def replace_model_file(model_dir: Path, source: Path) -> None:
@@ -119,7 +117,7 @@ def test_replaced_model_reloads_under_load_and_the_cache_never_serves_the_old_an
 
     def traffic(client: httpx.Client, n: int) -> httpx.Response:
         # Half new images (to the model), half repeats (from the cache).
-        data = DIGITS[str(n % 10)] if n % 2 else with_nonce(DIGITS[str(n % 10)], f"{uuid.uuid4().hex}")
+        data = digit_png(str(n % 10)) if n % 2 else fresh_digit_png(str(n % 10))
         return client.post("/api/v1/digit/recognize", files={"file": ("d.png", data)})
 
     with (
@@ -138,7 +136,7 @@ def test_replaced_model_reloads_under_load_and_the_cache_never_serves_the_old_an
 
         # The followed image: the gateway learns of the new model from the first answer that
         # names it (or its catalogue's expiry), then never answers from the old model's entries.
-        recognize(api, with_nonce(DIGITS["8"], uuid.uuid4().hex))
+        recognize(api, fresh_digit_png("8"))
         after = recognize(api, image)
         assert after.headers["x-cache"] == "MISS"
         assert after.json()["model"] == {"name": "cnn", "version": "1.0.0", "fingerprint": swapped}
@@ -158,13 +156,11 @@ def test_replaced_model_reloads_under_load_and_the_cache_never_serves_the_old_an
     assert not load.failures(), summary(load.outcomes)
     assert len(service_ready.statuses) > 20 and set(service_ready.statuses) == {200}
     assert set(gateway_ready.statuses) == {200}
-    recognize(api, with_nonce(DIGITS["8"], uuid.uuid4().hex))
+    recognize(api, fresh_digit_png("8"))
     back = recognize(api, image)
     assert back.json()["model"]["fingerprint"] == original and back.json()["result"] == first.json()["result"]
-    deadline = time.monotonic() + 30
-    while httpx.get(service.url + "/readyz").json()["retiring"]:  # the replaced models drained
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    # The replaced models drained.
+    wait_until(lambda: not httpx.get(service.url + "/readyz").json()["retiring"], 30, interval_s=0.1)
 
 
 def test_sighup_reloads_and_a_corrupt_file_is_refused(
@@ -187,22 +183,16 @@ def test_sighup_reloads_and_a_corrupt_file_is_refused(
     def new_log() -> str:
         return service.log_path.read_bytes()[logged:].decode(errors="replace")
 
-    deadline = time.monotonic() + 60
-    while "model reload refused" not in new_log():
-        assert time.monotonic() < deadline, new_log()
-        time.sleep(0.2)
+    wait_until(lambda: "model reload refused" in new_log(), 60, new_log, interval_s=0.2)
     assert "lenet5" in new_log().split("model reload refused")[-1]
     assert service.running and served_print() == before
-    data = with_nonce(DIGITS["6"], uuid.uuid4().hex)
+    data = fresh_digit_png("6")
     assert recognize(service.url + "/v1/recognize", data, model="lenet5").json()["result"]["text"] == "6"
 
     replace_model_file(lenet5, SHIPPED / "lenet5" / "model.keras")
     (lenet5 / "card.json").write_text((lenet5 / "card.json").read_text().replace('"1.0.0"', '"1.0.1"', 1))
     os.kill(service.pid, signal.SIGHUP)
-    deadline = time.monotonic() + 60
-    while served_print() == before:
-        assert time.monotonic() < deadline, service.log_tail()
-        time.sleep(0.2)
+    wait_until(lambda: served_print() != before, 60, service.log_tail, interval_s=0.2)
     assert served_print() == fingerprint(lenet5)
     reply = recognize(service.url + "/v1/recognize", data, model="lenet5").json()
     assert reply["model"]["version"] == "1.0.1" and reply["result"]["text"] == "6"

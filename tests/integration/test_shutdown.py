@@ -7,24 +7,21 @@ from __future__ import annotations
 import signal
 import socket
 import time
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from digit_service.synth import draw_number
 from tests.support import processes
-from tests.support.images import encode
-from tests.support.load import with_nonce
-from tests.support.processes import ManagedProcess, UvicornApp
+from tests.support.images import digit_png
+from tests.support.load import fresh_digit_png, with_nonce
+from tests.support.processes import ManagedProcess, UvicornApp, wait_until
 
 pytestmark = pytest.mark.slow
 
 IN_FLIGHT = 6
 EXIT_WITHIN_S = 10
-DIGITS = {digit: encode(draw_number(digit)) for digit in "0123456789"}
 
 
 def refuses_connections(port: int) -> bool:
@@ -40,8 +37,7 @@ def send_in_flight(url: str) -> tuple[ThreadPoolExecutor, list[Future[httpx.Resp
     pool = ThreadPoolExecutor(IN_FLIGHT)
 
     def one(index: int) -> httpx.Response:
-        data = with_nonce(DIGITS[str(index)], uuid.uuid4().hex)
-        return httpx.post(url, files={"file": ("d.png", data)}, timeout=30)
+        return httpx.post(url, files={"file": ("d.png", fresh_digit_png(str(index)))}, timeout=30)
 
     return pool, [pool.submit(one, index) for index in range(IN_FLIGHT)]
 
@@ -87,13 +83,15 @@ def test_sigterm_to_a_recognizer_finishes_in_flight_requests(redis_server: proce
     gateway.start()
     try:
         recognize = gateway.url + "/api/v1/digit/recognize"
-        assert httpx.post(recognize, files={"file": ("d.png", DIGITS["1"])}, timeout=30).status_code == 200
+        assert httpx.post(recognize, files={"file": ("d.png", digit_png("1"))}, timeout=30).status_code == 200
         replies = sigterm_while_in_flight(service, service.port, recognize)
         assert [reply.status_code for reply in replies] == [200] * IN_FLIGHT
         assert [reply.json()["result"]["text"] for reply in replies] == [str(i) for i in range(IN_FLIGHT)]
         # Once it is gone, the gateway says so at once.
         started = time.monotonic()
-        reply = httpx.post(recognize, files={"file": ("d.png", with_nonce(DIGITS["2"], "after"))}, timeout=30)
+        reply = httpx.post(
+            recognize, files={"file": ("d.png", with_nonce(digit_png("2"), "after"))}, timeout=30
+        )
         assert reply.status_code == 503 and time.monotonic() - started < 1
     finally:
         gateway.stop()
@@ -112,10 +110,8 @@ def test_uvicorn_workers_never_outlive_their_supervisor(how: str) -> None:
     )
     app.start()
     try:
-        deadline = time.monotonic() + 60
-        while len(app.group_pids()) < 3:  # the supervisor and its two workers (and helpers)
-            assert time.monotonic() < deadline, app.log_tail()
-            time.sleep(0.1)
+        # The supervisor and its two workers (and helpers).
+        wait_until(lambda: len(app.group_pids()) >= 3, 60, app.log_tail, interval_s=0.1)
         children = set(app.group_pids()) - {app.pid}
         started = time.monotonic()
         if how == "stop":

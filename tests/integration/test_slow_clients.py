@@ -13,23 +13,21 @@ import base64
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from digit_service.synth import draw_number
 from tests.support import processes
-from tests.support.images import encode
-from tests.support.load import BackgroundLoad, summary, with_nonce
+from tests.support.images import digit_png
+from tests.support.load import BackgroundLoad, fresh_digit_png, summary
 from tests.support.processes import RedisServer, UvicornApp
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT_S = 2
-DIGIT = encode(draw_number("5"))
+DIGIT = digit_png("5")
 BOUNDARY = "slowboundary"
 
 
@@ -137,7 +135,7 @@ def impatient_gateway(digit_backend: UvicornApp, redis_server: RedisServer) -> I
 
 
 def fresh_digit(client: httpx.Client, n: int) -> httpx.Response:
-    data = with_nonce(DIGIT, uuid.uuid4().hex)
+    data = fresh_digit_png("5")
     return client.post("/api/v1/digit/recognize", files={"file": ("d.png", data)})
 
 

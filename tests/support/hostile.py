@@ -20,7 +20,6 @@ import functools
 import json
 import random
 import struct
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tests.support.images import encode, png_bomb
+from tests.support.images import encode, png_bomb, png_chunk
 
 MB = 1024 * 1024
 
@@ -151,13 +150,9 @@ TOO_MANY_PIXELS = Expect(413, "image_too_large")
 # --- image bytes --------------------------------------------------------------------------------
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def png_header(width: int, height: int) -> bytes:
     """A PNG signature and a valid IHDR (8-bit grey): what a decoder reads before any pixel."""
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
 
 
 def gif_claiming(width: int, height: int) -> bytes:

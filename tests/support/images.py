@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import random
 import struct
 import zlib
 
@@ -15,12 +17,33 @@ def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
     return buffer.getvalue()
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and the CRC of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
     """A ~100-byte PNG whose header claims width x height pixels (a decompression bomb)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     pixels = zlib.compress(b"\x00" * (width + 1))  # one row; the rest is never sent
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", pixels)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+@functools.cache
+def digit_png(digit: str) -> bytes:
+    """`digit_service.synth.draw_number(digit)` as PNG bytes (made once; treat as read-only)."""
+    from digit_service.synth import draw_number
+
+    return encode(draw_number(digit))
+
+
+def captcha_png(text: str, seed: int | float | str, width: int = 100, height: int = 60) -> bytes:
+    """`captcha_service.synth.render` of `text`, seeded with `seed`, as PNG bytes."""
+    from captcha_service.synth import render
+
+    return encode(render(text, width, height, random.Random(seed)))

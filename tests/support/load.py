@@ -14,11 +14,14 @@ import itertools
 import struct
 import threading
 import time
-import zlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+
+from tests.support.images import digit_png, png_chunk
+from tests.support.processes import wait_until
 
 
 def with_nonce(image: bytes, nonce: int | str) -> bytes:
@@ -29,8 +32,12 @@ def with_nonce(image: bytes, nonce: int | str) -> bytes:
         return image[:2] + b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text + image[2:]
     assert image[-12:-8] == b"\x00\x00\x00\x00" and image[-8:-4] == b"IEND", "PNG or JPEG only"
     data = b"nonce\x00" + text
-    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
-    return image[:-12] + chunk + image[-12:]
+    return image[:-12] + png_chunk(b"tEXt", data) + image[-12:]
+
+
+def fresh_digit_png(digit: str) -> bytes:
+    """`digit_png(digit)` with a random nonce: an image no test has sent before (a cache miss)."""
+    return with_nonce(digit_png(digit), uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -105,10 +112,12 @@ class BackgroundLoad:
     def wait_for(self, count: int, timeout_s: float = 30) -> None:
         """Until at least `count` more requests have been answered."""
         target = len(self.outcomes) + count
-        deadline = time.monotonic() + timeout_s
-        while len(self.outcomes) < target:
-            assert time.monotonic() < deadline, f"load stalled at {len(self.outcomes)} requests"
-            time.sleep(0.02)
+        wait_until(
+            lambda: len(self.outcomes) >= target,
+            timeout_s,
+            lambda: f"load stalled at {len(self.outcomes)} requests",
+            interval_s=0.02,
+        )
 
 
 def summary(outcomes: list[Outcome]) -> str:

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import httpx
@@ -47,6 +48,36 @@ def group_members(pgid: int) -> list[int]:
         if fields[0] != "Z" and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return members
+
+
+def wait_until(
+    predicate: Callable[[], object],
+    timeout_s: float,
+    message: str | Callable[[], str] | None = None,
+    interval_s: float = 0.1,
+) -> None:
+    """Poll `predicate` every `interval_s` until it is true; an AssertionError with `message` (a
+    callable: called then, for the state at the time) once `timeout_s` have passed without."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if message is None:
+            assert time.monotonic() < deadline
+        else:
+            assert time.monotonic() < deadline, message() if callable(message) else message
+        time.sleep(interval_s)
+
+
+def rss_mb(pids: Iterable[int]) -> float:
+    """Resident memory (VmRSS) of the processes `pids`, summed, in MB; a process gone is skipped."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
 
 
 def free_port() -> int:
@@ -256,6 +287,12 @@ def captcha_service(env: dict[str, str] | None = None) -> UvicornApp:
 
 def meter_service(env: dict[str, str] | None = None) -> UvicornApp:
     return UvicornApp("meter-service", "meter_service.main:app", env=env)
+
+
+# The recognizer services (tasks), each run behind the gateway and directly by the test fixtures
+# (`<task>_backend`). A new recognizer is one more name here (and, for the hostile-input tests, a
+# `TaskSample` in tests/support/hostile.py for its images).
+SERVICES = ["digit", "captcha", "meter"]
 
 
 def gateway(
