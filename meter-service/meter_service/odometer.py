@@ -10,7 +10,9 @@ best explains where it stands.
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 from collections.abc import Sequence
 
 MIN_WHEELS, MAX_WHEELS = 4, 8  # the counters the service reads and the generator draws
@@ -54,6 +56,35 @@ def resolve_digits(positions: Sequence[float]) -> list[int]:
         digits[index] = digit
         right = digit + carry  # where this wheel stands if it agrees with its neighbour
     return digits
+
+
+# A wheel whose right neighbour stands at or past this may be being carried (a neighbour at 9.1
+# could carry it a tenth), so it cannot tell where whole digits sit.
+CARRY_FROM = 8.9
+MAX_REST_RESIDUAL = 0.2  # a wheel at rest further than this from a whole digit is misread, not offset
+MAX_OFFSET = 0.15  # the most a row's drums and its cut can shift every wheel, in digits
+
+
+def resting_offset(positions: Sequence[float]) -> float:
+    """How far the wheels at rest in a row stand, together, from their whole digits (median).
+
+    A reader of one cell sees where the digits sit in that cell, and every wheel of a row shares
+    what moves them all: the drums' common axle mounted a little high or low, and a window cut a
+    little above or below the row. That shift looks exactly like a wheel turned a little further
+    (or less far): on its own, a last wheel at 2.92 in a row cut a little high is a centred 3.
+    Wheels that are not being carried stand on whole digits, so their common residual measures
+    the shift; `compose` takes it off every wheel before reading. 0.0 when no wheel is at rest.
+    """
+    residuals = []
+    for position, right in itertools.pairwise(positions):
+        if right % 10 >= CARRY_FROM:
+            continue  # possibly being carried: not a reference
+        residual = (position - round(position) + 0.5) % 1 - 0.5
+        if abs(residual) <= MAX_REST_RESIDUAL:
+            residuals.append(residual)
+    if not residuals:
+        return 0.0
+    return min(max(float(statistics.median(residuals)), -MAX_OFFSET), MAX_OFFSET)
 
 
 def reading_text(positions: Sequence[float]) -> str:

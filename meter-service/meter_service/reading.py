@@ -75,12 +75,17 @@ class Reading:
 def compose(readings: Sequence[WheelReading], min_confidence: float) -> Reading:
     """The reading of a row of wheels, leftmost first.
 
+    Each wheel is read where it appears in its cell; the shift the row's wheels share (their
+    drums' mounting, the cut's height: `odometer.resting_offset`) is taken off every wheel first,
+    so a last wheel at 2.92 in a window cut a little high still reads 2.9, not 3.
+
     The overall confidence is the product of the wheels' confidences: the reading is right only
     if every wheel is, and the wheels are read independently, so the product estimates that
     chance (the minimum would call a reading with five 0.8 wheels as sure as one with a single
     0.8 wheel). The same rule as the captcha service's characters.
     """
-    positions = [snap(reading.position) for reading in readings]
+    offset = odometer.resting_offset([reading.position for reading in readings])
+    positions = [snap(reading.position - offset) for reading in readings]
     digits = odometer.resolve_digits(positions)
     wheels = []
     for position, digit, reading in zip(positions, digits, readings, strict=True):

@@ -24,7 +24,15 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from meter_service.geometry import Corners, as_corners, homography, transform_points, warp
 from meter_service.odometer import MAX_WHEELS, MIN_WHEELS, reading_text, reading_value, wheel_positions
-from meter_service.wheels import WheelStyle, font_paths, random_style, red_variant, render_wheel
+from meter_service.wheels import (
+    WheelStyle,
+    font_paths,
+    random_style,
+    red_variant,
+    render_wheel,
+    shown_position,
+    wobbled,
+)
 
 Colour = tuple[int, int, int]
 
@@ -70,12 +78,21 @@ class MeterSample:
     wheels: int
     style: dict[str, Any] = field(default_factory=dict)
     window_style: WindowStyle | None = None  # the full look, for tests and re-rendering
+    # Where each wheel appears to stand in its slot (`wheels.shown_position`): its position
+    # shifted by how far off centre its drum was drawn. What a reader of one cell can see.
+    shown: list[float] = field(default_factory=list)
 
     @classmethod
     def drawn(
-        cls, image: Image.Image, positions: list[float], corners: Corners, style: WindowStyle
+        cls,
+        image: Image.Image,
+        positions: list[float],
+        corners: Corners,
+        style: WindowStyle,
+        shown: list[float] | None = None,
     ) -> MeterSample:
-        """The sample of an image drawn with the wheels at `positions`: its labels follow from them."""
+        """The sample of an image drawn with the wheels at `positions` (appearing at `shown`):
+        its labels follow from them."""
         return cls(
             image=image,
             text=reading_text(positions),
@@ -85,6 +102,7 @@ class MeterSample:
             wheels=len(positions),
             style=style.describe(),
             window_style=style,
+            shown=[float(p) for p in (positions if shown is None else shown)],
         )
 
     def label(self) -> dict[str, Any]:
@@ -93,6 +111,7 @@ class MeterSample:
             "text": self.text,
             "value": self.value,
             "positions": [round(p, 4) for p in self.positions],
+            "shown": [round(p, 4) for p in self.shown],
             "corners": np.round(self.corners.astype(np.float64), 2).tolist(),
             "wheels": self.wheels,
             "style": self.style,
@@ -173,21 +192,25 @@ def _font(rng: np.random.Generator, size: int) -> ImageFont.FreeTypeFont | Image
 
 def render_row(
     positions: list[float], style: WindowStyle, cell_h: int, rng: np.random.Generator
-) -> Image.Image:
-    """The wheel row exactly: N equal slots, each a wheel with half a separator either side."""
+) -> tuple[Image.Image, list[float]]:
+    """The wheel row exactly: N equal slots, each a wheel with half a separator either side.
+    Returns it and where each wheel appears to stand (`wheels.shown_position`)."""
     cell_w = max(4, round(cell_h * style.cell_aspect))
     gap = round(cell_w * style.separator / 2)  # per side of a wheel
     slot = cell_w + 2 * gap
     row = Image.new("RGB", (slot * len(positions), cell_h), style.separator_colour)
     draw = ImageDraw.Draw(row)
+    shown = []
     for index, (position, wheel_style) in enumerate(zip(positions, style.wheel_styles, strict=True)):
-        cell = render_wheel(position, wheel_style, cell_w, cell_h, rng)
+        drum = wobbled(wheel_style, rng)
+        shown.append(shown_position(position, drum))
+        cell = render_wheel(position, drum, cell_w, cell_h)
         row.paste(cell, (index * slot + gap, 0))
         if gap >= 2 and rng.random() < 0.5:  # the drum's rim: a thin line at the wheel's edge
             rim = _tone(rng, 60, 200)
             for x in (index * slot + gap - 1, index * slot + gap + cell_w):
                 draw.line([(x, 0), (x, cell_h)], fill=rim)
-    return row
+    return row, shown
 
 
 def _shade(image: Image.Image, rng: np.random.Generator, strength: float) -> Image.Image:
@@ -201,9 +224,11 @@ def _shade(image: Image.Image, rng: np.random.Generator, strength: float) -> Ima
 
 def _window(
     positions: list[float], style: WindowStyle, cell_h: int, rng: np.random.Generator
-) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """The counter window: row inside its frame. Returns it and the row's box (x0, y0, x1, y1)."""
-    row = _shade(render_row(positions, style, cell_h, rng), rng, float(rng.uniform(0, 0.5)))
+) -> tuple[Image.Image, tuple[int, int, int, int], list[float]]:
+    """The counter window: row inside its frame. Returns it, the row's box (x0, y0, x1, y1) and
+    where the wheels appear to stand."""
+    row, shown = render_row(positions, style, cell_h, rng)
+    row = _shade(row, rng, float(rng.uniform(0, 0.5)))
     pad_y = max(2, round(cell_h * style.frame_pad))
     pad_x = max(2, round(cell_h * style.frame_pad * rng.uniform(0.6, 1.6)))
     window = Image.new("RGB", (row.width + 2 * pad_x, row.height + 2 * pad_y), style.frame_colour)
@@ -225,7 +250,7 @@ def _window(
             outline=(int(rng.integers(160, 230)), 20, 30),
             width=max(1, cell_h // 16),
         )
-    return window, (pad_x, pad_y, pad_x + row.width, pad_y + row.height)
+    return window, (pad_x, pad_y, pad_x + row.width, pad_y + row.height), shown
 
 
 # --- The dial face ---------------------------------------------------------------------------
@@ -495,7 +520,7 @@ def generate_meter(
     cell_h_photo = row_w_photo / row_aspect
     cell_h = max(12, round(cell_h_photo * rng.uniform(1.0, 1.4)))  # render a little larger
 
-    window, row_box = _window(positions, style, cell_h, rng)
+    window, row_box, shown = _window(positions, style, cell_h, rng)
     meter, (x0, y0, x1, y1) = _face(window, row_box, rng)
     row_face = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
 
@@ -528,7 +553,7 @@ def generate_meter(
         photo.alpha_composite(shadow, offset)  # type: ignore[arg-type]
     photo.alpha_composite(placed_meter)
     image = _finish(photo.convert("RGB"), rng, cell_h_photo / 32)
-    return MeterSample.drawn(image, positions, corners, style)
+    return MeterSample.drawn(image, positions, corners, style, shown)
 
 
 def render_window(
@@ -546,7 +571,7 @@ def render_window(
     """
     rng = rng if rng is not None else np.random.default_rng()
     style = style or random_window_style(rng, len(positions))
-    window, (x0, y0, x1, y1) = _window(positions, style, cell_height * 2, rng)
+    window, (x0, y0, x1, y1), shown = _window(positions, style, cell_height * 2, rng)
     row = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
     row_w, row_h = x1 - x0, y1 - y0
     pad = rng.uniform(0, loose, size=4) * np.array([row_w, 3 * row_h, row_w, 3 * row_h])
@@ -565,4 +590,4 @@ def render_window(
     image = warp(window, matrix, (out_w, out_h), fill=style.frame_colour)
     corners = as_corners(transform_points(matrix, row))
     image = _finish(image, rng, cell_height / 32)
-    return MeterSample.drawn(image, positions, corners, style)
+    return MeterSample.drawn(image, positions, corners, style, shown)

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 DIGITS = "0123456789"
 SUPERSAMPLE = 4  # render this many times larger, then shrink: smooth edges at any cell size
+WOBBLE = 0.015  # per-render jitter of a digit's place, of the cell (sd): no two renders alike
 
 _MATPLOTLIB_FONTS = (
     "DejaVuSans.ttf",
@@ -133,6 +134,27 @@ def red_variant(style: WheelStyle, rng: np.random.Generator) -> WheelStyle:
     return replace(style, ink=red.ink, paper=red.paper)
 
 
+def wobbled(style: WheelStyle, rng: np.random.Generator) -> WheelStyle:
+    """`style` with the small per-render wobble of a real drum: its digits a fraction of a
+    pixel off where the style puts them (standard deviation WOBBLE of the cell)."""
+    return replace(
+        style,
+        offset_x=style.offset_x + float(rng.normal(0, WOBBLE)),
+        offset_y=style.offset_y + float(rng.normal(0, WOBBLE)),
+    )
+
+
+def shown_position(position: float, style: WheelStyle) -> float:
+    """Where a wheel at `position` appears to stand in its cell when drawn in `style`.
+
+    A drum mounted `offset_y` of the cell low shows each digit that much lower, which looks
+    exactly like a wheel `offset_y / pitch` of a digit less far round: a wheel at 2.92 drawn
+    0.05 of the cell low shows what a centred wheel at 2.86 shows. A reader can only see this
+    shown position; the counter's common offset is taken off later, across the row.
+    """
+    return (float(position) - style.offset_y / style.pitch) % 10.0
+
+
 def _strip(position: float, style: WheelStyle, width: int, height: int, cell_h: int) -> Image.Image:
     """The drum unrolled flat around `position`: `height` rows of arc centred on the window,
     scaled so that `cell_h` rows are one cell height."""
@@ -176,16 +198,13 @@ def render_wheel(
 ) -> Image.Image:
     """One wheel cell, `width` x `height` RGB, showing the drum at `position` (0 <= p < 10).
 
-    `rng`, when given, adds the small per-render wobble of a real drum (a fraction of a pixel of
-    shift) so that equal positions don't render pixel-identical.
+    `rng`, when given, adds the small per-render wobble of a real drum (`wobbled`) so that equal
+    positions don't render pixel-identical; wobble the style first instead to know where the
+    wheel then appears (`shown_position`).
     """
     position = float(position) % 10.0
     if rng is not None:
-        style = replace(
-            style,
-            offset_x=style.offset_x + float(rng.normal(0, 0.015)),
-            offset_y=style.offset_y + float(rng.normal(0, 0.015)),
-        )
+        style = wobbled(style, rng)
     big_w, big_h = width * SUPERSAMPLE, height * SUPERSAMPLE
     # Output row y (-1..1 across the window) sees the drum at angle asin(y * sin(arc)); unrolled,
     # that is an arc length R * angle with R chosen so the centre row is 1:1.

@@ -57,10 +57,14 @@ def test_window_mode_also_reads_the_row_found_inside_a_loose_crop() -> None:
     assert passes == pipeline.WINDOW_REFINEMENTS
     cut = pipeline.cut(job)
     count = len(pipeline.ALIGNMENTS)
-    assert len(cut.candidates) == 2 * count  # the whole crop, then the row found in it
+    assert len(cut.candidates) == 2 * count  # the row found in the crop, then the whole crop
     assert cut.alternatives_input.shape == (10 * count - 5, 32, 20, 3)
     assert quad_iou(job.window.corners, sample.corners) > 0.85
-    # The surest reading is the answer: here the row's own cut, read confidently.
+    row = pipeline.aligned_cuts(job.image, job.window.corners, 5, keep_corners=False)[0]
+    whole = pipeline.aligned_cuts(job.image, job.whole, 5, keep_corners=False)[0]
+    np.testing.assert_array_equal(cut.cells, row.cells)
+    np.testing.assert_array_equal(cut.candidates[count].cells, whole.cells)
+    # The surest reading is the answer: here the whole crop's cut, read confidently.
     unsure, sure = probabilities_for([1, 1, 1, 1, 1], 0.3), probabilities_for([0, 2, 5, 7, 2.4], 0.995)
     rows = [sure if index == count else unsure for index in range(2 * count)]
     thresholds = Thresholds(0.5, 0.5)

@@ -15,6 +15,7 @@ from meter_service.reader import (
     CONFIDENCE_WINDOW,
     NUM_CLASSES,
     circular_distance,
+    class_of,
     classes_tenths,
     decode_wheel,
     reader_input,
@@ -235,19 +236,40 @@ def test_the_committed_model_reads_rendered_whole_digits() -> None:
     assert right >= 45, f"{right} of 50 rendered whole digits read right"
 
 
-def test_window_cells_are_cut_like_the_service_and_labelled_with_the_true_tenths(tmp_path: Path) -> None:
+def test_window_cells_are_cut_like_the_service_and_labelled_with_what_they_show(tmp_path: Path) -> None:
     from meter_service.synth import generate_meter, sample_rng
     from meter_service.training import window_cells as wc
 
     pixels, labels = wc.window_cells(2, 1, seed=11, cache=tmp_path, workers=1)
     assert pixels.dtype == np.uint8 and pixels.shape[1:] == (32, 20, 3) and len(pixels) == len(labels)
     assert labels.min() >= 0 and labels.max() < 100
-    # The first photo's cells carry its wheels' true positions, snapped to tenths, left first.
+    # The first photo's cells, left first: each near its wheel's true tenth, off by what the
+    # drum's offset and the jittered cut show (a few tenths at most).
     jitter = np.random.default_rng([11, 2, 0])
     wheels = int(jitter.choice(wc.WHEEL_CHOICES))
     sample = generate_meter(sample_rng(11, 0), wheels=wheels)
-    assert labels[:wheels].tolist() == [math.floor(p * 10 + 0.5) % 100 for p in sample.positions]
+    true = np.array([math.floor(p * 10 + 0.5) % 100 for p in sample.positions])
+    assert (np.abs((labels[:wheels] - true + 50) % 100 - 50) <= 3).all()
+    assert labels[:wheels].tolist() == wc.cell_labels(sample, wc.jittered(sample.corners, jitter))
     # Cached: the second call reads the .npz back.
     assert len(list(tmp_path.glob("*.npz"))) == 1
     again, again_labels = wc.window_cells(2, 1, seed=11, cache=tmp_path, workers=1)
     assert np.array_equal(again, pixels) and np.array_equal(again_labels, labels)
+
+
+def test_a_cell_cut_low_shows_its_wheel_further_round() -> None:
+    from meter_service.geometry import homography, transform_points
+    from meter_service.synth import render_window
+    from meter_service.training.window_cells import cell_labels
+
+    sample = render_window([1.0, 3.0, 5.0, 7.0, 2.4], rng=np.random.default_rng(8))
+    assert sample.window_style is not None
+    pitches = np.array([style.pitch for style in sample.window_style.wheel_styles])
+    # Cut exactly: each cell shows its wheel where it appears in its slot.
+    assert cell_labels(sample, sample.corners) == [class_of(p) for p in sample.shown]
+    # Cut 0.1 of the row lower: the digits sit higher in every cell, as if turned 0.1 / pitch on.
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
+    low = transform_points(homography(unit, sample.corners.astype(np.float64)), unit + np.array([0.0, 0.1]))
+    expected = [class_of(p + 0.1 / pitch) for p, pitch in zip(sample.shown, pitches, strict=True)]
+    assert cell_labels(sample, low) == expected
+    assert expected != [class_of(p) for p in sample.shown]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from meter_service import odometer
 from meter_service.pipeline import Cut, Job, MeterOptions, Thresholds, finish
 from meter_service.reader import NUM_CLASSES, class_of, decode_wheel
 from meter_service.reading import ROLLING_MARGIN, compose, snap
@@ -22,6 +23,18 @@ def read(positions: list[float], confidences: list[float] | None = None, thresho
     confidences = confidences or [0.96] * len(positions)
     readings = [decode_wheel(probabilities(p, c)) for p, c in zip(positions, confidences, strict=True)]
     return compose(readings, threshold)
+
+
+def read_exact(positions: list[float]):
+    """The reading of wheels the reader places exactly (between classes, as its mean does)."""
+    readings = []
+    for position in positions:
+        p = np.zeros(NUM_CLASSES)
+        low = int(position * 10) % NUM_CLASSES
+        share = position * 10 - int(position * 10)
+        p[low], p[(low + 1) % NUM_CLASSES] = 1 - share, share
+        readings.append(decode_wheel(p))
+    return compose(readings, 0.5)
 
 
 def test_leading_zeros_kept_and_last_wheel_roll_is_the_fraction() -> None:
@@ -122,3 +135,27 @@ def test_result_rejects_unsure_wheels_and_a_weak_window() -> None:
     single = result_of([0, 2, 5, 7, 2], [0.97, 0.97, 0.97, 0.2, 0.97], score=None)
     assert single["reject_reason"] == "wheel 4 below the confidence threshold 0.5"
     assert single["corners"] is None and single["window_score"] is None
+
+
+def test_the_offset_the_wheels_at_rest_share_is_taken_off_every_wheel() -> None:
+    # A row cut a little high: every wheel reads 0.04 further round than it stands. The last
+    # wheel at 2.92 then reads 2.96, which alone would be a 3; the resting wheels say otherwise.
+    shifted = [p + 0.04 for p in (0, 2, 5, 7, 2.92)]
+    assert odometer.resting_offset(shifted) == pytest.approx(0.04)
+    reading = read_exact(shifted)
+    assert reading.text == "02572" and reading.value == pytest.approx(2572.9)
+    assert reading.wheels[-1].position == pytest.approx(2.9)
+    assert read_exact([0, 2, 5, 7, 2.96]).text == "02573"  # without that shift, a 3
+
+
+def test_wheels_being_carried_or_misread_say_nothing_of_the_offset() -> None:
+    # 0 1.6 9.6 9.6 9.6: only the first wheel (its neighbour at 1.6 carries nothing) is at rest.
+    assert odometer.resting_offset([0.03, 1.6, 9.6, 9.6, 9.6]) == pytest.approx(0.03)
+    # A wheel whose right neighbour stands past 8.9 may be carried: no reference, no offset.
+    assert odometer.resting_offset([3.06, 9.06]) == 0.0
+    # A wheel far from any whole digit is misread, not offset; the median outvotes one outlier.
+    assert odometer.resting_offset([4.35, 2.0, 6.0, 1.0]) == 0.0
+    assert odometer.resting_offset([1.02, 2.03, 6.12, 1.04, 3.0]) == pytest.approx(0.035)
+    # Never more than the most a row can be shifted.
+    assert odometer.resting_offset([1.19, 2.18, 6.19, 1.0]) == odometer.MAX_OFFSET
+    assert odometer.resting_offset([]) == 0.0 and odometer.resting_offset([4.1]) == 0.0

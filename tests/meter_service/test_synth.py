@@ -87,6 +87,23 @@ def test_rectified_corners_hold_the_drawn_wheels() -> None:
     assert shifted < right * 0.7
 
 
+def test_shown_positions_are_the_positions_less_each_drums_offset() -> None:
+    drifts, offsets, moved = [], [], []
+    for index in range(8):
+        sample = generate_meter(sample_rng(31, index))
+        assert sample.window_style is not None and len(sample.shown) == sample.wheels
+        for position, shown, style in zip(
+            sample.positions, sample.shown, sample.window_style.wheel_styles, strict=True
+        ):
+            drifts.append((shown - (position - style.offset_y / style.pitch) + 5) % 10 - 5)
+            offsets.append(style.offset_y / style.pitch)
+            moved.append((shown - position + 5) % 10 - 5)
+        assert sample.label()["shown"] == [round(p, 4) for p in sample.shown]
+    # Apart only by the per-render wobble (sd 0.015 of the cell); a drum mounted low shows less.
+    assert np.abs(drifts).max() < 0.1
+    assert np.corrcoef(moved, offsets)[0, 1] < -0.7
+
+
 def test_window_region_differs_from_the_face_around_it() -> None:
     for index in range(5):
         sample = generate_meter(sample_rng(99, index))

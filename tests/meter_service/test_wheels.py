@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from meter_service.wheels import WheelStyle, font_paths, random_style, red_variant, render_wheel
+from meter_service.wheels import (
+    WheelStyle,
+    font_paths,
+    random_style,
+    red_variant,
+    render_wheel,
+    shown_position,
+    wobbled,
+)
 
 
 def _flat(font: str) -> WheelStyle:
@@ -23,6 +33,29 @@ def test_digits_scroll_up_as_the_wheel_advances() -> None:
     four = np.asarray(render_wheel(4.0, style, 40, 64), dtype=float)
     two = np.asarray(render_wheel(2.0, style, 40, 64), dtype=float)
     assert np.abs(half[32:] - four[:32]).mean() < np.abs(half[32:] - two[:32]).mean()
+
+
+def test_a_drum_drawn_off_centre_shows_its_shown_position() -> None:
+    # Mounted 0.06 of the cell low, a wheel at 3.0 looks like a centred wheel a little short of
+    # 3 (2.94 at this pitch): the label a reader of one cell can be taught is the shown one.
+    centred = replace(_flat(font_paths()[0]), pitch=1.0)
+    low = replace(centred, offset_y=0.06)
+    shown = shown_position(3.0, low)
+    assert shown == pytest.approx(2.94)
+    drawn = np.asarray(render_wheel(3.0, low, 40, 64), dtype=float)
+    assert np.abs(drawn - np.asarray(render_wheel(shown, centred, 40, 64), dtype=float)).mean() < 2
+    assert np.abs(drawn - np.asarray(render_wheel(3.0, centred, 40, 64), dtype=float)).mean() > 4
+    assert shown_position(0.02, low) == pytest.approx(9.96)  # round the circle
+
+
+def test_wobble_moves_the_digits_a_little_and_is_what_render_adds() -> None:
+    style = random_style(np.random.default_rng(3))
+    moved = wobbled(style, np.random.default_rng(4))
+    assert 0 < abs(moved.offset_y - style.offset_y) < 0.1 and moved.pitch == style.pitch
+    np.testing.assert_array_equal(
+        np.asarray(render_wheel(4.3, style, 20, 32, np.random.default_rng(4))),
+        np.asarray(render_wheel(4.3, moved, 20, 32)),
+    )
 
 
 def test_position_wraps_and_size_is_exact() -> None:

@@ -96,8 +96,14 @@ ARCHITECTURE = (
     f"{CONV_DROPOUT:g} (32x20 -> 4x2), flatten, dropout {DENSE_DROPOUT:g}, dense {DENSE} relu, "
     f"dropout {DENSE_DROPOUT:g}, dense 100 softmax (tenths 0.0..9.9)"
 )
+# Vertical shift moves the digits, which is exactly what a wheel's roll does. Generated crops are
+# labelled with what they show to the hundredth, so they shift by at most 1.5% of the height (a
+# fiftieth of a digit) and keep their tenths; people's labels of real crops are a tenth apart at
+# best and their crops were cut by hand-set boxes, so those shift by up to 5%, as such cuts do.
+SHIFT_HIGH_EXACT, SHIFT_HIGH_PEOPLE, SHIFT_WIDE = 0.015, 0.05, 0.08
 AUGMENTATION = (
-    "per crop: JPEG re-encoding (quality 25-90, p 0.3); shift +/-8% wide, +/-5% high, rotation "
+    f"per crop: JPEG re-encoding (quality 25-90, p 0.3); shift +/-{SHIFT_WIDE:.0%} wide, "
+    f"+/-{SHIFT_HIGH_EXACT:.1%} high (generated crops) or +/-{SHIFT_HIGH_PEOPLE:.0%} (people's), rotation "
     "+/-4 deg, zoom +/-8% (nearest fill); contrast x0.5-1.4, brightness +/-0.2, a linear light "
     "gradient +/-0.15, channel permutation (p 0.3), grey (p 0.15), inversion (p 0.15), blur "
     "(3x3 Gaussian blended 0-1, p 0.3), Gaussian noise sigma 0-0.04; no flips"
@@ -163,42 +169,49 @@ def make_dataset(
     training: bool = False,
     seed: int = 0,
     sigma: float = LABEL_SIGMA,
+    people: np.ndarray | None = None,
 ) -> Any:
-    """(crops float32 (b, 32, 20, 3), soft targets (b, 100)) batches; training ones augmented."""
+    """(crops float32 (b, 32, 20, 3), soft targets (b, 100)) batches; training ones augmented.
+
+    `people` marks the crops labelled by people (real and the user's own; default: all), which
+    augmentation may shift further up and down than generated ones (see SHIFT_HIGH_PEOPLE).
+    """
     table = tf.constant(soft_targets(sigma))
-    dataset = tf.data.Dataset.from_tensor_slices((pixels, labels.astype(np.int32)))
+    people = np.ones(len(labels), dtype=bool) if people is None else np.asarray(people, dtype=bool)
+    dataset = tf.data.Dataset.from_tensor_slices((pixels, labels.astype(np.int32), people))
     if training:
         dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.map(_jpeg_map(seed), num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+        dataset = dataset.map(lambda x, y, p: (tf.cast(x, tf.float32) / 255.0, y, p))
     dataset = dataset.batch(batch_size)
     if training:
         dataset = dataset.map(_batch_augmenter(seed), num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.map(lambda x, y: (x, tf.gather(table, y)))
+    dataset = dataset.map(lambda x, y, p: (x, tf.gather(table, y)))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def _jpeg_map(seed: int) -> Any:
     """Per crop (JPEG works one image at a time): scale to [0, 1], sometimes re-encode."""
 
-    def jpeg(x: Any, y: Any) -> tuple[Any, Any]:
+    def jpeg(x: Any, y: Any, people: Any) -> tuple[Any, Any, Any]:
         x = tf.cast(x, tf.float32) / 255.0
         x = tf.cond(
             tf.random.uniform([]) < 0.3,
             lambda: tf.image.random_jpeg_quality(x, 25, 90),
             lambda: x,
         )
-        return tf.ensure_shape(x, INPUT_SHAPE), y
+        return tf.ensure_shape(x, INPUT_SHAPE), y, people
 
     return jpeg
 
 
 def _batch_augmenter(seed: int) -> Any:
     """Per-sample geometric and photometric jitter on a batch, like crops cut from field photos."""
+    shift_exact = layers.RandomTranslation(SHIFT_HIGH_EXACT, SHIFT_WIDE, fill_mode="nearest", seed=seed)
+    shift_people = layers.RandomTranslation(SHIFT_HIGH_PEOPLE, SHIFT_WIDE, fill_mode="nearest", seed=seed + 3)
     geometry = keras.Sequential(
         [
-            layers.RandomTranslation(0.05, 0.08, fill_mode="nearest", seed=seed),
             layers.RandomRotation(4 / 360, fill_mode="nearest", seed=seed + 1),
             layers.RandomZoom(0.08, fill_mode="nearest", seed=seed + 2),
         ]
@@ -217,8 +230,10 @@ def _batch_augmenter(seed: int) -> Any:
     def chance(n: Any, p: float) -> Any:
         return tf.cast(tf.random.uniform([n, 1, 1, 1]) < p, tf.float32)
 
-    def augment(x: Any, y: Any) -> tuple[Any, Any]:
+    def augment(x: Any, y: Any, people: Any) -> tuple[Any, Any, Any]:
         n = tf.shape(x)[0]
+        by_people = tf.reshape(people, [-1, 1, 1, 1])
+        x = tf.where(by_people, shift_people(x, training=True), shift_exact(x, training=True))
         x = geometry(x, training=True)
         # Colour: which channel is which (red wheels, tinted light), grey, inverted print.
         choice = tf.where(
@@ -242,7 +257,7 @@ def _batch_augmenter(seed: int) -> Any:
         blurred = tf.nn.depthwise_conv2d(x, blur_kernel, [1, 1, 1, 1], "SAME")
         x = x + chance(n, 0.3) * tf.random.uniform([n, 1, 1, 1]) * (blurred - x)
         x = x + tf.random.normal(tf.shape(x)) * tf.random.uniform([n, 1, 1, 1], 0.0, 0.04)
-        return tf.clip_by_value(x, 0.0, 1.0), y
+        return tf.clip_by_value(x, 0.0, 1.0), y, people
 
     return augment
 
@@ -343,6 +358,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         extra = load_extra(args.extra)
         extra_count = len(extra)
         parts.append((read_pixels(extra, progress, "read extra crops"), labels_of(extra)))
+    labelled_by_people = sum(len(part[1]) for part in parts)  # these first; generated ones follow
     synthetic = args.synthetic
     if synthetic and not synthetic_available():
         print("meter_service.wheels is not importable: training without synthetic crops", flush=True)
@@ -360,7 +376,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     if window_count:
         print(f"  + {window_count} cells cut from generated photos and window crops", flush=True)
 
-    train_ds = make_dataset(pixels, labels, args.batch_size, True, args.seed, args.label_sigma)
+    people = np.arange(len(labels)) < labelled_by_people
+    train_ds = make_dataset(pixels, labels, args.batch_size, True, args.seed, args.label_sigma, people)
     validation_ds = make_dataset(validation.pixels, validation.labels, 512, sigma=args.label_sigma)
     steps = math.ceil(len(labels) / args.batch_size)
     model = build_reader()
@@ -431,7 +448,9 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
                 "method": (
                     "synth.generate_meter photos (sample_rng(seed, i)) and synth.render_window crops, "
                     "4-8 wheels (mostly 5), cut by pipeline.aligned_cuts at jittered true corners "
-                    f"({JITTER}); labels: each wheel's true position snapped to the tenth"
+                    f"({JITTER}); labels: where each wheel appears in its cell (its position, moved "
+                    "by its drum's offset and by how far the cut sits above or below the row, in "
+                    "digits of the drum's pitch: window_cells.cell_labels), snapped to the tenth"
                 ),
             }
             if window_count
@@ -463,7 +482,9 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         wheels=WHEELS,
         decoding=(
             "position = probability-weighted mean of the classes within 3 of the argmax, on the "
-            "circle; confidence = probability within +/-0.5 of it (meter_service.reader.decode_wheel)"
+            "circle; confidence = probability within +/-0.5 of it (meter_service.reader.decode_wheel); "
+            "a row's wheels then lose the offset its wheels at rest share (median, at most 0.15: "
+            "meter_service.odometer.resting_offset) before the odometer rule"
         ),
         architecture=ARCHITECTURE,
         params=int(servable.count_params()),

@@ -379,9 +379,12 @@ def synthetic_crops(count: int, seed: int, whole_share: float = 0.5) -> tuple[np
 
     `whole_share` of them stand at a whole digit (give or take two hundredths, as a resting
     wheel does), the rest anywhere, so the renderer's styles teach both digits and rolls. A
-    quarter are red decimal wheels, the rest white on black or black on white.
+    quarter are red decimal wheels, the rest white on black or black on white. Each is labelled
+    with where it appears to stand in its cell (`wheels.shown_position`), which is all a crop
+    shows: labelling a drum drawn off centre with its true position would teach the reader to
+    pull every reading towards the commoner whole digits.
     """
-    from meter_service.wheels import random_style, render_wheel
+    from meter_service.wheels import random_style, render_wheel, shown_position, wobbled
 
     rng = np.random.default_rng(seed)
     pixels = np.empty((count, CROP_HEIGHT, CROP_WIDTH, 3), dtype=np.uint8)
@@ -391,12 +394,12 @@ def synthetic_crops(count: int, seed: int, whole_share: float = 0.5) -> tuple[np
             position = (int(rng.integers(10)) + rng.uniform(-0.02, 0.02)) % 10
         else:
             position = float(rng.uniform(0, 10))
-        style = random_style(rng, "red" if rng.random() < 0.25 else None)
-        image = render_wheel(position, style, CROP_WIDTH, CROP_HEIGHT, rng).convert("RGB")
+        style = wobbled(random_style(rng, "red" if rng.random() < 0.25 else None), rng)
+        image = render_wheel(position, style, CROP_WIDTH, CROP_HEIGHT).convert("RGB")
         if image.size != (CROP_WIDTH, CROP_HEIGHT):
             image = image.resize((CROP_WIDTH, CROP_HEIGHT), Image.Resampling.BILINEAR)
         pixels[row] = np.asarray(image, dtype=np.uint8)
-        labels[row] = class_of(position)
+        labels[row] = class_of(shown_position(position, style))
     return pixels, labels
 
 

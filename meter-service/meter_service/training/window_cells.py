@@ -4,8 +4,14 @@ The reader's real crops were cut by other people's cameras; the service cuts its
 rectified window (`pipeline.aligned_cuts`), where the cell borders fall a little differently,
 small and blurry windows are shrunk from a few pixels, and a located window's corners are off
 by a percent or two. Cells of `synth.generate_meter` photos (and some `synth.render_window`
-crops) cut with that same code at slightly jittered true corners, each labelled with its
-wheel's true position snapped to the tenth class, teach the reader those cuts.
+crops) cut with that same code at slightly jittered true corners teach the reader those cuts.
+
+Each cell is labelled with where its wheel appears to stand in that cell, snapped to the tenth
+class: the wheel's shown position (its drum's own offset taken in, `MeterSample.shown`) moved by
+how far the jittered cut sits above or below the true row there, in digits of the drum's pitch.
+A cut 0.04 of the row low shows the digits higher, just as a wheel further round would. The
+reader learns to say what the cell shows; `reading.compose` takes the offset the wheels of a
+row share (their drums' mounting and the cut's) off afterwards, from the wheels at rest.
 
 Seeds: photo `i` is `synth.sample_rng(seed, i)` with `seed` >= 100000 by default, far from the
 held-out evaluation's 2026; the jitter and window crops use their own streams of the same seed.
@@ -18,14 +24,18 @@ from __future__ import annotations
 import math
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, class_of
 
+if TYPE_CHECKING:
+    from meter_service.synth import MeterSample
+
 DEFAULT_CACHE = Path.home() / ".cache" / "recognition" / "window-cells"
 DEFAULT_SEED = 100_000  # never the evaluation's 2026
-VERSION = 1  # bump when the cutting or jitter changes: a new cache file
+VERSION = 2  # bump when the cutting, jitter or labels change: a new cache file
 WHEEL_CHOICES = (4, 5, 5, 5, 5, 5, 6, 7, 8)  # mostly the default 5, some other counters
 # Jitter of the true corners, in row widths (along) and heights (across), standard deviations:
 # about what the locator gets wrong (it places the row's ends to ~1.4% of the width).
@@ -61,8 +71,21 @@ def jittered(corners: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return transform_points(to_image, moved).astype(np.float32)
 
 
-def _labels(positions: list[float]) -> list[int]:
-    return [class_of(position) for position in positions]
+def cell_labels(sample: MeterSample, cut: np.ndarray) -> list[int]:
+    """The tenth class each cell of `sample` shows when its row is cut at the quad `cut`."""
+    from meter_service.geometry import homography, transform_points
+
+    assert sample.window_style is not None
+    wheels = sample.wheels
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
+    centres = np.stack([(np.arange(wheels) + 0.5) / wheels, np.full(wheels, 0.5)], axis=1)
+    in_image = transform_points(homography(unit, np.asarray(cut, dtype=np.float64)), centres)
+    in_row = transform_points(homography(np.asarray(sample.corners, dtype=np.float64), unit), in_image)
+    low = in_row[:, 1] - 0.5  # how far below the row's middle each cell's middle was cut, in rows
+    pitches = [style.pitch for style in sample.window_style.wheel_styles]
+    return [
+        class_of(shown + drop / pitch) for shown, drop, pitch in zip(sample.shown, low, pitches, strict=True)
+    ]
 
 
 def _cells(image: object, corners: np.ndarray, wheels: int) -> np.ndarray:
@@ -81,7 +104,8 @@ def _photo(task: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
     jitter = np.random.default_rng([seed, _JITTER_STREAM, index])
     wheels = int(jitter.choice(WHEEL_CHOICES))
     sample = generate_meter(sample_rng(seed, index), wheels=wheels)
-    return _cells(sample.image, jittered(sample.corners, jitter), wheels), _labels(sample.positions)
+    cut = jittered(sample.corners, jitter)
+    return _cells(sample.image, cut, wheels), cell_labels(sample, cut)
 
 
 def _window(task: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
@@ -92,7 +116,8 @@ def _window(task: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
     wheels = int(rng.choice(WHEEL_CHOICES))
     sample = render_window(random_positions(rng, wheels), rng=rng)
     jitter = np.random.default_rng([seed, _JITTER_STREAM, _WINDOW_STREAM, index])
-    return _cells(sample.image, jittered(sample.corners, jitter), wheels), _labels(sample.positions)
+    cut = jittered(sample.corners, jitter)
+    return _cells(sample.image, cut, wheels), cell_labels(sample, cut)
 
 
 def window_cells(
