@@ -397,7 +397,7 @@ def finish(
             "digits": digits_json,
             "mode": job.mode,
             "window_score": None if window.score is None else round(window.score, 4),
-            "corners": None if window.corners is None else np.round(window.corners, 1).tolist(),
+            "corners": None if window.corners is None else _tenths(window.corners),
             "crop_png_base64": png_base64(window.crop),
         }
     )
@@ -413,6 +413,12 @@ def finish(
         )
         result["plausibility"] = verdict.to_json()
     return result
+
+
+def _tenths(corners: np.ndarray) -> list[list[float]]:
+    """Corners as JSON numbers to a tenth of a pixel (in float64: float32's 338.7 would print
+    as 338.70001220703125)."""
+    return np.round(corners.astype(np.float64), 1).tolist()
 
 
 def png_base64(image: Image.Image) -> str:

@@ -53,6 +53,8 @@ def test_generated_photos_are_read_end_to_end(client: httpx.Client) -> None:
         assert [wheel["digit"] for wheel in result["digits"]] == [int(d) for d in result["text"]]
         assert 0 <= result["confidence"] <= 1 and 0 <= result["window_score"] <= 1
         assert quad_iou(np.array(result["corners"]), sample.corners) > 0.5
+        # Pixels to a tenth, as written: 338.7, not float32's 338.70001220703125.
+        assert all(round(v, 1) == v and len(repr(v)) <= 8 for corner in result["corners"] for v in corner)
         crop = Image.open(io.BytesIO(base64.b64decode(result["crop_png_base64"])))
         assert crop.size == (100, 32)
         right += result["text"] == truth_text(sample.positions)
