@@ -147,7 +147,7 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
     # A plain recognizer's whole pre-processing (bytes -> model input) fits in one worker call;
     # a staged one goes back and forth between models and CPU steps, and keeps its threads.
     workers = (
-        PreprocessPool(settings.preprocess_processes, recognizer, settings.image_limits)
+        PreprocessPool(settings.preprocess_processes, recognizer, limits)
         if settings.preprocess_processes and not staged_run
         else None
     )

@@ -86,6 +86,12 @@ def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
     return overlap / (area_a + area_b - overlap)
 
 
+# A quad's own coordinates: TL, TR, BR, BL of the unit square. homography(UNIT_SQUARE, corners)
+# maps (u along the row, v across it) to image pixels.
+UNIT_SQUARE = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
+UNIT_SQUARE.flags.writeable = False
+
+
 def homography(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The 3x3 projective map taking the four `source` points to the four `target` points."""
     src, dst = np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64)

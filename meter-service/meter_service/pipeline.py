@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from meter_service import locate, plausibility
-from meter_service.geometry import homography, quad_iou, quad_size, rectify, transform_points
+from meter_service.geometry import UNIT_SQUARE, homography, quad_iou, quad_size, rectify, transform_points
 from meter_service.odometer import MAX_WHEELS, MIN_WHEELS
 from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, decode_wheels, reader_input
 from meter_service.reading import compose
@@ -60,7 +60,6 @@ MAX_SUPERSAMPLE = 4  # rectify at up to this many times the cell size, then shri
 # ends to about 1.4% of its width, so the cut is tried a little to each side, narrower and wider.
 ALIGNMENTS = ((0.0, 0.0), (-0.01, 0.0), (0.01, 0.0), (0.0, -0.02), (0.0, 0.02))
 SURE = 0.9
-_UNIT_SQUARE = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
 WINDOW_REFINEMENTS = 2  # locator passes over a window crop
 # A row the locator finds in a window crop must overlap the whole crop at least this much (IoU):
 # anything smaller is some other part of the picture, not the row the user cropped to.
@@ -320,8 +319,8 @@ def aligned_cuts(
     _, quad_height = quad_size(corners)
     factor = int(min(max(round(quad_height / height), 1), MAX_SUPERSAMPLE))
     room = max(abs(shift) + max(stretch, 0.0) / 2 for shift, stretch in ALIGNMENTS)
-    to_image = homography(_UNIT_SQUARE, corners)  # row coordinates (0..1, 0..1) -> image pixels
-    wide = transform_points(to_image, _UNIT_SQUARE * [1 + 2 * room, 1] - [room, 0])
+    to_image = homography(UNIT_SQUARE, corners)  # row coordinates (0..1, 0..1) -> image pixels
+    wide = transform_points(to_image, UNIT_SQUARE * [1 + 2 * room, 1] - [room, 0])
     big_width = round(width * factor * (1 + 2 * room))
     big = rectify(image, wide, big_width, height * factor)
     cuts = []
@@ -334,7 +333,7 @@ def aligned_cuts(
             big.height,
         )
         crop = big.resize((width, height), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
-        quad = transform_points(to_image, _UNIT_SQUARE * [right - left, 1] + [left, 0]).astype(np.float32)
+        quad = transform_points(to_image, UNIT_SQUARE * [right - left, 1] + [left, 0]).astype(np.float32)
         cuts.append(Cut(quad if keep_corners else None, score, crop, cells_of(crop, wheels)))
     return cuts
 

@@ -89,7 +89,7 @@ class MeterSample:
         positions: list[float],
         corners: Corners,
         style: WindowStyle,
-        shown: list[float] | None = None,
+        shown: list[float],
     ) -> MeterSample:
         """The sample of an image drawn with the wheels at `positions` (appearing at `shown`):
         its labels follow from them."""
@@ -102,7 +102,7 @@ class MeterSample:
             wheels=len(positions),
             style=style.describe(),
             window_style=style,
-            shown=[float(p) for p in (positions if shown is None else shown)],
+            shown=[float(p) for p in shown],
         )
 
     def label(self) -> dict[str, Any]:

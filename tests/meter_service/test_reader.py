@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -248,7 +247,7 @@ def test_window_cells_are_cut_like_the_service_and_labelled_with_what_they_show(
     jitter = np.random.default_rng([11, 2, 0])
     wheels = int(jitter.choice(wc.WHEEL_CHOICES))
     sample = generate_meter(sample_rng(11, 0), wheels=wheels)
-    true = np.array([math.floor(p * 10 + 0.5) % 100 for p in sample.positions])
+    true = np.array([class_of(p) for p in sample.positions])
     assert (np.abs((labels[:wheels] - true + 50) % 100 - 50) <= 3).all()
     assert labels[:wheels].tolist() == wc.cell_labels(sample, wc.jittered(sample.corners, jitter))
     # Cached: the second call reads the .npz back.
@@ -258,7 +257,7 @@ def test_window_cells_are_cut_like_the_service_and_labelled_with_what_they_show(
 
 
 def test_a_cell_cut_low_shows_its_wheel_further_round() -> None:
-    from meter_service.geometry import homography, transform_points
+    from meter_service.geometry import UNIT_SQUARE, homography, transform_points
     from meter_service.synth import render_window
     from meter_service.training.window_cells import cell_labels
 
@@ -268,8 +267,8 @@ def test_a_cell_cut_low_shows_its_wheel_further_round() -> None:
     # Cut exactly: each cell shows its wheel where it appears in its slot.
     assert cell_labels(sample, sample.corners) == [class_of(p) for p in sample.shown]
     # Cut 0.1 of the row lower: the digits sit higher in every cell, as if turned 0.1 / pitch on.
-    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
-    low = transform_points(homography(unit, sample.corners.astype(np.float64)), unit + np.array([0.0, 0.1]))
+    to_image = homography(UNIT_SQUARE, sample.corners.astype(np.float64))
+    low = transform_points(to_image, UNIT_SQUARE + np.array([0.0, 0.1]))
     expected = [class_of(p + 0.1 / pitch) for p, pitch in zip(sample.shown, pitches, strict=True)]
     assert cell_labels(sample, low) == expected
     assert expected != [class_of(p) for p in sample.shown]

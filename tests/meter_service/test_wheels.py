@@ -38,7 +38,7 @@ def test_digits_scroll_up_as_the_wheel_advances() -> None:
 def test_a_drum_drawn_off_centre_shows_its_shown_position() -> None:
     # Mounted 0.06 of the cell low, a wheel at 3.0 looks like a centred wheel a little short of
     # 3 (2.94 at this pitch): the label a reader of one cell can be taught is the shown one.
-    centred = replace(_flat(font_paths()[0]), pitch=1.0)
+    centred = _flat(font_paths()[0])  # pitch 1: a digit per cell height
     low = replace(centred, offset_y=0.06)
     shown = shown_position(3.0, low)
     assert shown == pytest.approx(2.94)

@@ -54,33 +54,31 @@ JITTER = (
 
 def jittered(corners: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The quad `corners` (TL, TR, BR, BL) moved a little, as a locator might place it."""
-    from meter_service.geometry import homography, quad_size, transform_points
+    from meter_service.geometry import UNIT_SQUARE, homography, quad_size, transform_points
 
-    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
     width, height = quad_size(np.asarray(corners, dtype=np.float64))
     aspect = width / max(height, 1e-6)
     shift_u, shift_v = rng.normal(0, SHIFT_ALONG), rng.normal(0, SHIFT_ACROSS)
     stretch_u, stretch_v = rng.normal(0, STRETCH_ALONG), rng.normal(0, STRETCH_ACROSS)
-    moved = unit.copy()
+    moved = UNIT_SQUARE.copy()
     moved[:, 0] = shift_u + (moved[:, 0] - 0.5) * (1 + stretch_u) + 0.5
     moved[:, 1] = shift_v + (moved[:, 1] - 0.5) * (1 + stretch_v) + 0.5
     turn = math.tan(math.radians(rng.uniform(-MAX_TURN_DEGREES, MAX_TURN_DEGREES)))
     moved[:, 1] += (moved[:, 0] - 0.5) * aspect * turn
     moved += rng.normal(0, 1, size=(4, 2)) * CORNER_NOISE
-    to_image = homography(unit, np.asarray(corners, dtype=np.float64))
+    to_image = homography(UNIT_SQUARE, np.asarray(corners, dtype=np.float64))
     return transform_points(to_image, moved).astype(np.float32)
 
 
 def cell_labels(sample: MeterSample, cut: np.ndarray) -> list[int]:
     """The tenth class each cell of `sample` shows when its row is cut at the quad `cut`."""
-    from meter_service.geometry import homography, transform_points
+    from meter_service.geometry import UNIT_SQUARE, homography, transform_points
 
     assert sample.window_style is not None
     wheels = sample.wheels
-    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
     centres = np.stack([(np.arange(wheels) + 0.5) / wheels, np.full(wheels, 0.5)], axis=1)
-    in_image = transform_points(homography(unit, np.asarray(cut, dtype=np.float64)), centres)
-    in_row = transform_points(homography(np.asarray(sample.corners, dtype=np.float64), unit), in_image)
+    in_image = transform_points(homography(UNIT_SQUARE, np.asarray(cut, dtype=np.float64)), centres)
+    in_row = transform_points(homography(np.asarray(sample.corners, dtype=np.float64), UNIT_SQUARE), in_image)
     low = in_row[:, 1] - 0.5  # how far below the row's middle each cell's middle was cut, in rows
     pitches = [style.pitch for style in sample.window_style.wheel_styles]
     return [
