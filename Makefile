@@ -13,7 +13,7 @@ SEED ?= 42
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 COMPOSE_GPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.gpu.yml
 
-.PHONY: help setup run test lint format bench clean train-digit evaluate-digit train-captcha evaluate-captcha train-meter evaluate-meter up up-gpu down logs
+.PHONY: help setup run test lint format bench bench-meter clean train-digit evaluate-digit train-captcha evaluate-captcha train-meter evaluate-meter up up-gpu down logs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 20
@@ -51,6 +51,9 @@ format:  ## ruff format + autofix
 
 bench: setup  ## start the stack and measure req/s and latency (cache misses, hits, reference server)
 	@$(PY) -m bench.run_bench
+
+bench-meter: setup  ## start the meter service and gateway, measure a meter photo's latency and req/s
+	@$(PY) -m bench.meter_bench
 
 SOAK_SECONDS ?= 600
 .PHONY: soak

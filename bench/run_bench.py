@@ -180,8 +180,13 @@ def main() -> None:
     print()
     for name, figure in summary["targets"].items():
         print(f"{name:<22} {figure['value']:>8}   target {figure['target']}")
+    write_results(summary, "bench")
+
+
+def write_results(summary: dict, prefix: str) -> None:
+    """`summary` as bench/results/<prefix>-<UTC time>.json, and say where."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
+    out = RESULTS_DIR / f"{prefix}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nwritten to {out.relative_to(REPO_ROOT)}")
 

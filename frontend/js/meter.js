@@ -316,7 +316,7 @@ function describeCard(name) {
   }
   const accuracy = modelAccuracy(card);
   const measured = accuracy ? `${formatPercent(accuracy[1], 2)} ${accuracy[0] || ''} accuracy.`.replace(/\s+/g, ' ') : '';
-  const wheels = card.wheels ? `Reads ${card.wheels} wheels by default.` : '';
+  const wheels = 'Counts 4 to 8 wheels by itself unless told.';
   modelInfo.textContent = [card.description?.replace(/\.?$/, '.'), wheels, measured].filter(Boolean).join(' ');
 }
 

@@ -17,7 +17,9 @@ from recognition_common.service import create_recognizer_app
 
 def create_app(settings: MeterSettings | None = None) -> FastAPI:
     settings = settings or MeterSettings()
-    recognizer = MeterRecognizer(settings.min_confidence, settings.min_window_score)
+    recognizer = MeterRecognizer(
+        settings.min_confidence, settings.min_window_score, settings.min_reading_confidence
+    )
     app = create_recognizer_app(recognizer, settings)
     app.state.meter_settings = settings
     app.include_router(router)

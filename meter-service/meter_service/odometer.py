@@ -87,17 +87,53 @@ def resting_offset(positions: Sequence[float]) -> float:
     return min(max(float(statistics.median(residuals)), -MAX_OFFSET), MAX_OFFSET)
 
 
+# The last wheel shows the digit that fills most of its window: past half-way to the next digit
+# it shows that one. Exactly half-way it is read as the lower digit (people read either).
+ROUND_UP_PAST = 0.5
+
+
+def shown(positions: Sequence[float]) -> tuple[list[int], float]:
+    """The digits a person reads off the wheels, and the count they stand at (continuous).
+
+    The count is the odometer rule's (`resolve_digits`, the last wheel's roll as its fraction):
+    `00399.6` for wheels at 0 0 3.6 9.6 9.6. The digits are that count rounded to a whole unit,
+    half-way down: each wheel shows the digit that fills most of its window, so those wheels read
+    `00400`, and a last wheel that sits a little low on its 8 (read 7.9) reads 8, not 7. So the
+    text is never more than half a unit from the count. A count within half a unit of the
+    counter's wrap (99999.8: every wheel just short of 0) reads all zeros, and its count is then
+    0.0, not 99999.8: the counter is showing 00000.
+    """
+    if not positions:
+        return [], 0.0
+    floor_digits = resolve_digits(positions)
+    fraction = positions[-1] % 10 - math.floor(positions[-1] % 10)
+    whole = int("".join(map(str, floor_digits)))
+    count = whole + round(fraction, 3)
+    shown_whole = whole + 1 if fraction > ROUND_UP_PAST + 1e-9 else whole
+    modulus = 10 ** len(positions)
+    if shown_whole >= modulus:  # 9999.6 -> 0000: the counter has (all but) wrapped
+        shown_whole -= modulus
+        count = 0.0
+    return [int(digit) for digit in f"{shown_whole:0{len(positions)}d}"], count
+
+
 def reading_text(positions: Sequence[float]) -> str:
-    """The digits as shown, leading zeros kept: "02572"."""
-    return "".join(str(digit) for digit in resolve_digits(positions))
-
-
-def value_of(digits: Sequence[int], last_position: float) -> float:
-    """The value of resolved `digits`, the last wheel's roll (at `last_position`) as its fraction."""
-    fraction = last_position % 10 - math.floor(last_position % 10)
-    return int("".join(map(str, digits))) + round(fraction, 3)
+    """The digits as shown, leading zeros kept: "02572" (see `shown`)."""
+    return "".join(str(digit) for digit in shown(positions)[0])
 
 
 def reading_value(positions: Sequence[float]) -> float:
-    """The number the counter shows, the last wheel's roll as its fraction: 2572.4."""
-    return 0.0 if not positions else value_of(resolve_digits(positions), positions[-1])
+    """The count the wheels stand at, the last wheel's roll as its fraction: 2572.4."""
+    return shown(positions)[1]
+
+
+def acceptable_texts(positions: Sequence[float], margin: float = 0.2) -> set[str]:
+    """The readings a person could give of these wheels: the one `shown` gives, and, when the
+    last wheel stands within `margin` of half-way between two digits (both in view), the other."""
+    texts = {reading_text(positions)}
+    if positions:
+        fraction = positions[-1] % 1
+        if abs(fraction - ROUND_UP_PAST) <= margin:
+            for nudge in (-margin, margin):
+                texts.add(reading_text([*positions[:-1], positions[-1] - fraction + ROUND_UP_PAST + nudge]))
+    return texts

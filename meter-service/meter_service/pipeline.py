@@ -47,12 +47,10 @@ from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, decode_wheels, reader_
 from meter_service.reading import compose
 from recognition_common import errors
 from recognition_common.errors import ApiError
-from recognition_common.model_card import ModelCard
 
 OPTIONS = ("mode", "wheels", "previous_value", "previous_time", "max_rate", "time")
 MODES = ("auto", "photo", "window")
 WIDE_ASPECT = 2.0
-DEFAULT_WHEELS = 5
 MAX_SUPERSAMPLE = 4  # rectify at up to this many times the cell size, then shrink (no aliasing)
 # Cuts of a window read when the cut as located reads unsure (overall confidence below SURE):
 # (shift, stretch) in widths of the row. The reader is sensitive to where the cell borders fall
@@ -70,6 +68,7 @@ MIN_WINDOW_SHARE = 0.4
 class Thresholds:
     min_confidence: float  # a wheel below it rejects the reading
     min_window_score: float  # a located window below it rejects the reading
+    min_reading_confidence: float = 0.0  # an overall confidence below it rejects the reading
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class MeterOptions:
     """A request's options, checked and typed."""
 
     mode: str = "auto"
-    wheels: int = DEFAULT_WHEELS
+    wheels: int | None = None  # None: counted from the window (`wheels=auto`)
     previous_value: float | None = None
     previous_time: datetime | None = None
     max_rate: float | None = None
@@ -88,26 +87,23 @@ class MeterOptions:
         return self.previous_value is not None or self.previous_time is not None or self.max_rate is not None
 
 
-def card_wheels(card: ModelCard) -> int:
-    """The wheel count a model reads by default (card `wheels`, else 5)."""
-    wheels = int(getattr(card, "wheels", DEFAULT_WHEELS) or DEFAULT_WHEELS)
-    return min(max(wheels, MIN_WHEELS), MAX_WHEELS)
-
-
-def parse_options(options: Mapping[str, str], default_wheels: int = DEFAULT_WHEELS) -> MeterOptions:
+def parse_options(options: Mapping[str, str]) -> MeterOptions:
     """Request options (text) -> MeterOptions; ApiError 400 naming the bad one."""
     mode = options.get("mode", "auto").strip().lower() or "auto"
     if mode not in MODES:
         raise _bad(f"mode must be one of {', '.join(MODES)}; got {options['mode']!r}")
-    wheels = default_wheels
-    if options.get("wheels", "").strip():
-        text = options["wheels"].strip()
+    wheels = None
+    text = options.get("wheels", "").strip().lower()
+    if text and text != "auto":
         if not text.isdigit() or not MIN_WHEELS <= int(text) <= MAX_WHEELS:
-            raise _bad(f"wheels must be a whole number from {MIN_WHEELS} to {MAX_WHEELS}; got {text!r}")
+            raise _bad(
+                f"wheels must be auto or a whole number from {MIN_WHEELS} to {MAX_WHEELS}; got {text!r}"
+            )
         wheels = int(text)
     previous_value = _number(options, "previous_value")
-    if previous_value is not None and not 0 <= previous_value < 10**wheels:
-        raise _bad(f"previous_value must be from 0 to below 10^{wheels} (the counter's range)")
+    most = 10 ** (wheels or MAX_WHEELS)
+    if previous_value is not None and not 0 <= previous_value < most:
+        raise _bad(f"previous_value must be from 0 to below 10^{wheels or MAX_WHEELS} (the counter's range)")
     max_rate = _number(options, "max_rate")
     if max_rate is not None and max_rate <= 0:
         raise _bad("max_rate must be a positive number of units per hour")
@@ -185,6 +181,10 @@ class Cut:
     score: float | None  # the locator's score; None in window mode
     crop: Image.Image  # the rectified window, (N*20) x 32
     cells: np.ndarray  # reader input (N, 32, 20, 3) float32
+    periodicity: float = 0.0  # how strongly the crop repeats N times across (`periodicity`)
+    whole: bool = False  # window mode: the whole crop, as it came (not a row found in it)
+    # wheels=auto: the cut for each count, MIN_WHEELS first; `cells` are their cells as located
+    by_count: list[Cut] = field(default_factory=list)
     # Other readings of the same window: slightly shifted and stretched cuts (see ALIGNMENTS)
     # and, in window mode, the row the locator found inside the crop. The surest one wins.
     alternatives: list[Cut] = field(default_factory=list)
@@ -291,12 +291,32 @@ def cut(job: Job) -> Cut:
     unsure.
     """
     assert job.window is not None and job.view is None, "cut() before the locator passes are done"
-    wheels = job.options.wheels
+    if job.options.wheels is not None:
+        return _cut_for(job, job.options.wheels)
+    # wheels=auto: one cut per count; the reader reads each count's probes (`probes`), then
+    # `count_wheels` keeps one count.
+    by_count = [_cut_for(job, wheels) for wheels in range(MIN_WHEELS, MAX_WHEELS + 1)]
+    first = by_count[0]
+    cells = np.concatenate([probe.cells for candidate in by_count for probe in probes(candidate)])
+    return Cut(first.corners, first.score, first.crop, cells, by_count=by_count)
+
+
+def probes(window: Cut) -> list[Cut]:
+    """The cuts of one count that `count_wheels` reads: the cut as located and, in window mode,
+    the whole crop too (the row found in it may be wrong, the crop itself is the row)."""
+    whole = [candidate for candidate in window.alternatives if candidate.whole]
+    return [window, *whole[:1]] if not window.whole else [window]
+
+
+def _cut_for(job: Job, wheels: int) -> Cut:
+    """The cut for `wheels` wheels, its other alignments (and window-mode candidates) as alternatives."""
+    assert job.window is not None
     corners = np.asarray(job.window.corners, dtype=np.float32)
     if job.mode == "photo":
         cuts = aligned_cuts(job.image, corners, wheels, keep_corners=True, score=float(job.window.score))
     else:
         cuts = aligned_cuts(job.image, job.whole, wheels, keep_corners=False)
+        cuts[0].whole = True
         if job.refinements:
             cuts = aligned_cuts(job.image, corners, wheels, keep_corners=False) + cuts
     first, *others = cuts
@@ -324,6 +344,7 @@ def aligned_cuts(
     big_width = round(width * factor * (1 + 2 * room))
     big = rectify(image, wide, big_width, height * factor)
     cuts = []
+    repeats = periodicity(big, wheels)
     for shift, stretch in ALIGNMENTS:
         left, right = shift - stretch / 2, 1 + shift + stretch / 2  # in row widths
         box = (
@@ -334,8 +355,53 @@ def aligned_cuts(
         )
         crop = big.resize((width, height), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
         quad = transform_points(to_image, UNIT_SQUARE * [right - left, 1] + [left, 0]).astype(np.float32)
-        cuts.append(Cut(quad if keep_corners else None, score, crop, cells_of(crop, wheels)))
+        cuts.append(Cut(quad if keep_corners else None, score, crop, cells_of(crop, wheels), repeats))
     return cuts
+
+
+PROFILE_WIDTH = 256  # columns the periodicity profile is resampled to
+
+
+def periodicity(crop: Image.Image, wheels: int) -> float:
+    """How much of a window crop's column-contrast profile repeats `wheels` times across it.
+
+    Each wheel is a digit in a cell with frame between the cells, so a row of N wheels has a
+    column profile (each column's spread of brightness) with N periods across the window. The
+    share of the profile's spectral power at N cycles (of the power at 1 to 19 cycles) says how
+    well N fits; `finish` adds it to the reader's own confidence when it counts the wheels.
+    """
+    grey = np.asarray(crop.convert("L").resize((PROFILE_WIDTH, CROP_HEIGHT), Image.Resampling.BILINEAR))
+    profile = grey.astype(np.float64).std(axis=0)
+    profile -= profile.mean()
+    power = np.abs(np.fft.rfft(profile * np.hanning(PROFILE_WIDTH))) ** 2
+    total = float(power[1:20].sum())
+    return float(power[wheels] / total) if total > 0 else 0.0
+
+
+# Red decimal wheels: a cell's redness is the RED_PERCENTILE-th percentile of R - max(G, B) over
+# its pixels (high for white on red and for red ink on white, which covers only part of a cell;
+# about 0 for black, white and grey). The last k cells are red when the least red of them stands
+# at least RED_GAP grey levels above the reddest cell before them; at most MAX_DECIMALS, with at
+# least MIN_WHEELS - 1 black ones before them (real counters: 4-5 black m³ wheels, 1-4 red).
+# Chosen on 300 generated windows: 88% counted right, 1% false red (the median: 81%).
+RED_PERCENTILE = 75
+RED_GAP = 10.0
+MAX_DECIMALS = 4
+
+
+def red_wheels(cells: np.ndarray) -> int:
+    """How many of the last wheels are red (decimal) wheels, from the reader's cells (N, 32, 20, 3)
+    in [0, 1]: the split with the largest gap between the redness of the last k cells and of
+    the cells before them, when that gap is at least RED_GAP."""
+    pixels = np.asarray(cells, dtype=np.float64) * 255
+    excess = (pixels[..., 0] - np.maximum(pixels[..., 1], pixels[..., 2])).reshape(len(pixels), -1)
+    redness = np.percentile(excess, RED_PERCENTILE, axis=1)
+    best, decimals = RED_GAP, 0
+    for count in range(1, min(MAX_DECIMALS, len(cells) - (MIN_WHEELS - 1)) + 1):
+        gap = float(redness[-count:].min() - redness[:-count].max())
+        if gap >= best:
+            best, decimals = gap, count
+    return decimals
 
 
 def cells_of(crop: Image.Image, wheels: int) -> np.ndarray:
@@ -374,7 +440,8 @@ def finish(
             break
         rows = probabilities[offset : offset + len(candidate.cells)]
         offset += len(candidate.cells)
-        readings.append(compose(decode_wheels(rows), thresholds.min_confidence))
+        decimals = red_wheels(candidate.cells)
+        readings.append(compose(decode_wheels(rows), thresholds.min_confidence, decimals))
     best = max(range(len(readings)), key=lambda index: (readings[index].confidence, -index))
     reading, window = readings[best], window.candidates[best]
     reasons = []
@@ -382,6 +449,10 @@ def finish(
         which = ", ".join(map(str, reading.low_confidence))
         plural = "s" if len(reading.low_confidence) > 1 else ""
         reasons.append(f"wheel{plural} {which} below the confidence threshold {thresholds.min_confidence:g}")
+    if reading.confidence < thresholds.min_reading_confidence:
+        reasons.append(
+            f"overall confidence {reading.confidence:.2f} below {thresholds.min_reading_confidence:g}"
+        )
     if window.score is not None and window.score < thresholds.min_window_score:
         reasons.append(
             f"counter window found with score {window.score:.2f}, below {thresholds.min_window_score:g}"
@@ -404,7 +475,7 @@ def finish(
     if options.wants_plausibility:
         verdict = plausibility.check(
             reading.value,
-            options.wheels,
+            len(reading.wheels) - reading.decimals,
             options.previous_value,
             options.previous_time,
             options.time or now,
@@ -412,6 +483,37 @@ def finish(
         )
         result["plausibility"] = verdict.to_json()
     return result
+
+
+# Weight of the crop's periodicity against the reader's mean log confidence when counting wheels.
+# Chosen on 100 generated photos and 100 window crops of 4-8 wheels (seeds 5151, 5152): counted
+# right on the reader's confidence alone 79% / 94%, with weight 0.1 84% / 97%, 1.0 94.5% / 99%.
+PERIODICITY_WEIGHT = 1.0
+
+
+def count_wheels(window: Cut, probabilities: np.ndarray) -> tuple[Cut, np.ndarray]:
+    """Step 3b, wheels=auto: of the cuts for each count (`window.by_count`, read as located into
+    `probabilities`), the one whose count explains the window best, and its probabilities. Any
+    other cut is returned as it is.
+
+    The score is the reader's mean log confidence per wheel (a wrong count cuts digits in two,
+    or two into one cell, and reads unsure) plus PERIODICITY_WEIGHT times the crop's periodicity
+    at that count.
+    """
+    if not window.by_count:
+        return window, probabilities
+    read = [probe for cut in window.by_count for probe in probes(cut)]
+    rows = np.split(probabilities, np.cumsum([len(probe.cells) for probe in read])[:-1])
+    scores: dict[int, float] = {}
+    first_rows: dict[int, np.ndarray] = {}
+    for probe, probe_rows in zip(read, rows, strict=True):
+        logs = [math.log(max(reading.confidence, 1e-6)) for reading in decode_wheels(probe_rows)]
+        score = sum(logs) / len(logs) + PERIODICITY_WEIGHT * probe.periodicity
+        count = len(probe.cells)
+        scores[count] = max(scores.get(count, -math.inf), score)
+        first_rows.setdefault(count, probe_rows)  # the count's cut as located comes first
+    best = max(scores, key=lambda count: scores[count])
+    return window.by_count[best - MIN_WHEELS], first_rows[best]
 
 
 def _tenths(corners: np.ndarray) -> list[list[float]]:

@@ -17,10 +17,11 @@ from typing import Any
 from meter_service import odometer
 from meter_service.reader import WheelReading, class_of
 
-# A wheel further than this (in digits) from a whole digit is `rolling`: caught between two
-# digits. The reader resolves tenths and a clean digit often reads +/-0.1 off, so 0.15 keeps
-# those clean while 0.2 and beyond (a fifth of a digit scrolled away) counts as rolling.
-ROLLING_MARGIN = 0.15
+# A wheel at least this far (in digits) from the digit the reading shows for it is `rolling`:
+# both digits are in view, caught between them. The reader resolves tenths and a clean digit
+# often reads +/-0.1 or 0.2 off (a drum mounted a little high or low), so only a quarter of a
+# digit scrolled away or more counts: "about half-way".
+ROLLING_MARGIN = 0.25
 
 
 def snap(position: float) -> float:
@@ -35,14 +36,20 @@ def snap(position: float) -> float:
 
 @dataclass(frozen=True)
 class WheelState:
-    """One wheel as the answer reports it, leftmost first."""
+    """One wheel as the answer reports it, leftmost first.
 
-    digit: int  # the digit it shows, after the odometer rule
+    A wheel at rest has `digit`, the digit the reading's text shows for it. A rolling wheel has
+    two digits in view: it is turning from `digit` to `next_digit` and is `fraction` of the way
+    there; the text shows whichever of the two fills more of its window (the lower at half-way).
+    """
+
+    digit: int
     confidence: float
     position: float  # where it stands, 0..10 (the reader's estimate, to a tenth)
     fraction: float  # how far it has turned from `digit` towards the next digit, 0..1
     rolling: bool  # caught between `digit` and `next_digit`
     next_digit: int | None  # the digit rolling in; None when not rolling
+    red: bool = False  # a red (decimal) wheel
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,32 +59,57 @@ class WheelState:
             "fraction": round(self.fraction, 2),
             "next_digit": self.next_digit,
             "position": round(self.position, 2),
+            "red": self.red,
         }
 
 
 @dataclass(frozen=True)
 class Reading:
     text: str  # digits as shown, leading zeros kept: "02572"
-    value: float  # 2572.4: the last wheel's roll is the fraction
+    value: float  # 2572.4: the last wheel's roll is the fraction; decimal wheels after the point
     confidence: float
     wheels: list[WheelState]
     low_confidence: list[int]  # 1-based wheels below the threshold
+    decimals: int = 0  # how many of the last wheels count fractions (red wheels)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "value": self.value,
+            "decimals": self.decimals,
             "confidence": round(self.confidence, 4),
             "digits": [wheel.to_json() for wheel in self.wheels],
         }
 
 
-def compose(readings: Sequence[WheelReading], min_confidence: float) -> Reading:
-    """The reading of a row of wheels, leftmost first.
+def wheel_state(position: float, shown_digit: int, confidence: float, red: bool = False) -> WheelState:
+    """A wheel standing at `position` that the reading shows as `shown_digit`."""
+    offset = (position - shown_digit + 5) % 10 - 5  # signed, round the circle: 9.6 shown as 0 -> -0.4
+    if offset >= ROLLING_MARGIN - 1e-9:  # on its way from the shown digit to the next
+        digit, fraction, rolling = shown_digit, offset, True
+    elif offset <= -ROLLING_MARGIN + 1e-9:  # most of the way from the digit before to the shown one
+        digit, fraction, rolling = (shown_digit - 1) % 10, 1 + offset, True
+    else:
+        digit, fraction, rolling = shown_digit, max(offset, 0.0), False
+    return WheelState(
+        digit=digit,
+        confidence=confidence,
+        position=position,
+        fraction=min(fraction, 0.99),
+        rolling=rolling,
+        next_digit=(digit + 1) % 10 if rolling else None,
+        red=red,
+    )
+
+
+def compose(readings: Sequence[WheelReading], min_confidence: float, decimals: int = 0) -> Reading:
+    """The reading of a row of wheels, leftmost first; the last `decimals` of them count tenths,
+    hundredths... of the unit (a 5+3 meter at 00409.550 has the value 409.55).
 
     Each wheel is read where it appears in its cell; the shift the row's wheels share (their
-    drums' mounting, the cut's height: `odometer.resting_offset`) is taken off every wheel first,
-    so a last wheel at 2.92 in a window cut a little high still reads 2.9, not 3.
+    drums' mounting, the cut's height: `odometer.resting_offset`) is taken off every wheel first.
+    Then `odometer.shown` gives the digits a person reads (each wheel the digit that fills most
+    of its window) and the continuous count.
 
     The overall confidence is the product of the wheels' confidences: the reading is right only
     if every wheel is, and the wheels are read independently, so the product estimates that
@@ -86,31 +118,19 @@ def compose(readings: Sequence[WheelReading], min_confidence: float) -> Reading:
     """
     offset = odometer.resting_offset([reading.position for reading in readings])
     positions = [snap(reading.position - offset) for reading in readings]
-    digits = odometer.resolve_digits(positions)
-    wheels = []
-    for position, digit, reading in zip(positions, digits, readings, strict=True):
-        # Signed distance from the shown digit, round the circle: 3.5 shown as 3 -> +0.5; 3.9
-        # shown as 4 (its neighbour has gone round) -> -0.1, a wheel lagging a little behind
-        # the carry: it shows its digit, not rolling. The last wheel shows the digit it has
-        # passed, so it rolls at any offset past the margin (2.9: from 2, 3 rolling in).
-        offset = (position - digit + 5) % 10 - 5
-        rolling = offset > ROLLING_MARGIN
-        wheels.append(
-            WheelState(
-                digit=digit,
-                confidence=reading.confidence,
-                position=position,
-                fraction=min(max(offset, 0.0), 0.99),
-                rolling=rolling,
-                next_digit=(digit + 1) % 10 if rolling else None,
-            )
-        )
+    digits, count = odometer.shown(positions)
+    first_red = len(readings) - decimals
+    wheels = [
+        wheel_state(position, digit, reading.confidence, red=index >= first_red)
+        for index, (position, digit, reading) in enumerate(zip(positions, digits, readings, strict=True))
+    ]
     confidence = math.prod(reading.confidence for reading in readings) if readings else 0.0
     low = [index + 1 for index, reading in enumerate(readings) if reading.confidence < min_confidence]
     return Reading(
         text="".join(str(digit) for digit in digits),
-        value=odometer.value_of(digits, positions[-1]) if positions else 0.0,
+        value=round(count / 10**decimals, 3 + decimals),
         confidence=confidence,
         wheels=wheels,
         low_confidence=low,
+        decimals=decimals,
     )

@@ -21,7 +21,7 @@ from recognition_common.model_card import ModelCard
 from recognition_common.recognizer import Stages
 
 # Bump when pre-processing or composing changes an answer for the same image and models.
-PREPROCESS_VERSION = "meter-2"
+PREPROCESS_VERSION = "meter-3"
 LOCATOR = "locator"  # the component's sub-directory and name in the card's `components`
 
 
@@ -29,15 +29,20 @@ class MeterRecognizer:
     task = "meter"
     options = pipeline.OPTIONS
 
-    def __init__(self, min_confidence: float, min_window_score: float) -> None:
-        self.thresholds = Thresholds(min_confidence, min_window_score)
+    def __init__(
+        self, min_confidence: float, min_window_score: float, min_reading_confidence: float = 0.0
+    ) -> None:
+        self.thresholds = Thresholds(min_confidence, min_window_score, min_reading_confidence)
         # The thresholds change answers, so they are part of the version the gateway's cache sees.
-        self.preprocess_version = f"{PREPROCESS_VERSION}+reject{min_confidence:g}+window{min_window_score:g}"
+        self.preprocess_version = (
+            f"{PREPROCESS_VERSION}+reject{min_confidence:g}+window{min_window_score:g}"
+            f"+reading{min_reading_confidence:g}"
+        )
 
     async def run(
         self, image: Image.Image, card: ModelCard, stages: Stages, options: dict[str, str]
     ) -> dict[str, Any]:
-        parsed = pipeline.parse_options(options, pipeline.card_wheels(card))
+        parsed = pipeline.parse_options(options)
         locator_shape = tuple(stages.card(LOCATOR).input_shape)
         job = await stages.cpu(pipeline.start, image, parsed, locator_shape)
         view = job.view  # the whole photo (or crop), then refining views round the estimate
@@ -46,6 +51,8 @@ class MeterRecognizer:
             view = await stages.cpu(pipeline.located, job, output[0])
         window = await stages.cpu(pipeline.cut, job)
         probabilities = await stages.infer(window.cells)
+        # wheels=auto: the window was cut for every count; keep the count that reads best.
+        window, probabilities = await stages.cpu(pipeline.count_wheels, window, probabilities)
         if await stages.cpu(pipeline.unsure, window, probabilities):
             # The cut as located read unsure: read it shifted and stretched a little too.
             others = await stages.infer(window.alternatives_input)

@@ -316,9 +316,10 @@ def _radial_disc(size: int, inner: Colour, outer: Colour) -> Image.Image:
 
 
 def _face(
-    window: Image.Image, row_box: tuple[int, int, int, int], rng: np.random.Generator
+    window: Image.Image, row_box: tuple[int, int, int, int], rng: np.random.Generator, counter: bool = True
 ) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """The round meter (RGBA) with the window on it; returns it and the row's box on it."""
+    """The round meter (RGBA) with the window on it; returns it and the row's box on it. Without
+    a `counter`, a serial-number plate takes the window's place (a negative for the locator)."""
     diameter = round(window.width / rng.uniform(0.5, 0.78))
     diameter += diameter % 2
     meter = Image.new("RGBA", (diameter, diameter), (0, 0, 0, 0))
@@ -358,21 +359,27 @@ def _face(
     wx = centre + rng.uniform(-0.05, 0.05) * face_r
     left, top = round(wx - half_w), round(wy - half_h)
     ink = _tone(rng, 0, 60) if sum(face_colour) > 380 else _tone(rng, 200, 255)
-    _face_clutter(draw, diameter, face_r, (left, top, left + window.width, top + window.height), ink, rng)
-    meter.paste(window, (left, top))
+    _face_clutter(meter, diameter, face_r, (left, top, left + window.width, top + window.height), ink, rng)
+    if counter:
+        meter.paste(window, (left, top))
+    else:
+        plate = serial_plate(rng, window.height, window.width)
+        inset = ((window.width - plate.width) // 2, (window.height - plate.height) // 2)
+        meter.paste(plate, (left + inset[0], top + inset[1]))
     x0, y0, x1, y1 = row_box
     return meter, (left + x0, top + y0, left + x1, top + y1)
 
 
 def _face_clutter(
-    draw: ImageDraw.ImageDraw,
+    meter: Image.Image,
     diameter: int,
     face_r: float,
     window_box: tuple[int, int, int, int],
     ink: Colour,
     rng: np.random.Generator,
 ) -> None:
-    """Printed words, serial numbers and small dials around (never on) the window."""
+    """Printed words, serial-number plates and small dials around (never on) the window."""
+    draw = ImageDraw.Draw(meter)
     centre = diameter / 2
     wx0, wy0, wx1, wy1 = window_box
     placed = [(wx0 - 4, wy0 - 4, wx1 + 4, wy1 + 4)]
@@ -384,6 +391,16 @@ def _face_clutter(
         )
 
     window_h = wy1 - wy0
+    if rng.random() < 0.55:  # a serial-number plate: a row of digits that is NOT the counter
+        for _ in range(10):  # a few tries to find room
+            plate = serial_plate(rng, window_h, wx1 - wx0)
+            x = centre + rng.uniform(-0.7, 0.7) * face_r - plate.width / 2
+            y = centre + rng.uniform(-0.7, 0.75) * face_r - plate.height / 2
+            box = (x, y, x + plate.width, y + plate.height)
+            if free(box):
+                meter.paste(plate, (round(x), round(y)))
+                placed.append(box)
+                break
     for _ in range(int(rng.integers(0, 4))):  # dials
         radius = window_h * rng.uniform(0.4, 1.2)
         cx, cy = centre + rng.uniform(-0.6, 0.6) * face_r, centre + rng.uniform(-0.2, 0.7) * face_r
@@ -402,7 +419,75 @@ def _face_clutter(
             placed.append(box)
 
 
+def serial_plate(rng: np.random.Generator, window_h: int, window_w: int) -> Image.Image:
+    """A printed number plate of the kind that sits on meter faces (serial number, model code):
+    a framed row of 5-10 flat printed digits, light on dark or dark on light, about the size of
+    the counter window. Nothing turns in it (no drums, no cells, no digits half in view), which
+    is what tells a real counter window from it."""
+    digits = "".join(str(d) for d in rng.integers(0, 10, size=int(rng.integers(5, 11))))
+    if rng.random() < 0.3:
+        digits = "No " + digits if rng.random() < 0.5 else digits[:4] + "-" + digits[4:]
+    height = max(8, round(window_h * rng.uniform(0.3, 0.8)))
+    font = _font(rng, round(height * rng.uniform(0.55, 0.8)))
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    x0, _, x1, _ = probe.textbbox((0, 0), digits, font=font)
+    pad = round(height * rng.uniform(0.1, 0.3))
+    width = min(round(x1 - x0 + 2 * pad), max(round(window_w * 0.9), 20))
+    if rng.random() < 0.5:
+        ground, ink = _tone(rng, 5, 60), _tone(rng, 190, 255)
+    else:
+        ground, ink = _tone(rng, 200, 250), _tone(rng, 0, 60)
+    if rng.random() < 0.15:
+        ink = (int(rng.integers(150, 230)), 25, 30)
+    plate = Image.new("RGB", (width, height), ground)
+    draw = ImageDraw.Draw(plate)
+    draw.text((width / 2, height / 2), digits, fill=ink, font=font, anchor="mm")
+    if rng.random() < 0.7:
+        draw.rectangle([0, 0, width - 1, height - 1], outline=_tone(rng, 0, 255), width=max(1, height // 12))
+    return plate
+
+
 # --- The photograph --------------------------------------------------------------------------
+
+
+def _overlays(photo: Image.Image, meter_alpha: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """What lies between a real meter and the camera, or is added by it: dirt and haze on the
+    transparent cover, the shadow of a hand or phone, a timestamp burned into a corner."""
+    width, height = photo.size
+    if rng.random() < 0.35:  # dirt specks and a milky haze on the cover, over the meter only
+        dirt = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(dirt)
+        for _ in range(int(rng.integers(20, 200))):
+            cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0.5, 3.5)
+            tone = _tone(rng, 40, 140)
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(*tone, int(rng.integers(60, 200))))
+        haze = Image.new("RGBA", (width, height), (*_tone(rng, 180, 240), int(rng.integers(0, 70))))
+        layer = Image.alpha_composite(haze, dirt.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2))))
+        layer.putalpha(
+            Image.fromarray(np.minimum(np.asarray(layer.getchannel("A")), np.asarray(meter_alpha)))
+        )
+        photo = Image.alpha_composite(photo, layer)
+    if rng.random() < 0.25:  # the soft shadow of a hand or phone across part of the picture
+        shade = Image.new("L", (width, height), 0)
+        points = [(rng.uniform(-0.3, 1.3) * width, rng.uniform(-0.3, 1.3) * height) for _ in range(5)]
+        ImageDraw.Draw(shade).polygon(points, fill=int(rng.integers(70, 170)))
+        shade = shade.filter(ImageFilter.GaussianBlur(rng.uniform(8, 40)))
+        dark = Image.new("RGBA", (width, height), (0, 0, 0, 255))
+        dark.putalpha(shade)
+        photo = Image.alpha_composite(photo, dark)
+    if rng.random() < 0.25:  # a camera's date and time in a corner
+        stamp = (
+            f"{int(rng.integers(2015, 2027))}-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}"
+            f" {int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}:{int(rng.integers(0, 60)):02d}"
+        )
+        font = _font(rng, max(8, round(min(width, height) * rng.uniform(0.03, 0.06))))
+        colour = (255, 150, 30) if rng.random() < 0.6 else _tone(rng, 220, 255)
+        corner = int(rng.integers(4))
+        x = width * (0.03 if corner % 2 == 0 else 0.97)
+        y = height * (0.04 if corner < 2 else 0.96)
+        anchor = ("l" if corner % 2 == 0 else "r") + ("t" if corner < 2 else "b")
+        ImageDraw.Draw(photo).text((x, y), stamp, fill=(*colour, 255), font=font, anchor=anchor)
+    return photo
 
 
 def _noise_field(rng: np.random.Generator, size: tuple[int, int], cells: int) -> np.ndarray:
@@ -493,11 +578,14 @@ def generate_meter(
     size: tuple[int, int] | None = None,
     max_rotation: float = 25.0,
     positions: list[float] | None = None,
+    counter: bool = True,
 ) -> MeterSample:
     """One photo of a meter: random reading, look, pose, backdrop and camera faults.
 
     `size` (w, h) fixes the photo's size (random landscape or portrait, 320-720 px, when None);
-    `positions` fixes the reading.
+    `positions` fixes the reading. `counter=False` draws a meter face without its counter window,
+    a number plate in its place: nothing on it is a reading (`corners` say where the window
+    would have been).
     """
     if not MIN_WHEELS <= wheels <= MAX_WHEELS:
         raise ValueError(f"wheels must be {MIN_WHEELS}..{MAX_WHEELS}, got {wheels}")
@@ -514,14 +602,16 @@ def generate_meter(
     slot_aspect = style.cell_aspect * (1 + style.separator)
     row_aspect = wheels * slot_aspect  # row width / height
     fit = min(width, height) if rng.random() < 0.5 else max(width, height)
-    row_w_photo = fit * rng.uniform(0.18, 0.8)
+    # The row spans 18-80% of the photo, and in a quarter of photos only 8-20% of it (a photo
+    # of the whole meter, or of the whole pipe run, from a distance).
+    row_w_photo = fit * (rng.uniform(0.08, 0.2) if rng.random() < 0.25 else rng.uniform(0.18, 0.8))
     extent = row_w_photo * abs(math.cos(angle)) + row_w_photo / row_aspect * abs(math.sin(angle))
     row_w_photo *= min(1.0, 0.9 * min(width, height) / max(extent, 1.0))  # must fit the photo
     cell_h_photo = row_w_photo / row_aspect
     cell_h = max(12, round(cell_h_photo * rng.uniform(1.0, 1.4)))  # render a little larger
 
     window, row_box, shown = _window(positions, style, cell_h, rng)
-    meter, (x0, y0, x1, y1) = _face(window, row_box, rng)
+    meter, (x0, y0, x1, y1) = _face(window, row_box, rng, counter)
     row_face = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
 
     # Similarity (scale, turn) about the row centre, then mild perspective, then a shift that
@@ -533,7 +623,8 @@ def generate_meter(
         [[0, 0], [meter.width, 0], [meter.width, meter.height], [0, meter.height]], dtype=np.float64
     )
     placed = (square - centre) @ turn.T * scale
-    placed += rng.normal(0, 0.035, size=(4, 2)) * meter.width * scale  # perspective
+    oblique = 0.07 if rng.random() < 0.3 else 0.035  # some photos are taken well off-axis
+    placed += rng.normal(0, oblique, size=(4, 2)) * meter.width * scale  # perspective
     matrix = homography(square, placed)
     row_photo = transform_points(matrix, row_face)
     margin = 0.02 * min(width, height)
@@ -552,6 +643,7 @@ def generate_meter(
         shadow.putalpha(alpha.point(lambda v: int(v * 0.5)))
         photo.alpha_composite(shadow, offset)  # type: ignore[arg-type]
     photo.alpha_composite(placed_meter)
+    photo = _overlays(photo, placed_meter.getchannel("A"), rng)
     image = _finish(photo.convert("RGB"), rng, cell_h_photo / 32)
     return MeterSample.drawn(image, positions, corners, style, shown)
 

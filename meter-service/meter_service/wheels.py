@@ -97,6 +97,9 @@ def _colour(rng: np.random.Generator, low: int, high: int) -> tuple[int, int, in
     return tuple(int(v) for v in np.clip(base + tint, 0, 255))  # type: ignore[return-value]
 
 
+_DRUM_TINTS = ((236, 226, 196), (214, 222, 200), (196, 206, 220), (222, 214, 190))
+
+
 def random_style(rng: np.random.Generator, scheme: str | None = None) -> WheelStyle:
     """A random plausible wheel; `scheme` is "dark" (white on black), "light" (black on white),
     "red" (a decimal wheel: white on red or red on white), or None for dark or light at random."""
@@ -107,6 +110,9 @@ def random_style(rng: np.random.Generator, scheme: str | None = None) -> WheelSt
         ink, paper = light, dark
     elif scheme == "light":
         ink, paper = dark, light
+        if rng.random() < 0.4:  # drums are often not white: cream, greenish, grey-blue
+            tint = _DRUM_TINTS[int(rng.integers(len(_DRUM_TINTS)))]
+            paper = tuple(int(np.clip(c + rng.integers(-12, 13), 0, 255)) for c in tint)  # type: ignore[assignment]
     elif scheme == "red":
         red = (int(rng.integers(150, 230)), int(rng.integers(10, 60)), int(rng.integers(20, 70)))
         ink, paper = (light, red) if rng.random() < 0.6 else (red, light)

@@ -49,7 +49,7 @@ def test_window_mode_cuts_the_whole_image_into_equal_cells() -> None:
 
 def test_window_mode_also_reads_the_row_found_inside_a_loose_crop() -> None:
     sample = render_window([0, 2, 5, 7, 2.4], rng=np.random.default_rng(3), loose=0.3)
-    job = pipeline.start(sample.image, MeterOptions(mode="window"))
+    job = pipeline.start(sample.image, MeterOptions(mode="window", wheels=5))
     passes = 0
     while job.view is not None:
         pipeline.located(job, painted_mask(sample.corners, job.view_frame, job.view.shape[1:3]))
@@ -109,7 +109,7 @@ def test_a_blank_picture_is_refused_as_empty_in_every_mode() -> None:
 
 def test_photo_mode_refuses_a_photo_without_a_window() -> None:
     texture = np.random.default_rng(1).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    job = pipeline.start(Image.fromarray(texture), MeterOptions(mode="photo"))
+    job = pipeline.start(Image.fromarray(texture), MeterOptions(mode="photo", wheels=5))
     assert job.view is not None and job.view.shape[0] == 1
     with pytest.raises(ApiError) as raised:
         pipeline.located(job, np.zeros(job.view.shape[1:3], dtype=np.float32))
@@ -120,7 +120,7 @@ def test_a_located_window_is_refined_then_cut() -> None:
     sample = render_window([0, 2, 5, 7, 2.4], rng=np.random.default_rng(3))
     photo = Image.new("RGB", (400, 300), (90, 90, 90))
     photo.paste(sample.image, (100, 120))
-    job = pipeline.start(photo, MeterOptions(mode="photo"))
+    job = pipeline.start(photo, MeterOptions(mode="photo", wheels=5))
     assert job.view is not None
     # A stand-in locator: paint the true row into whatever view it is shown.
     corners = sample.corners + np.array([100, 120], dtype=np.float32)

@@ -85,20 +85,22 @@ def test_options_are_parsed_and_checked() -> None:
     )
     assert options.wheels == 6 and options.previous_value == 2570.5 and options.max_rate == 3
     assert options.previous_time == NOW and options.mode == "auto" and options.wants_plausibility
-    assert not parse_options({}).wants_plausibility and parse_options({}, 7).wheels == 7
+    assert not parse_options({}).wants_plausibility
+    assert parse_options({}).wheels is None and parse_options({"wheels": "auto"}).wheels is None  # counted
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"mode": "zoom"}, "mode must be one of auto, photo, window"),
-        ({"wheels": "3"}, "wheels must be a whole number from 4 to 8"),
-        ({"wheels": "9"}, "wheels must be a whole number from 4 to 8"),
-        ({"wheels": "five"}, "wheels must be a whole number from 4 to 8"),
+        ({"wheels": "3"}, "wheels must be auto or a whole number from 4 to 8"),
+        ({"wheels": "9"}, "wheels must be auto or a whole number from 4 to 8"),
+        ({"wheels": "five"}, "wheels must be auto or a whole number from 4 to 8"),
         ({"previous_value": "abc"}, "previous_value must be a number"),
         ({"previous_value": "nan"}, "previous_value must be a number"),
-        ({"previous_value": "-1"}, "previous_value must be from 0 to below 10^5"),
-        ({"previous_value": "100000"}, "previous_value must be from 0 to below 10^5"),
+        ({"previous_value": "-1"}, "previous_value must be from 0 to below 10^8"),
+        ({"previous_value": "100000000"}, "previous_value must be from 0 to below 10^8"),
+        ({"previous_value": "100000", "wheels": "5"}, "previous_value must be from 0 to below 10^5"),
         ({"max_rate": "0"}, "max_rate must be a positive number"),
         ({"previous_time": "soon"}, "previous_time must be ISO-8601"),
         ({"time": "12:00 yesterday"}, "time must be ISO-8601"),

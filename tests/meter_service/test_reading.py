@@ -66,10 +66,62 @@ def test_mid_roll_wheel_is_resolved_by_its_right_neighbour() -> None:
 
 
 def test_a_carry_runs_through_a_row_of_nines() -> None:
+    # Every wheel of the run is 60% of the way to its next digit: the next digits fill most of
+    # the windows, so the text is the next round number; the value keeps the roll.
     reading = read([0, 1.6, 9.6, 9.6, 9.6])
-    assert reading.text == "01999" and reading.value == pytest.approx(1999.6)
+    assert reading.text == "02000" and reading.value == pytest.approx(1999.6)
     assert [wheel.rolling for wheel in reading.wheels] == [False, True, True, True, True]
+    assert [wheel.digit for wheel in reading.wheels] == [0, 1, 9, 9, 9]
     assert [wheel.next_digit for wheel in reading.wheels] == [None, 2, 0, 0, 0]
+    assert reading.wheels[1].fraction == pytest.approx(0.6)
+
+
+def test_a_wheel_just_short_of_a_digit_reads_as_that_digit() -> None:
+    # The last wheel's 8 fills its window but sits a little low: read 7.9, it shows 8.
+    reading = read([0, 1, 3, 4, 7.9])
+    assert reading.text == "01348" and reading.value == pytest.approx(1347.9)
+    assert not reading.wheels[-1].rolling and reading.wheels[-1].digit == 8
+    assert read([0, 0, 3.9, 9.9, 9.9]).text == "00400"  # a row of 9.9s: the next round number
+    assert read([0, 2, 5, 7, 2.7]).text == "02573"
+
+
+def test_a_half_rolled_last_wheel_reads_the_lower_digit() -> None:
+    reading = read([0, 2, 5, 7, 2.5])
+    assert reading.text == "02572" and reading.value == pytest.approx(2572.5)
+    last = reading.wheels[-1]
+    assert (last.digit, last.next_digit, last.rolling) == (2, 3, True)
+    assert read([0, 2, 5, 7.5, 9.5]).text == "02579"
+
+
+def test_all_zeros_read_a_little_low_never_wrap_to_nines() -> None:
+    for last in (9.7, 9.8, 9.9):
+        reading = read([0, 0, 0, 0, last])
+        assert reading.text == "00000"
+        assert reading.value == 0.0
+    assert read([9.8, 9.8, 9.8, 9.8, 9.8]).text == "00000"
+
+
+def test_text_is_never_more_than_half_a_unit_from_the_value() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        value = float(rng.uniform(0, 99_999))
+        positions = odometer.wheel_positions(value, 5)
+        reading = read(positions)
+        shown = int(reading.text)
+        assert abs(shown - reading.value) <= 0.5 + 1e-9 or (shown == 0 and reading.value == 0.0)
+
+
+def test_red_decimal_wheels_are_the_fraction_of_the_value() -> None:
+    reading = compose([decode_wheel(probabilities(p)) for p in [0, 0, 4, 0, 9, 5, 5, 0]], 0.5, decimals=3)
+    assert reading.text == "00409550" and reading.decimals == 3
+    assert reading.value == pytest.approx(409.55)
+    assert [wheel.red for wheel in reading.wheels] == [False] * 5 + [True] * 3
+
+
+def test_acceptable_texts_take_both_digits_of_a_half_rolled_last_wheel() -> None:
+    assert odometer.acceptable_texts([0, 2, 5, 7, 2.5]) == {"02572", "02573"}
+    assert odometer.acceptable_texts([0, 2, 5, 7, 2.0]) == {"02572"}
+    assert odometer.acceptable_texts([0, 2, 5, 7, 2.9]) == {"02573"}
 
 
 def test_a_clean_digit_read_just_below_it_is_not_the_digit_before() -> None:
@@ -123,7 +175,9 @@ def test_result_accepts_a_confident_reading() -> None:
         "fraction",
         "next_digit",
         "position",
+        "red",
     }
+    assert result["decimals"] == 0
     assert result["crop_png_base64"] and "plausibility" not in result
 
 
@@ -143,9 +197,9 @@ def test_the_offset_the_wheels_at_rest_share_is_taken_off_every_wheel() -> None:
     shifted = [p + 0.04 for p in (0, 2, 5, 7, 2.92)]
     assert odometer.resting_offset(shifted) == pytest.approx(0.04)
     reading = read_exact(shifted)
-    assert reading.text == "02572" and reading.value == pytest.approx(2572.9)
+    assert reading.value == pytest.approx(2572.9)
     assert reading.wheels[-1].position == pytest.approx(2.9)
-    assert read_exact([0, 2, 5, 7, 2.96]).text == "02573"  # without that shift, a 3
+    assert read_exact([0, 2, 5, 7, 2.96]).value == pytest.approx(2573.0)  # without that shift, a 3
 
 
 def test_wheels_being_carried_or_misread_say_nothing_of_the_offset() -> None:

@@ -110,8 +110,9 @@ def test_window_region_differs_from_the_face_around_it() -> None:
         row = _grey(rectify(sample.image, sample.corners, 100, 20))
         above = sample.corners - (sample.corners[3] - sample.corners[0])  # one row height up
         around = _grey(rectify(sample.image, above, 100, 20))
-        assert row.std() > 15  # digits on drums have contrast
-        assert np.abs(row - around).mean() > 10
+        # Digits on drums have contrast, even under a hand's shadow or a hazy cover.
+        assert row.std() > 8
+        assert np.abs(row - around).mean() > 5
 
 
 def test_mid_roll_readings_are_common() -> None:

@@ -35,8 +35,9 @@ camera's faults, so every true reading is exact. Upload a photo as it is (mode=a
 photo mode); the window crops are already cut to the row of wheels (mode=auto picks window
 mode for images at least twice as wide as high).
 
-"reading" is what the counter shows, leading zeros kept; "value" adds the last wheel's roll
-as a fraction (to the reader's resolution, a tenth).
+"reading" is what a person reads off the counter, leading zeros kept (each wheel the digit that
+fills most of its window); "value" is where the counter stands, the last wheel's roll as its
+fraction (to the reader's resolution, a tenth) and red decimal wheels after the point.
 
 """
 
@@ -64,7 +65,9 @@ def jpeg_under(image: Image.Image, limit: int = MAX_BYTES) -> bytes:
 
 def describe(sample: MeterSample) -> str:
     positions = [snap(p) for p in sample.positions]
-    text, value = truth_text(sample.positions), odometer.reading_value(positions)
+    decimals = int(sample.style.get("red_wheels") or 0)
+    text = truth_text(sample.positions)
+    value = round(odometer.reading_value(positions) / 10**decimals, 1 + decimals)
     rolling = any(ROLLING_MARGIN < p % 1 < 1 - ROLLING_MARGIN for p in positions[:-1])
     style = sample.style
     looks = (

@@ -6,11 +6,18 @@
    `pipeline.start` -> locator -> `pipeline.cut`; IoU of the found window with the true one
    (share with IoU >= 0.8, mean).
 2. Whole readings: the same photos on through the reader and `pipeline.finish`, exactly the
-   service's code; plus already-cropped windows in window mode. A reading is right when its text
-   equals the true reading at the reader's resolution (positions rounded to tenths, see
-   `reading.snap`); the raw exact match is printed beside it.
+   service's code, the wheels counted (`wheels=auto`, the service's default; `--given-wheels`
+   tells the reader); plus already-cropped windows in window mode. A reading is right when its
+   text is what a person reads at the reader's resolution (positions rounded to tenths, see
+   `reading.snap` and `odometer.shown`; both digits of a half-rolled last wheel accepted); the
+   raw exact match is printed beside it. With each: wheels counted right, accepted readings and
+   right among them, the overall confidence's calibration (ECE) and the rejection curve that
+   METER_MIN_READING_CONFIDENCE is chosen from.
 3. Wheels: per-wheel accuracy on held-out real crops (the reader's test split), by the reader's
-   own `evaluate_reader`.
+   own `evaluate_reader`, and the calibration of the wheel confidence on them.
+4. Real counter strips (`--strips`, the CC BY test set in shared/data/meter-windows-ccby): exact
+   readings, per-wheel accuracy, wheels counted, refused share, right among accepted and ECE
+   (`training/strips.py`), wheels counted and given. A test set: never trained on.
 
 Also a breakdown of the photo readings by condition (turn, window size, colours, red wheels,
 wheels caught mid-roll), so a weakness shows where it is. `--write-card` records the figures
@@ -25,7 +32,7 @@ import shlex
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,12 +45,15 @@ from meter_service.pipeline import MeterOptions, Thresholds
 from meter_service.reading import ROLLING_MARGIN, snap
 from meter_service.recognizer import LOCATOR
 from meter_service.synth import MeterSample, generate_meter, random_positions, render_window, sample_rng
+from recognition_common.calibration import expected_calibration_error
 from recognition_common.errors import ApiError
 from recognition_common.model_card import update_card_metrics
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_DIR = SERVICE_ROOT / "models" / "default"
 DEFAULT_REAL = SERVICE_ROOT.parent.parent / "shared" / "data" / "meter-digits" / "meterdigits.tar.gz"
+DEFAULT_STRIPS = SERVICE_ROOT.parent.parent / "shared" / "data" / "meter-windows-ccby"
+STRIP_WHEELS = 8  # the CC BY strips' counters: 5 black and 3 red wheels
 IOU_GOOD = 0.8
 CARD_KEY = "meter_evaluate"  # where --write-card puts the figures in each card's metrics
 CHUNK = 32  # photos generated and read at a time: bounds memory, feeds the models in batches
@@ -57,11 +67,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photos", type=int, default=500, help="held-out synthetic photos (default 500)")
     parser.add_argument("--windows", type=int, default=200, help="held-out window crops (default 200)")
     parser.add_argument("--seed", type=int, default=2026, help="never a training seed (default 2026)")
-    parser.add_argument("--wheels", type=int, help="wheels per meter (default: the card's)")
+    parser.add_argument("--wheels", type=int, default=5, help="wheels per generated meter (default 5)")
+    parser.add_argument(
+        "--given-wheels",
+        action="store_true",
+        help="tell the reader how many wheels there are (default: it counts them, as the service does)",
+    )
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_REAL, help="real crops: the archive or a folder (%(default)s)"
     )
-    parser.add_argument("--no-real", action="store_true", help="skip the real-crop evaluation")
+    parser.add_argument("--no-real", action="store_true", help="skip the real crops and strips")
+    parser.add_argument(
+        "--strips",
+        type=Path,
+        default=DEFAULT_STRIPS,
+        help="real counter strips with labels.csv, a TEST set (default: %(default)s)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--write-card", action="store_true", help="merge the figures into the cards")
     parser.add_argument("--show", type=int, default=8, help="misreadings to list (default 8)")
@@ -76,12 +97,19 @@ class Outcome:
     truth_raw: str  # odometer.reading_text of the exact positions
     read: str | None  # None: refused (no window)
     rejected: bool
+    wheels: int = 0  # wheels in the image
+    wheels_read: int | None = None  # wheels the reading has (counted with wheels=auto)
+    confidence: float = 0.0  # the reading's overall confidence
+    rejected_otherwise: bool = True  # rejected for a reason other than the overall confidence
     iou: float | None = None
     conditions: dict[str, str] = field(default_factory=dict)
+    # Readings judged right: the truth, and with a last wheel about half-way between two digits
+    # (both in view) the other one too (`odometer.acceptable_texts`).
+    accepted: set[str] = field(default_factory=set)
 
     @property
     def right(self) -> bool:
-        return self.read == self.truth
+        return self.read == self.truth or self.read in self.accepted
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,12 +124,13 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
 
     configure_tensorflow()
     card, read_wheels = load_compiled(args.model_dir, args.batch_size)
-    wheels = args.wheels or pipeline.card_wheels(card)
+    wheels = args.wheels
+    given = wheels if args.given_wheels else None
     thresholds = Thresholds(*_thresholds())
     locator_card, locate_windows = load_compiled(args.model_dir / LOCATOR, args.batch_size)
     reader = _batched(read_wheels, args.batch_size)
     locator = _batched(locate_windows, args.batch_size)
-    options = MeterOptions(mode="photo", wheels=wheels)
+    options = MeterOptions(mode="photo", wheels=given)
     shape = tuple(locator_card.input_shape)
 
     started = time.perf_counter()
@@ -113,7 +142,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         )
     ]
     photo_seconds = time.perf_counter() - started
-    window_options = MeterOptions(mode="window", wheels=wheels)
+    window_options = MeterOptions(mode="window", wheels=given)
     windows = [
         outcome
         for chunk in _chunks(args.windows)
@@ -122,7 +151,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         )
     ]
 
-    print(f"{card.name} {card.version} + {LOCATOR} {locator_card.version}, {wheels} wheels")
+    counted = "given" if given else "counted by the reader (wheels=auto)"
+    print(f"{card.name} {card.version} + {LOCATOR} {locator_card.version}, {wheels} wheels, {counted}")
     ious = np.array([o.iou if o.iou is not None else 0.0 for o in photos])
     located = _share(ious >= IOU_GOOD)
     print(f"1. window corners on {len(photos)} held-out synthetic photos (seed {args.seed}):")
@@ -137,8 +167,10 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     _report_conditions(conditions)
 
     real: dict[str, Any] = {}
+    strips: dict[str, Any] = {}
     if not args.no_real:
         real = _real_crops(args, read_wheels)
+        strips = _real_strips(args, locator, reader, shape, thresholds)
 
     metrics: dict[str, Any] = {
         "synthetic_photos": {
@@ -154,12 +186,15 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         "thresholds": {
             "min_confidence": thresholds.min_confidence,
             "min_window_score": thresholds.min_window_score,
+            "min_reading_confidence": thresholds.min_reading_confidence,
         },
         "evaluated_with": shlex.join(["python", "-m", "meter_service.cli", "evaluate", *(argv or [])]),
         "evaluated_at": date.today().isoformat(),
     }
     if real:
         metrics["real_crops"] = real
+    if strips:
+        metrics["real_strips"] = strips
     if args.write_card:
         # Under one key of their own: each model's own evaluation (its test_* or iou_* figures
         # and who measured them) stays as it was.
@@ -184,12 +219,13 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     return metrics
 
 
-def _thresholds() -> tuple[float, float]:
-    """The service's own thresholds (METER_MIN_CONFIDENCE, METER_MIN_WINDOW_SCORE and defaults)."""
+def _thresholds() -> tuple[float, float, float]:
+    """The service's own thresholds (METER_MIN_CONFIDENCE, METER_MIN_WINDOW_SCORE,
+    METER_MIN_READING_CONFIDENCE and their defaults)."""
     from meter_service.config import MeterSettings
 
     settings = MeterSettings()
-    return settings.min_confidence, settings.min_window_score
+    return settings.min_confidence, settings.min_window_score, settings.min_reading_confidence
 
 
 def _batched(predict: Predict, batch_size: int) -> Predict:
@@ -236,22 +272,34 @@ def _read(
     never refuses (a crop is read whole when no row is found in it)."""
     photo = options.mode == "photo"
     jobs = [pipeline.start(sample.image, options, shape) for sample in samples]
-    refused = _locate(jobs, locator)
+    refused = locate_jobs(jobs, locator)
     outcomes: list[Outcome] = []
     cuts: list[pipeline.Cut | None] = []
     for i, (sample, job) in enumerate(zip(samples, jobs, strict=True)):
-        outcome = Outcome(truth_text(sample.positions), sample.text, None, True)
+        snapped = [snap(p) for p in sample.positions]
+        outcome = Outcome(truth_text(sample.positions), sample.text, None, True, sample.wheels)
+        outcome.accepted = odometer.acceptable_texts(snapped)
         cut = None if i in refused else pipeline.cut(job)
         if photo:
             outcome.iou = 0.0 if cut is None else quad_iou(cut.corners, sample.corners)
             outcome.conditions = photo_conditions(sample)
         outcomes.append(outcome)
         cuts.append(cut)
-    _read_cuts(jobs, cuts, outcomes, reader, thresholds)
+    # Read without the overall-confidence threshold, then apply it here: the same answer as the
+    # service's, and the rejection curve can be drawn from the same readings.
+    other_reasons = replace(thresholds, min_reading_confidence=0.0)
+    for outcome, result in zip(outcomes, read_cuts(jobs, cuts, reader, other_reasons), strict=True):
+        if result is not None:
+            outcome.read, outcome.confidence = result["text"], float(result["confidence"])
+            outcome.rejected_otherwise = bool(result["rejected"])
+            outcome.rejected = (
+                outcome.rejected_otherwise or outcome.confidence < thresholds.min_reading_confidence
+            )
+            outcome.wheels_read = len(result["digits"])
     return outcomes
 
 
-def _locate(jobs: list[pipeline.Job], locator: Predict) -> set[int]:
+def locate_jobs(jobs: list[pipeline.Job], locator: Predict) -> set[int]:
     """Every locator pass of every job, the pending views of each pass in one batch, as the
     service's batcher would; returns the jobs refused (no window in a photo)."""
     refused: set[int] = set()
@@ -267,19 +315,24 @@ def _locate(jobs: list[pipeline.Job], locator: Predict) -> set[int]:
     return refused
 
 
-def _read_cuts(
+def read_cuts(
     jobs: list[pipeline.Job],
     cuts: list[pipeline.Cut | None],
-    outcomes: list[Outcome],
     reader: Predict,
     thresholds: Thresholds,
-) -> None:
+) -> list[dict[str, Any] | None]:
+    """Each job's `result` (None where there was no cut), the reader called as the service
+    would: every cut as located in one batch, then the alternatives of the unsure ones."""
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
     found = [(i, cut) for i, cut in enumerate(cuts) if cut is not None]
     if not found:
-        return
+        return results
     # As the service reads: every cut as located, then the alternatives of the unsure ones.
     firsts = reader(np.concatenate([cut.cells for _, cut in found]))
     probabilities = np.split(firsts, np.cumsum([len(cut.cells) for _, cut in found])[:-1])
+    for k, (i, cut) in enumerate(found):  # wheels=auto: the count that reads best
+        chosen, probabilities[k] = pipeline.count_wheels(cut, probabilities[k])
+        found[k] = (i, chosen)
     again = [k for k, (_, cut) in enumerate(found) if pipeline.unsure(cut, probabilities[k])]
     if again:
         inputs = [found[k][1].alternatives_input for k in again]
@@ -287,8 +340,8 @@ def _read_cuts(
         for k, rows in zip(again, seconds, strict=True):
             probabilities[k] = np.concatenate([probabilities[k], rows])
     for k, (i, cut) in enumerate(found):
-        result = pipeline.finish(jobs[i], cut, probabilities[k], thresholds)
-        outcomes[i].read, outcomes[i].rejected = result["text"], result["rejected"]
+        results[i] = pipeline.finish(jobs[i], cut, probabilities[k], thresholds)
+    return results
 
 
 def photo_conditions(sample: MeterSample) -> dict[str, str]:
@@ -328,7 +381,10 @@ def _report_readings(title: str, outcomes: list[Outcome], show: int) -> dict[str
     wrong = [o for o in outcomes if not o.right]
     caught = _share([o.rejected for o in wrong])
     print(f"{title}:")
+    counted = [o for o in outcomes if o.wheels_read is not None]
+    count_right = _share([o.wheels_read == o.wheels for o in counted])
     print(f"   exact reading: {exact:.4f}   (raw positions, no tenths rounding: {raw:.4f})")
+    print(f"   wheels counted right: {count_right:.4f} of {len(counted)} read")
     print(
         f"   accepted {len(accepted)}/{len(outcomes)}, "
         f"right among accepted {_share([o.right for o in accepted]):.4f};"
@@ -336,13 +392,50 @@ def _report_readings(title: str, outcomes: list[Outcome], show: int) -> dict[str
     )
     if wrong and show:
         print("   misread (true -> read): " + ", ".join(f"{o.truth}->{o.read or '-'}" for o in wrong[:show]))
+    read = [o for o in outcomes if o.read is not None]
+    ece = expected_calibration_error([o.confidence for o in read], [o.right for o in read])
+    curve = rejection_curve(outcomes)
+    print(f"   overall confidence: ECE {ece:.4f}; rejection curve (METER_MIN_READING_CONFIDENCE):")
+    print(
+        "     "
+        + "   ".join(
+            f"{p['threshold']:g}: refused {p['refused']:.3f} right {p['right_among_accepted']:.4f}"
+            for p in curve
+        )
+    )
     return {
+        "confidence_ece": round(ece, 4),
+        "rejection_curve": curve,
         "exact_reading": round(exact, 4),
         "exact_reading_raw": round(raw, 4),
+        "wheel_count_right": round(count_right, 4),
         "accepted": round(len(accepted) / max(len(outcomes), 1), 4),
         "right_among_accepted": round(_share([o.right for o in accepted]), 4),
         "misreadings_rejected": round(caught, 4),
     }
+
+
+CURVE_THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def rejection_curve(outcomes: list[Outcome]) -> list[dict[str, float]]:
+    """For each overall-confidence threshold: the share refused (no window, another reason, or
+    below it) and the share right among the rest."""
+    points = []
+    for threshold in CURVE_THRESHOLDS:
+        accepted = [
+            o
+            for o in outcomes
+            if o.read is not None and not o.rejected_otherwise and o.confidence >= threshold
+        ]
+        points.append(
+            {
+                "threshold": threshold,
+                "refused": round(1 - len(accepted) / max(len(outcomes), 1), 4),
+                "right_among_accepted": round(_share([o.right for o in accepted]), 4),
+            }
+        )
+    return points
 
 
 def _conditions(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
@@ -373,6 +466,38 @@ def _report_conditions(conditions: dict[str, dict[str, Any]]) -> None:
         print(f"     {name:13s} {cells}")
 
 
+def _real_strips(
+    args: argparse.Namespace,
+    locator: Predict,
+    reader: Predict,
+    shape: tuple[int, ...],
+    thresholds: Thresholds,
+) -> dict[str, Any]:
+    """The real counter strips (a test set), wheels counted and given."""
+    from meter_service.training.strips import load_strips, read_strips, report_strips
+
+    if not (args.strips / "labels.csv").is_file():
+        print(f"4. real strips: {args.strips / 'labels.csv'} not found; skipped (--strips, or --no-real)")
+        return {}
+    strips = load_strips(args.strips, STRIP_WHEELS)
+    name = args.strips.name
+    counted = report_strips(
+        f"4. {len(strips)} real counter strips ({name}, mode=window, wheels counted)",
+        read_strips(strips, None, locator, reader, shape, thresholds),
+        args.show,
+    )
+    given = report_strips(
+        f"   ...the same with wheels={STRIP_WHEELS} given",
+        read_strips(strips, STRIP_WHEELS, locator, reader, shape, thresholds),
+        args.show,
+    )
+    return {
+        "data": f"{name}: {len(strips)} real 8-wheel strips, a test set",
+        "counted": counted,
+        "given": given,
+    }
+
+
 def _real_crops(args: argparse.Namespace, read_wheels: Predict) -> dict[str, Any]:
     """Per-wheel accuracy on the reader's held-out real crops (the reader's own evaluation),
     read by `read_wheels`, the reader already loaded."""
@@ -387,7 +512,8 @@ def _real_crops(args: argparse.Namespace, read_wheels: Predict) -> dict[str, Any
         f"   whole-digit accuracy {figures['test_whole_digit_accuracy']:.4f} "
         f"({figures['test_whole_digit_errors']} wrong of {figures['test_whole_digit_crops']}); "
         f"all crops within +/-0.1 {figures['test_within_0_1']:.4f}, "
-        f"within +/-0.5 {figures['test_within_0_5']:.4f}"
+        f"within +/-0.5 {figures['test_within_0_5']:.4f}; wheel confidence ECE "
+        f"{figures['test_confidence_ece']:.4f}"
     )
     if figures.get("test_whole_digit_misreadings"):
         print(

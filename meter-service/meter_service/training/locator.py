@@ -1,13 +1,17 @@
 """Train and evaluate the window locator: a small U-Net that paints the wheel row.
 
     python -m meter_service.training.locator --out meter-service/models/default/locator \
-        --samples 3000 --epochs 9 --seed 42
+        --samples 4000 --epochs 11 --seed 42
     python -m meter_service.training.locator --evaluate --model-dir meter-service/models/default/locator
 
 Training data are generated photos (`synth.generate_meter`, 4 to 8 wheels), each seen the ways
 the service sees a photo (see `locate`): letterboxed whole (plus a random turned crop, as
 another photo of the same meter would be), and as refining views around a deliberately
 imperfect estimate of the row (shifted, scaled, turned, or too short, as earlier passes err).
+The photos carry what real meter faces and photos do around the counter: serial-number plates,
+printed codes, dials, dirt and haze on the cover, a hand's shadow, a timestamp in a corner, small
+and oblique windows; and some meter faces have only a plate where the counter would be, which
+must not be painted.
 Targets are the row's quad rasterised with anti-aliased edges at the mask's resolution, so the
 moments that turn a mask into corners are sub-pixel. A few photos without any meter teach the
 network to paint nothing. Validation uses a separate seed; `evaluate_locator` runs the
@@ -54,12 +58,16 @@ from meter_service.training.generate import parse_wheels, wheels_for
 from recognition_common.plots import plot_training_curve, train_and_validation
 
 NAME = "locator"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 WHEELS = (4, 8)  # trained and evaluated on every supported wheel count
 SCENE_VIEWS = 1  # extra first-pass views per training photo: a random turned crop of it
 REFINE_VIEWS = 2  # refining views per training photo
 DATA_VERSION = 2  # part of the cache's file names: bump when the views change
 NEGATIVE_RATE = 0.03  # photos replaced by a bare background (target: empty mask)
+# Photos of a meter face whose only number is a serial plate where the counter would be (target:
+# empty mask), seen whole and zoomed onto the plate as a refining pass would: numbers that are not
+# a counter are not painted.
+DECOY_RATE = 0.05
 VALIDATION_SEED_OFFSET = 1  # validation photos: seed + 1
 EVALUATION_SEED = 2026
 CHUNK = 100  # photos per worker task
@@ -167,6 +175,12 @@ def photo_views(seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
         array, _ = locator_input(background(rng, size))
         empty = np.zeros((INPUT_SHAPE[0] // OUTPUT_STRIDE, INPUT_SHAPE[1] // OUTPUT_STRIDE), np.uint8)
         return _to_uint8(array)[np.newaxis], empty[np.newaxis]
+    empty = np.zeros((INPUT_SHAPE[0] // OUTPUT_STRIDE, INPUT_SHAPE[1] // OUTPUT_STRIDE), np.uint8)
+    if rng.random() < DECOY_RATE:
+        decoy = generate_meter(rng, wheels=wheels_for(seed, index, WHEELS), counter=False)
+        array, _ = locator_input(decoy.image)
+        zoomed = view_input(decoy.image, jittered_frame(decoy.corners, rng))
+        return np.stack([_to_uint8(array), _to_uint8(zoomed)]), np.stack([empty, empty])
     sample = generate_meter(rng, wheels=wheels_for(seed, index, WHEELS))
     array, frame = locator_input(sample.image)
     inputs, masks = [_to_uint8(array)], [target_mask(sample.corners, frame)]
@@ -348,7 +362,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
             "train_views": len(train_x),
             "views_per_photo": f"1 letterboxed + {SCENE_VIEWS} turned crop + {REFINE_VIEWS} refining "
             "(jittered first estimates); "
-            f"{NEGATIVE_RATE:.0%} photos without a meter",
+            f"{NEGATIVE_RATE:.0%} photos without a meter, {DECOY_RATE:.0%} of a meter face with a "
+            "serial plate and no counter (whole and zoomed onto the plate)",
             "validation_photos": args.validation,
             "validation_seed": val_seed,
         },
@@ -467,9 +482,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("meter-service/models/default/locator"))
-    parser.add_argument("--samples", type=int, default=3000, help="training photos (default %(default)s)")
+    parser.add_argument("--samples", type=int, default=4000, help="training photos (default %(default)s)")
     parser.add_argument("--validation", type=int, default=300, help="validation photos")
-    parser.add_argument("--epochs", type=int, default=9)
+    parser.add_argument("--epochs", type=int, default=11)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=42)

@@ -62,6 +62,7 @@ from meter_service.training.reader_data import (
 )
 from meter_service.training.window_cells import DEFAULT_SEED as WINDOW_SEED
 from meter_service.training.window_cells import JITTER, window_cells
+from recognition_common.calibration import expected_calibration_error
 from recognition_common.model_card import (
     CARD_FILE,
     MODEL_FILE,
@@ -605,6 +606,10 @@ def evaluate_reader(
     metrics["test_whole_digit_errors"] = sum(misread.values())
     metrics["test_whole_digit_misreadings"] = [f"{pair}: {n}" for pair, n in misread.most_common(10)]
     metrics["test_mean_confidence"] = round(float(confidences.mean()), 4) if len(confidences) else math.nan
+    # A wheel's confidence is the mass within half a digit of its position: it claims the wheel
+    # shows that digit or the roll into its neighbour, right when the label is within 0.5.
+    within_half = circular_distance(positions, labels / 10) <= 0.5 + 1e-6
+    metrics["test_confidence_ece"] = round(expected_calibration_error(confidences, within_half), 4)
     metrics["test_data"] = source
     metrics.update(split_facts)
     if synthetic and synthetic_available():

@@ -41,10 +41,10 @@ _METER_OPTIONS: dict[str, dict] = {
         "`window` takes an image already cropped to the row of wheels, `auto` decides",
     },
     "wheels": {
-        "type": "integer",
-        "minimum": 4,
-        "maximum": 8,
-        "description": "meter only: number of digit wheels in the counter window; default: the model's (5)",
+        "anyOf": [{"type": "integer", "minimum": 4, "maximum": 8}, {"type": "string", "enum": ["auto"]}],
+        "default": "auto",
+        "description": "meter only: number of digit wheels in the counter window, 4 to 8; "
+        "`auto` (the default) counts them",
     },
     "previous_value": {
         "type": "number",
