@@ -16,6 +16,10 @@ class MeterSettings(RecognizerSettings):
     model_config = SettingsConfigDict(env_prefix="METER_", protected_namespaces=())
 
     model_dir: Path = SERVICE_ROOT / "models"
+    # Samples (wheel crops, locator views) waiting per model before requests get 503. With
+    # wheels=auto a photo's first reader call is 30 crops (a window crop's 60), so the shared
+    # default of 256 would turn away a few concurrent photos; 1024 is some 16-30 photos deep.
+    max_queue: int = 1024
     default_model: str | None = "default"
     # A wheel read with less than this confidence (probability mass within half a digit of its
     # position) flags the reading `rejected`: a meter reading feeds a bill, so a likely misread
