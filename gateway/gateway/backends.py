@@ -8,7 +8,11 @@ httpx API and exceptions at a fraction of httpcore's CPU cost per request. The h
 The catalogue (the backend's `GET /v1/models`) tells the gateway the default model and every
 model's version before it forwards anything, which is what the cache key needs. It is refreshed
 after `catalogue_ttl_s`, at once when a request names a model it does not know, and whenever a
-backend answers with a version the catalogue did not expect (a model was swapped).
+backend answers with a version the catalogue did not expect (a model was swapped). One refresh
+runs at a time, as a task of its own: a request that finds the catalogue stale is served from it
+while the refresh runs, and a request that must wait for one (no catalogue yet, an unknown model)
+waits only as long as its own deadline allows. So a hung backend costs a request one timeout,
+never one per request queued before it.
 """
 
 from __future__ import annotations
@@ -85,61 +89,103 @@ class Backend:
         # connection and for the answer are bounded by the whole call's timeout in recognize().
         self._timeouts: dict[str, float | None] = {"connect": connect_timeout_s}
         self._catalogue: Catalogue | None = None
-        self._refresh_lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[Catalogue] | None = None
 
     async def close(self) -> None:
+        if self._refreshing is not None and not self._refreshing.done():
+            self._refreshing.cancel()
         await self.client.aclose()
 
-    async def catalogue(self, *, refresh: bool = False) -> Catalogue:
-        """The backend's models; a stale copy is used while the backend cannot be reached."""
+    async def catalogue(self, *, refresh: bool = False, deadline: float | None = None) -> Catalogue:
+        """The backend's models; a stale copy is used while the backend cannot be reached.
+
+        A stale catalogue is returned at once and refreshed in the background; with `refresh`
+        (a model it does not list) or without any catalogue yet, the caller waits for the
+        refresh until `deadline` (`time.monotonic()`; default: one backend timeout from now),
+        then makes do with the copy it has, or gets a 504 when there is none.
+        """
         current = self._catalogue
         fresh = current is not None and time.monotonic() - current.fetched_at < self.catalogue_ttl_s
         if fresh and not refresh:
             return current  # type: ignore[return-value]
-        async with self._refresh_lock:
-            if self._catalogue is not None and self._catalogue is not current:
-                return self._catalogue  # another request refreshed it while we waited
-            try:
-                reply = await self._call("GET", "/v1/models")
-            except ApiError:
-                if current is not None:
-                    return current
-                raise
-            if reply.status != 200:
-                if current is not None:
-                    return current
-                raise ApiError(503, errors.BACKEND_UNAVAILABLE, f"the {self.task} service is not ready")
-            raw = reply.json()
-            if not raw.get("ready") or not raw.get("default_model"):
-                if current is not None:
-                    return current
-                raise ApiError(
-                    503,
-                    errors.BACKEND_UNAVAILABLE,
-                    f"the {self.task} service is still loading its models",
-                    {"Retry-After": "2"},
-                )
-            self._catalogue = Catalogue(
-                default_model=raw["default_model"],
-                preprocess_version=raw["preprocess_version"],
-                models={card["name"]: card for card in raw["models"]},
-                options=tuple(raw.get("options") or ()),
-                raw=raw,
-                fetched_at=time.monotonic(),
+        running = self._refresh()
+        if current is not None and not refresh:
+            return current
+        now = time.monotonic()
+        remaining = (deadline if deadline is not None else now + self.timeout_s) - now
+        try:
+            async with asyncio.timeout(max(remaining, 0.0)):
+                return await asyncio.shield(running)  # a timed-out waiter leaves the refresh running
+        except TimeoutError:
+            if current is not None:
+                return current
+            raise ApiError(
+                504, errors.BACKEND_TIMEOUT, f"the {self.task} service did not list its models in time"
+            ) from None
+
+    def refresh_soon(self) -> None:
+        """Refresh the catalogue in the background (a model was swapped under us)."""
+        self._refresh()
+
+    def _refresh(self) -> asyncio.Task[Catalogue]:
+        """The refresh in flight, started when there is none."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._fetch_catalogue())
+            # Its failure reaches the requests waiting for it; nobody waiting is no error.
+            self._refreshing.add_done_callback(lambda task: task.cancelled() or task.exception())
+        return self._refreshing
+
+    async def _fetch_catalogue(self) -> Catalogue:
+        current = self._catalogue
+        try:
+            reply = await self._call("GET", "/v1/models")
+        except ApiError:
+            if current is not None:
+                return current
+            raise
+        if reply.status != 200:
+            if current is not None:
+                return current
+            raise ApiError(503, errors.BACKEND_UNAVAILABLE, f"the {self.task} service is not ready")
+        raw = reply.json()
+        if not raw.get("ready") or not raw.get("default_model"):
+            if current is not None:
+                return current
+            raise ApiError(
+                503,
+                errors.BACKEND_UNAVAILABLE,
+                f"the {self.task} service is still loading its models",
+                {"Retry-After": "2"},
             )
-            return self._catalogue
+        self._catalogue = Catalogue(
+            default_model=raw["default_model"],
+            preprocess_version=raw["preprocess_version"],
+            models={card["name"]: card for card in raw["models"]},
+            options=tuple(raw.get("options") or ()),
+            raw=raw,
+            fetched_at=time.monotonic(),
+        )
+        return self._catalogue
 
     def cached_catalogue(self) -> Catalogue | None:
         return self._catalogue
 
     async def recognize(
-        self, image: bytes, model: str, request_id: str, options: dict[str, str] | None = None
+        self,
+        image: bytes,
+        model: str,
+        request_id: str,
+        options: dict[str, str] | None = None,
+        deadline: float | None = None,
     ) -> BackendReply:
+        """The backend's answer, within one backend timeout or by `deadline` (`time.monotonic()`)
+        when that comes first."""
         target = self._recognize_path + "?" + urlencode({**(options or {}), "model": model})
         headers = [*self._recognize_headers, (b"X-Request-ID", request_id.encode("ascii"))]
         payload = request_bytes("POST", target, headers, image)
+        timeout = self.timeout_s if deadline is None else min(self.timeout_s, deadline - time.monotonic())
         try:
-            async with asyncio.timeout(self.timeout_s):  # waiting for a connection included
+            async with asyncio.timeout(max(timeout, 0.0)):  # waiting for a connection included
                 status, raw_headers, body = await self._transport.send(
                     self._origin, payload, "POST", self._timeouts
                 )

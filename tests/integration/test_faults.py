@@ -6,6 +6,7 @@ Slow clients: test_slow_clients.py; SIGTERM: test_shutdown.py; model reload: tes
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -209,3 +210,49 @@ def test_full_queue_answers_503_with_retry_after(redis_server: RedisServer) -> N
         assert statuses.count(200) >= 2
     finally:
         service.stop()
+
+
+def test_a_frozen_recognizer_costs_each_request_one_timeout(redis_server: RedisServer) -> None:
+    """A recognizer frozen (SIGSTOP) mid-service: every request, however many arrive together and
+    whether the gateway's model list is stale or was never fetched, is answered within the
+    backend timeout plus a second; then the thawed recognizer answers again."""
+    timeout = 2.0
+    settings = {"GATEWAY_BACKEND_TIMEOUT_S": str(timeout), "GATEWAY_CATALOGUE_TTL_S": "0.2"}
+    backend = processes.digit_service()
+    backend.start()
+    warm = processes.gateway(backend.url, redis_server.url, env=settings)
+    warm.start()
+    cold: UvicornApp | None = None
+
+    def burst(url: str) -> list[tuple[int, float]]:
+        def one(data: bytes) -> tuple[int, float]:
+            started = time.monotonic()
+            reply = post(url, data)
+            return reply.status_code, time.monotonic() - started
+
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(one, [fresh_digit_png("4") for _ in range(8)]))
+
+    try:
+        assert post(warm.url, fresh_digit_png("4")).status_code == 200  # the model list is known
+        assert backend.process is not None
+        backend.process.send_signal(signal.SIGSTOP)
+        time.sleep(0.5)  # the model list is now stale: a refresh would hang too
+        stale = burst(warm.url)
+        # A gateway that starts while the recognizer is frozen has no model list at all.
+        cold = processes.gateway(backend.url, redis_server.url, env=settings)
+        cold.start()
+        never_listed = burst(cold.url)
+        for replies in (stale, never_listed):
+            assert all(status in (503, 504) for status, _ in replies), replies
+            assert all(elapsed < timeout + 1 for _, elapsed in replies), replies
+        backend.process.send_signal(signal.SIGCONT)
+        wait_until(lambda: post(warm.url, fresh_digit_png("4")).status_code == 200, timeout_s=20)
+        wait_until(lambda: post(cold.url, fresh_digit_png("4")).status_code == 200, timeout_s=20)
+    finally:
+        if backend.process is not None:
+            backend.process.send_signal(signal.SIGCONT)
+        for app in (cold, warm):
+            if app is not None:
+                app.stop()
+        backend.stop()

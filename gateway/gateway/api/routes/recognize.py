@@ -188,10 +188,14 @@ async def recognize(request: Request) -> Response:
                 f"unknown task {task!r}; available: {', '.join(sorted(state.backends))}",
             )
         upload = await read_image_upload(request, accept_url=True)
-        catalogue = await backend.catalogue()
+        # The backend's part of the request (its model list, then its answer) has one timeout in
+        # all: a hung backend costs a request one timeout, however the time is spent.
+        deadline = time.monotonic() + backend.timeout_s
+        catalogue = await backend.catalogue(deadline=deadline)
         model = upload.model or catalogue.default_model
         if model not in catalogue.models:
-            catalogue = await backend.catalogue(refresh=True)  # perhaps a model was just added
+            # Perhaps a model was just added.
+            catalogue = await backend.catalogue(refresh=True, deadline=deadline)
             if model not in catalogue.models:
                 known = ", ".join(sorted(catalogue.models))
                 raise ApiError(404, errors.UNKNOWN_MODEL, f"unknown {task} model {model!r}; known: {known}")
@@ -199,8 +203,11 @@ async def recognize(request: Request) -> Response:
         image = upload.data
         if upload.image_url is not None:
             # Fetched once the task and model are known to be good; from here on the bytes are
-            # an upload like any other: sniffed by content, cached, forwarded.
+            # an upload like any other: sniffed by content, cached, forwarded. The fetch has a
+            # timeout of its own and does not count against the backend's.
+            fetch_started = time.monotonic()
             image = await fetch_image(upload.image_url, UrlPolicy.from_settings(state.settings))
+            deadline += time.monotonic() - fetch_started
         # Only the options this task's recognizer reads reach it and the cache key; others are
         # ignored, so a stray parameter can neither change an answer nor split the cache.
         options = {name: value for name, value in upload.options.items() if name in catalogue.options}
@@ -213,7 +220,7 @@ async def recognize(request: Request) -> Response:
         else:
             cache_state = "miss"
             fragment = await _recognize_uncached(
-                state, backend, key, card, catalogue.preprocess_version, image, request_id, options
+                state, backend, key, card, catalogue.preprocess_version, image, request_id, options, deadline
             )
         status = "200"
     except ApiError as exc:
@@ -259,12 +266,13 @@ async def _recognize_uncached(
     image: bytes,
     request_id: str,
     options: dict[str, str],
+    deadline: float,
 ) -> bytes:
     """Validate, ask the backend, cache the answer under `key` (the cache key of the model the
     catalogue expected); return its `"model":...,"result":...` fragment."""
     inspect_image(image, state.settings.image_limits)
     model = card["name"]
-    reply = await backend.recognize(image, model, request_id, options)
+    reply = await backend.recognize(image, model, request_id, options, deadline)
     try:
         answer = reply.json() if reply.body else {}
     except ValueError:
@@ -277,7 +285,7 @@ async def _recognize_uncached(
         or served.get("fingerprint") != card.get("fingerprint")
         or answer["preprocess_version"] != preprocess_version
     ):
-        await backend.catalogue(refresh=True)  # the backend swapped (or reloaded) models under us
+        backend.refresh_soon()  # the backend swapped (or reloaded) models under us
         # Stored under the model that actually computed it, never under the expected one.
         version, fingerprint = served["version"], served.get("fingerprint")
         key = cache_key(
