@@ -60,7 +60,7 @@ SOAK_SECONDS ?= 600
 soak: setup  ## steady mixed traffic on every task for SOAK_SECONDS (600): errors, latency a minute, memory
 	@$(PY) -m bench.soak --seconds $(SOAK_SECONDS)
 
-train-digit: setup  ## retrain both digit models from $(DATA) (~2 + ~20 min on 2 cores) and score them
+train-digit: setup  ## retrain both digit models from DATA (MNIST .npz; ~2 + ~20 min on 2 cores) and score them
 	$(PY) -m digit_service.training.train --model lenet5 --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
 	$(PY) -m digit_service.training.train --model cnn --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
 	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --write-card

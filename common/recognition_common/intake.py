@@ -213,21 +213,33 @@ def body_limit(max_image_bytes: int) -> int:
     return max_image_bytes * 4 // 3 + 65536
 
 
+def megabytes(size: int) -> str:
+    """A byte count as the MB a person set it in: 10485760 -> "10 MB", 1500000 -> "1.43 MB"."""
+    return f"{size / 2**20:.3g} MB"
+
+
 class BodyTooLarge(ApiError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, errors.PAYLOAD_TOO_LARGE, f"request body exceeds the limit of {limit} bytes")
+    def __init__(self, max_upload_bytes: int) -> None:
+        super().__init__(
+            413,
+            errors.PAYLOAD_TOO_LARGE,
+            f"request body too large: images are limited to {megabytes(max_upload_bytes)}",
+        )
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over `max_body_bytes`: by Content-Length up front, else mid-stream.
+    """Refuse request bodies over `body_limit(max_upload_bytes)`: by Content-Length up front,
+    else mid-stream. The error names the upload limit the operator set, in MB (the body cap
+    itself is larger, by base64's third and the multipart headers).
 
     Counting in `receive` means a chunked upload without a length is cut off as soon as it passes
     the limit instead of being buffered whole.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+        self.max_body_bytes = body_limit(max_upload_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -241,7 +253,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared > limit:
-                    await send_error(send, BodyTooLarge(limit), close=True)
+                    await send_error(send, BodyTooLarge(self.max_upload_bytes), close=True)
                     return
         received = 0
 
@@ -251,7 +263,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(self.max_upload_bytes)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -40,7 +40,7 @@ from recognition_common import errors
 from recognition_common.batching import BatchStats, MicroBatcher
 from recognition_common.errors import ApiError, install_error_handlers
 from recognition_common.imaging import load_image, open_image
-from recognition_common.intake import BodyLimitMiddleware, body_limit, read_image_upload
+from recognition_common.intake import BodyLimitMiddleware, read_image_upload
 from recognition_common.metrics import RecognizerMetrics, metrics_response
 from recognition_common.model_card import ModelCard
 from recognition_common.models import (
@@ -265,7 +265,7 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
         description="Internal recognizer service; clients use the gateway's /api/v1 instead.",
     )
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=body_limit(settings.max_upload_bytes))
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
     app.state.registry = registry
     app.state.metrics = metrics

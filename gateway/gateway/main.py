@@ -16,7 +16,7 @@ from gateway.config import GatewaySettings
 from gateway.pages import mount_pages
 from gateway.security import install_security
 from recognition_common.errors import install_error_handlers
-from recognition_common.intake import BodyLimitMiddleware, body_limit
+from recognition_common.intake import BodyLimitMiddleware
 from recognition_common.timeouts import BodyTimeoutMiddleware
 
 logger = logging.getLogger("gateway")
@@ -62,7 +62,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=body_limit(settings.max_upload_bytes))
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
     # API keys, rate limits, CORS, security headers: outside the body limit (see gateway.security).
     limiter = install_security(app, settings)

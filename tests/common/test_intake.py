@@ -8,16 +8,24 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from recognition_common.errors import install_error_handlers
-from recognition_common.intake import BodyLimitMiddleware, decode_base64, read_image_upload
+from recognition_common.intake import (
+    BodyLimitMiddleware,
+    body_limit,
+    decode_base64,
+    megabytes,
+    read_image_upload,
+)
 
 IMAGE = b"\x89PNG\r\n\x1a\n-not-really-but-intake-does-not-decode"
+UPLOAD_LIMIT = 104_858  # 0.1 MB
+BODY_LIMIT = body_limit(UPLOAD_LIMIT)
 
 
 @pytest.fixture
 def client() -> TestClient:
     app = FastAPI()
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=1000)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=UPLOAD_LIMIT)
 
     @app.post("/echo")
     async def echo(request: Request) -> dict:
@@ -92,15 +100,22 @@ def test_bad_bodies_get_json_errors(client: TestClient, kwargs: dict, status: in
 
 
 def test_declared_oversize_body_is_refused_before_reading(client: TestClient) -> None:
-    reply = client.post("/echo", content=b"x" * 2000, headers={"content-type": "image/png"})
+    reply = client.post("/echo", content=b"x" * (BODY_LIMIT + 1), headers={"content-type": "image/png"})
     assert reply.status_code == 413
     assert reply.json()["error"]["code"] == "payload_too_large"
+    # The limit the operator set, in MB: not the body cap in bytes (a third larger, for base64).
+    assert reply.json()["error"]["message"] == "request body too large: images are limited to 0.1 MB"
+
+
+def test_sizes_are_said_in_megabytes() -> None:
+    assert megabytes(10 * 1024 * 1024) == "10 MB"
+    assert megabytes(1_500_000) == "1.43 MB"
 
 
 def test_streamed_oversize_body_is_cut_off(client: TestClient) -> None:
     def chunks():
         for _ in range(50):
-            yield b"y" * 100
+            yield b"y" * (BODY_LIMIT // 20)
 
     reply = client.post("/echo", content=chunks(), headers={"content-type": "image/png"})
     assert reply.status_code == 413

@@ -9,6 +9,7 @@ import ast
 import importlib
 import importlib.util
 import re
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -202,3 +203,11 @@ def test_env_example_has_no_unknown_variables():
     for service in SERVICES:
         known |= set(settings_env(service))
     assert set(env_example()) <= known
+
+
+def test_make_help_prints_no_make_syntax():
+    listing = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "train-digit" in listing and "bench-meter" in listing
+    assert "$(" not in listing, listing
