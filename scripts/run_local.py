@@ -9,6 +9,7 @@ Ports and settings come from the environment with the documented defaults (see R
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -34,6 +36,8 @@ def port_free(port: int) -> bool:
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
+    """Until `url` answers 200; a service whose /readyz says its models failed to load ends the
+    wait at once, naming what it could not load (a missing model, a wrong model folder)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -42,9 +46,25 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 180
             with urllib.request.urlopen(url, timeout=2) as reply:
                 if reply.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            failure = _load_failure(exc)
+            if failure:
+                raise SystemExit(f"{url}: the models did not load: {failure}") from None
+            time.sleep(0.3)
         except OSError:
             time.sleep(0.3)
     raise SystemExit(f"{url} not ready after {timeout_s:.0f}s")
+
+
+def _load_failure(reply: urllib.error.HTTPError) -> str | None:
+    """The error a /readyz answer reports when its models failed to load, else None."""
+    try:
+        body = json.loads(reply.read())
+    except (OSError, ValueError):
+        return None
+    if isinstance(body, dict) and body.get("status") == "failed":
+        return str(body.get("error") or "unknown error")
+    return None
 
 
 def descendants(pid: int) -> list[int]:
@@ -80,6 +100,11 @@ def main() -> None:
     children: list[subprocess.Popen[bytes]] = []
 
     def stop_all(*_: object) -> None:
+        stop_children()
+        print("stopped")
+        raise SystemExit(0)
+
+    def stop_children() -> None:
         # Whatever the children forked (uvicorn workers, e.g. with WEB_CONCURRENCY set) is noted
         # first and killed last, so that nothing outlives `make run`.
         below = [pid for child in children if child.poll() is None for pid in descendants(child.pid)]
@@ -94,8 +119,6 @@ def main() -> None:
         for pid in below:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        print("stopped")
-        raise SystemExit(0)
 
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)
@@ -115,6 +138,21 @@ def main() -> None:
     else:
         print("cache: in-process LRU (no redis-server found)")
 
+    try:
+        start_stack(env, children)
+    except SystemExit as failed:  # a service that cannot start: say why, leave nothing running
+        stop_children()
+        raise SystemExit(failed.code) from None
+    print(f"\nRecognition Services is running: http://{HOST}:{GATEWAY_PORT}/  (API docs: /docs)")
+    print("Press Ctrl-C to stop.\n")
+    while all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    print("a process exited; stopping the rest")
+    stop_all()
+
+
+def start_stack(env: dict[str, str], children: list[subprocess.Popen[bytes]]) -> None:
+    """The three recognizers one after the other, then the gateway, each waited for."""
     print("starting the digit service (loading models)...")
     digit = subprocess.Popen(uvicorn("digit_service.main:app", DIGIT_PORT), env=env, cwd=REPO_ROOT)
     children.append(digit)
@@ -136,13 +174,6 @@ def main() -> None:
     gateway = subprocess.Popen(uvicorn("gateway.main:app", GATEWAY_PORT), env=env, cwd=REPO_ROOT)
     children.append(gateway)
     wait_http(f"http://{HOST}:{GATEWAY_PORT}/readyz", gateway)
-
-    print(f"\nRecognition Services is running: http://{HOST}:{GATEWAY_PORT}/  (API docs: /docs)")
-    print("Press Ctrl-C to stop.\n")
-    while all(child.poll() is None for child in children):
-        time.sleep(0.5)
-    print("a process exited; stopping the rest")
-    stop_all()
 
 
 if __name__ == "__main__":

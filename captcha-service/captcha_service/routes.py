@@ -23,7 +23,7 @@ from captcha_service.synth import render
 from recognition_common import errors
 from recognition_common.errors import ApiError, error_body
 from recognition_common.intake import decode_base64, json_model, parse_json, read_form, read_image_upload
-from recognition_common.service import json_dumps
+from recognition_common.service import json_dumps, model_reference
 
 router = APIRouter()
 
@@ -79,7 +79,7 @@ async def recognize_batch(request: Request) -> Response:
         else:
             results.append({"status": 200, "result": outcome[1]})
     body = {
-        "model": {"name": card.name, "version": card.version},
+        "model": model_reference(card),  # with its files' fingerprint, like every answer
         "preprocess_version": request.app.state.recognizer.preprocess_version,
         "results": results,
     }

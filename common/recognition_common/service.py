@@ -181,6 +181,9 @@ def create_recognizer_app(recognizer: Recognizer, settings: RecognizerSettings) 
             if registry.default not in registry.models:
                 raise RuntimeError(f"default model {registry.default!r} not found in {settings.model_dir}")
             registry.ready = True
+        except (RuntimeError, FileNotFoundError) as exc:  # a setting points at no model: one line
+            registry.error = f"{type(exc).__name__}: {exc}"
+            logger.error("model loading failed: %s", registry.error)
         except Exception as exc:  # reported by /readyz; the process stays up for inspection
             registry.error = f"{type(exc).__name__}: {exc}"
             logger.exception("model loading failed")

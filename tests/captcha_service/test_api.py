@@ -107,6 +107,10 @@ def test_batch_answers_in_order(service: httpx.Client, client: httpx.Client) -> 
     through = client.post("/api/v1/captcha/recognize-batch", json={"images_base64": encoded})
     assert through.status_code == 200, through.text
     assert [r["result"]["text"] for r in through.json()["results"]] == read
+    # Named like every answer: the batch's model with its files' fingerprint.
+    served = {card["name"]: card for card in service.get("/v1/models").json()["models"]}
+    model = through.json()["model"]
+    assert model["fingerprint"] and model["fingerprint"] == served[model["name"]]["fingerprint"]
     assert_error(
         client.post("/api/v1/captcha/recognize-batch", json={"images_base64": []}), 400, "bad_request"
     )
