@@ -17,6 +17,8 @@ import importlib
 import os
 import sys
 
+from recognition_common.cli import run_main
+
 # command -> (module with run(args, argv), options function "module:function", help).
 # Options live apart from the work so `--help` never imports TensorFlow.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -70,4 +72,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "python -m captcha_service.cli")

@@ -18,6 +18,8 @@ import importlib
 import os
 import sys
 
+from recognition_common.cli import run_main
+
 # command -> (module with main(argv), help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": (
@@ -62,4 +64,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "python -m meter_service.cli")

@@ -9,7 +9,7 @@ import pytest
 from tests.deploy.helpers import REPO_ROOT
 
 READMES = ["README.md", "captcha-service/README.md", "meter-service/README.md"]
-UPLOAD = re.compile(r"(?:-F \w+=@|base64 -w0 )([\w./-]+)")
+UPLOAD = re.compile(r"(?:-F \w+=@|--data-binary @|base64 -w0 )([\w./-]+)")
 
 
 @pytest.mark.parametrize("readme", READMES)

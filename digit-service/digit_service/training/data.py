@@ -122,8 +122,17 @@ def load_image_folder(root: Path) -> DataSet:
     return DataSet(np.stack(images), np.asarray(labels, dtype=np.int64))
 
 
+MNIST_SOURCE = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+
+
 def load_dataset(path: Path) -> tuple[DataSet, DataSet | None]:
     """Load `(train, test)` from an `.npz` file, or `(all images, None)` from an image folder."""
+    if not path.exists():
+        raise ValueError(
+            f"{path} not found: the MNIST data set (mnist.npz, the arrays keras.datasets.mnist.load_data() "
+            f"returns; public, {MNIST_SOURCE}) or a folder <root>/<0-9>/*.png; point the command at it "
+            "with --data PATH (make: DATA=PATH)"
+        )
     if path.is_dir():
         return load_image_folder(path), None
     if path.suffix == ".npz":

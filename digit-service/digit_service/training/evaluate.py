@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from digit_service.training.data import CLASSES, NUM_CLASSES, DataSet, load_dataset
 from digit_service.training.train import DEFAULT_DATA
+from recognition_common.cli import run_main
 from recognition_common.model_card import MODEL_FILE, update_card_metrics
 
 BATCH_SIZE = 256
@@ -151,4 +152,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "python -m digit_service.training.evaluate")

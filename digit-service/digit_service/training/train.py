@@ -42,6 +42,7 @@ from digit_service.training.data import (
     sha256_of,
     split_validation,
 )
+from recognition_common.cli import run_main
 from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
 from recognition_common.plots import plot_training_curve, train_and_validation
 
@@ -119,6 +120,12 @@ def load_training_data(path: Path, seed: int) -> tuple[DataSet, DataSet, dict[st
     shuffled once (with `seed`) and its last 10% validate.
     """
     data, _test = load_dataset(path)  # the test split is for evaluate.py only
+    classes = sorted({int(label) for label in data.y})
+    if len(classes) < 2:
+        raise ValueError(
+            f"{path} has images of one digit only ({classes[0]}): a classifier needs at least two; "
+            "put each digit's images in its own folder <root>/<0-9>/"
+        )
     if path.is_dir():
         order = np.random.default_rng(seed).permutation(len(data.y))
         data = DataSet(data.x[order], data.y[order])
@@ -299,4 +306,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "python -m digit_service.training.train")
