@@ -13,6 +13,7 @@ from gateway.api.routes import captcha, health, meter, models, recognize
 from gateway.backends import Backend
 from gateway.cache import create_cache
 from gateway.config import GatewaySettings
+from gateway.docs import install_docs
 from gateway.pages import mount_pages
 from gateway.security import install_security
 from recognition_common.errors import install_error_handlers
@@ -60,6 +61,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="1.0.0",
         description="Handwritten digits, text CAPTCHAs and water-meter readings over one JSON API.",
         lifespan=lifespan,
+        docs_url=None,  # served by gateway.docs, from the gateway's own files
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
@@ -71,6 +74,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(meter.router, tags=["meter"])
     app.include_router(models.router, tags=["models"])
     app.include_router(health.router, tags=["operations"])
+    install_docs(app)
     if settings.frontend_dir.is_dir():
         mount_pages(app, settings.frontend_dir)
     return app

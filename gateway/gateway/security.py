@@ -19,6 +19,7 @@ from typing import Any
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.docs import DOCS_PATHS
 from gateway.optional_redis import REDIS_FAILURES, OptionalRedis
 from recognition_common import errors
 from recognition_common.errors import ApiError, send_error
@@ -33,9 +34,13 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-# Swagger UI and ReDoc load their scripts from a CDN and start with an inline script: those pages
-# get no CSP (the other headers still apply).
-NO_CSP_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+# The API docs (gateway.docs) load their scripts from the gateway too, but both bundles set styles
+# from script and ReDoc runs a worker from a blob: URL.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def key_id(key: str) -> str:
@@ -54,13 +59,13 @@ class SecurityHeadersMiddleware:
             (b"x-frame-options", b"DENY"),
         ]
         self.headers = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), *common]
-        self.docs_headers = common
+        self.docs_headers = [(b"content-security-policy", DOCS_CONTENT_SECURITY_POLICY.encode()), *common]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.docs_headers if scope["path"] in NO_CSP_PATHS else self.headers
+        extra = self.docs_headers if scope["path"] in DOCS_PATHS else self.headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -9,6 +9,8 @@ from tests.browser.conftest import csp_violation
 
 pytestmark = pytest.mark.browser
 
+REDOC_LOGO = {"https://cdn.redoc.ly/redoc/logo-mini.svg"}
+
 
 @pytest.mark.parametrize("path", ["/digit.html", "/captcha.html", "/meter.html", "/"])
 def test_page_loads_under_the_policy_without_violations(chromium: Browser, gateway, path: str) -> None:
@@ -43,5 +45,40 @@ def test_a_violation_would_be_seen(chromium: Browser, gateway) -> None:
         )
         page.wait_for_timeout(200)
         assert violations
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "shows"),
+    [("/docs", "#swagger-ui .opblock-summary-path"), ("/redoc", "redoc [data-section-id]")],
+)
+def test_api_docs_load_nothing_from_outside_and_keep_the_policy(
+    chromium: Browser, gateway, path: str, shows: str
+) -> None:
+    """Swagger UI and ReDoc render from the gateway's own files: no request leaves it (the test
+    machine has no internet, nor would a locked-down deployment), and no CSP violation."""
+    context = chromium.new_context(base_url=gateway.url)
+    try:
+        page = context.new_page()
+        outside: list[str] = []
+        violations: list[str] = []
+        page.on(
+            "request",
+            lambda request: (
+                None
+                if request.url.startswith((gateway.url, "data:", "blob:"))
+                else outside.append(request.url)
+            ),
+        )
+        page.on("console", lambda message: csp_violation(message.text, violations))
+        response = page.goto(path)
+        assert response is not None and response.ok
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        expect(page.locator(shows).first).to_be_visible(timeout=20_000)
+        # The one outside reference is ReDoc's footer logo (an <img> it always renders); the
+        # policy blocks it and ReDoc hides it. Nothing else may go out.
+        assert set(outside) <= REDOC_LOGO, outside
+        assert all(any(url in v for url in REDOC_LOGO) for v in violations), violations
     finally:
         context.close()
