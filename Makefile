@@ -13,7 +13,7 @@ SEED ?= 42
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 COMPOSE_GPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.gpu.yml
 
-.PHONY: help setup run test lint format bench bench-meter clean train-digit evaluate-digit train-captcha evaluate-captcha train-meter evaluate-meter up up-gpu down logs
+.PHONY: help setup run test lint format bench bench-meter clean download-mnist train-digit evaluate-digit train-captcha evaluate-captcha train-meter evaluate-meter up up-gpu down logs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 20
@@ -65,6 +65,11 @@ train-digit: setup  ## retrain both digit models from DATA (MNIST .npz; ~2 + ~20
 	$(PY) -m digit_service.training.train --model cnn --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
 	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --write-card
 	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) --write-card
+
+download-mnist: setup  ## fetch MNIST with Keras' loader (needs internet) into DATA, for train-digit and evaluate-digit
+	$(PY) -c "import pathlib, numpy as np, keras; (a, b), (c, d) = keras.datasets.mnist.load_data(); \
+	path = pathlib.Path('$(DATA)'); path.parent.mkdir(parents=True, exist_ok=True); \
+	np.savez_compressed(path, x_train=a, y_train=b, x_test=c, y_test=d); print('wrote', path)"
 
 evaluate-digit: setup  ## score the digit models on MNIST test (WRITE_CARD=--write-card records it)
 	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) $(WRITE_CARD)

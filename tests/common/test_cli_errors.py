@@ -52,6 +52,10 @@ MISTAKES = [
         [CAPTCHA, "generate", "--min-length", "6", "--max-length", "4", "--out", "{tmp}/g"],
         "bad length range 6-4",
     ),
+    (
+        ["meter_service.cli", "train-reader", "--data", "/no/such/crops.tar.gz", "--out", "{tmp}/r"],
+        "/no/such/crops.tar.gz not found: the real meter-wheel crops",
+    ),
 ]
 
 

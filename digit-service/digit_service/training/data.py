@@ -131,7 +131,7 @@ def load_dataset(path: Path) -> tuple[DataSet, DataSet | None]:
         raise ValueError(
             f"{path} not found: the MNIST data set (mnist.npz, the arrays keras.datasets.mnist.load_data() "
             f"returns; public, {MNIST_SOURCE}) or a folder <root>/<0-9>/*.png; point the command at it "
-            "with --data PATH (make: DATA=PATH)"
+            "with --data PATH (make: DATA=PATH; `make download-mnist` fetches it where there is internet)"
         )
     if path.is_dir():
         return load_image_folder(path), None

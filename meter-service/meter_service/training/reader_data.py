@@ -321,8 +321,19 @@ class RealCrops:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+REAL_DATA_SOURCE = (
+    '"Tenth-of-step-of-a-meter-digit" by haverland (github.com/haverland/Tenth-of-step-of-a-meter-digit)'
+)
+
+
 def load_real(data: Path, cache: Path = DEFAULT_CACHE, progress: bool = False) -> RealCrops:
     """Unpack (or use a folder), de-duplicate, attach look-alikes and split the real crops."""
+    if not data.exists():
+        raise ValueError(
+            f"{data} not found: the real meter-wheel crops (meterdigits.tar.gz, the public data set "
+            f"{REAL_DATA_SOURCE}, Apache-2.0) or a folder <label>/<file>; point the command at it "
+            "with --data PATH (make: METER_DATA=PATH)"
+        )
     root = unpack(data, cache)
     crops, report = dedupe(scan_folder(root))
     pixels = read_pixels(crops, progress, desc="read real crops")
