@@ -83,11 +83,13 @@ def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
     (data / "3" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")  # skipped, kept
     out = tmp_path / "models"
 
+    # Under a name of its own (--name), so it can be served beside the shipped lenet5.
     train.main(
-        ["--model", "lenet5", "--data", str(data), "--epochs", "4", "--batch-size", "32", "--out", str(out)]
+        ["--model", "lenet5", "--name", "lenet5-mine", "--data", str(data), "--epochs", "4"]
+        + ["--batch-size", "32", "--out", str(out)]
     )
 
-    model_dir = out / "lenet5"
+    model_dir = out / "lenet5-mine"
     assert (data / "3" / "broken.png").exists()
     history = json.loads((model_dir / "history.json").read_text())
     assert history["loss"][-1] < history["loss"][0]
@@ -99,7 +101,8 @@ def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
     assert 0.5 < read_card(model_dir).metrics["accuracy"] <= 1.0
 
     assert find_model_dirs(out) == [model_dir]
-    app = create_app(DigitSettings(model_dir=out, default_model="lenet5"))
+    assert card.name == "lenet5-mine"
+    app = create_app(DigitSettings(model_dir=out, default_model="lenet5-mine"))
     with TestClient(app) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200:
@@ -108,7 +111,7 @@ def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
         reply = client.post("/v1/recognize", files={"file": ("d.png", encode(draw_number("7")))})
         assert reply.status_code == 200
         assert reply.json()["model"] == {
-            "name": "lenet5",
+            "name": "lenet5-mine",
             "version": card.version,
             "fingerprint": fingerprint(model_dir),
         }

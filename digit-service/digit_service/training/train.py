@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import sys
 import tempfile
@@ -89,9 +90,14 @@ RECIPES: dict[str, Recipe] = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m digit_service.training.train",
-        description="Train a digit classifier and write <out>/<model>/{model.keras,card.json}.",
+        description="Train a digit classifier and write <out>/<name>/{model.keras,card.json}.",
     )
-    parser.add_argument("--model", choices=sorted(ARCHITECTURES), required=True)
+    parser.add_argument("--model", choices=sorted(ARCHITECTURES), required=True, help="the architecture")
+    parser.add_argument(
+        "--name",
+        help="the model's name, as clients choose it (model=...) and its folder under --out; "
+        "default: the architecture's (a retrained model beside the shipped one needs another)",
+    )
     parser.add_argument(
         "--data",
         type=Path,
@@ -211,6 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     recipe = RECIPES[args.model]
+    name = args.name or args.model
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise ValueError(f"--name {name!r}: letters, digits, '.', '_' and '-' only, at most 64")
     epochs = args.epochs or recipe.epochs
     batch_size = args.batch_size or recipe.batch_size
     keras.utils.set_random_seed(args.seed)
@@ -235,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     compile_model(model, recipe, steps_per_epoch, epochs)
 
     # Train, keeping the best epoch on validation accuracy
-    model_dir = args.out / args.model
+    model_dir = args.out / name
     model_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         best_weights = Path(scratch) / "best.weights.h5"
@@ -278,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     (model_dir / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     plot_history(history, model_dir / "training_curve.png", f"{args.model}: best epoch {best_epoch}")
     card = ModelCard(
-        name=args.model,
+        name=name,
         version=MODEL_VERSION,
         task="digit",
         description=recipe.description,
