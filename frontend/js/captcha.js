@@ -143,7 +143,8 @@ function describeCard(name) {
   }
   const accuracy = modelAccuracy(card);
   const measured = accuracy ? `${formatPercent(accuracy[1], 2)} whole-captcha accuracy (${accuracy[0]}).` : '';
-  const shape = card.charset ? `${card.min_length}–${card.max_length} characters of ${card.charset}.` : '';
+  const lengths = card.min_length === card.max_length ? `${card.min_length}` : `${card.min_length}–${card.max_length}`;
+  const shape = card.charset ? `${lengths} characters of ${card.charset}.` : '';
   modelInfo.textContent = [card.description, shape, measured].filter(Boolean).join(' ');
 }
 

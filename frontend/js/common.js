@@ -273,7 +273,9 @@ export function showError(box, err, hint = '') {
     box.replaceChildren();
     return;
   }
-  const message = err instanceof ApiError ? err.message : err?.message || String(err);
+  const raw = err instanceof ApiError ? err.message : err?.message || String(err);
+  // A hint follows as its own sentence: the message ends with a full stop before it.
+  const message = hint && !/[.!?]$/.test(raw) ? `${raw}.` : raw;
   const parts = [
     el('strong', { class: 'error-title', text: 'Error: ' }),
     el('span', { class: 'error-message', text: message }),

@@ -233,7 +233,7 @@ function renderWheel(wheel, index, count) {
     el('div', { class: 'digit-card-main' }, cell, el('span', { class: 'digit-value', text: digitText })),
     el('div', { class: 'digit-reading' },
       el('span', { class: 'digit-confidence wheel-detail', text: detail }),
-      rolling ? el('span', { class: 'digit-confidence', text: `${formatPercent(confidence)} sure` }) : null),
+      rolling ? el('span', { class: 'digit-confidence', text: `${formatPercent(confidence, 0)} sure` }) : null),
   );
 }
 

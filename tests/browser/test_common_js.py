@@ -42,3 +42,23 @@ def test_a_newer_request_supersedes_the_running_one_and_cancel_ends_it(
     assert outcome["cancelled"] is False
     # Busy from the first start to the end of the second, around the failing one, and until cancel.
     assert outcome["busy"] == [True, True, False, True, False, True, False]
+
+
+def test_an_error_message_and_its_hint_read_as_two_sentences(open_page: Callable[[str], Page]) -> None:
+    page = open_page("/digit.html")
+    texts = page.evaluate(
+        """async () => {
+          const { showError, ApiError } = await import('./js/common.js');
+          const box = document.createElement('div');
+          const read = (message, hint) => {
+            showError(box, new ApiError(message, { code: 'empty_image', status: 422 }), hint);
+            return box.querySelector('.error-message').textContent + box.querySelector('.error-hint')?.textContent;
+          };
+          return [read('no digit found: the image has no contrast', 'Draw a digit on the canvas first.'),
+                  read('already a sentence.', 'Try again.')];
+        }"""
+    )
+    assert texts == [
+        "no digit found: the image has no contrast. Draw a digit on the canvas first.",
+        "already a sentence. Try again.",
+    ]
