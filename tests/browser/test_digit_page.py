@@ -156,3 +156,15 @@ def test_documentation_screenshot(digit_page: Page) -> None:
     expect(page.locator(".digit-card img.digit-image")).to_have_count(3)
     page.mouse.move(1270, 790)  # no hover effects in the picture
     page.screenshot(path=os.environ["DIGIT_SCREENSHOT"])
+
+
+def test_on_a_phone_the_canvas_and_recognize_fit_the_first_screen(open_page: Callable[[str], Page]) -> None:
+    page = open_page("/digit.html")
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.wait_for_timeout(100)
+    canvas = page.get_by_test_id("canvas").bounding_box()
+    button = page.get_by_test_id("recognize").bounding_box()
+    assert canvas is not None and button is not None
+    # No scrolling to press it, even with a phone browser's bars taking some 150 px of the 812.
+    assert button["y"] + button["height"] <= 812 - 150, button
+    assert canvas["width"] >= 300  # the drawing area still fills the phone's width
