@@ -52,7 +52,8 @@ def test_an_error_message_and_its_hint_read_as_two_sentences(open_page: Callable
           const box = document.createElement('div');
           const read = (message, hint) => {
             showError(box, new ApiError(message, { code: 'empty_image', status: 422 }), hint);
-            return box.querySelector('.error-message').textContent + box.querySelector('.error-hint')?.textContent;
+            const hint_ = box.querySelector('.error-hint')?.textContent;
+            return box.querySelector('.error-message').textContent + hint_;
           };
           return [read('no digit found: the image has no contrast', 'Draw a digit on the canvas first.'),
                   read('already a sentence.', 'Try again.')];

@@ -85,8 +85,10 @@ def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
 
     # Under a name of its own (--name), so it can be served beside the shipped lenet5.
     train.main(
-        ["--model", "lenet5", "--name", "lenet5-mine", "--data", str(data), "--epochs", "4"]
-        + ["--batch-size", "32", "--out", str(out)]
+        [
+            *("--model", "lenet5", "--name", "lenet5-mine", "--data", str(data)),
+            *("--epochs", "4", "--batch-size", "32", "--out", str(out)),
+        ]
     )
 
     model_dir = out / "lenet5-mine"
