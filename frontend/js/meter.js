@@ -18,6 +18,25 @@ const outline = $('outline');
 const errorBox = $('error');
 const resultBox = $('result');
 const demoLink = $('demo-link');
+// The service's messages name its API options; the page names its own controls instead.
+const PAGE_WORDS = [
+  [/mode=window/g, '"Counter only"'],
+  [/mode=photo/g, '"Whole meter"'],
+  [/previous_value/g, 'the previous reading'],
+  [/previous_time/g, "the previous reading's time"],
+  [/max_rate/g, 'the most per hour'],
+];
+
+/** A service message in the page's words: "with mode=window" -> 'with "Counter only"'. */
+export function pageWords(text) {
+  return PAGE_WORDS.reduce((words, [api, page]) => words.replace(api, page), String(text));
+}
+
+function showPageError(err) {
+  if (err instanceof Error) err.message = pageWords(err.message);
+  showError(errorBox, err);
+}
+
 const previousValue = $('previous-value');
 const previousTime = $('previous-time');
 const maxRate = $('max-rate');
@@ -98,7 +117,7 @@ async function recognize() {
     });
   } catch (err) {
     clearResult();
-    showError(errorBox, err);
+    showPageError(err);
   }
 }
 
@@ -186,7 +205,7 @@ function renderPlausibility(verdict) {
     box.textContent = '';
     return;
   }
-  const reasons = (verdict.reasons || []).join('; ');
+  const reasons = (verdict.reasons || []).map(pageWords).join('; ');
   let text;
   if (verdict.plausible === true) {
     const delta = typeof verdict.delta === 'number' ? ` +${formatValue(verdict.delta)} since the previous reading` : '';

@@ -161,3 +161,19 @@ def test_documentation_screenshot(meter_page: Page) -> None:
     expect(page.locator("#outline[data-corners]")).to_be_attached()
     page.mouse.move(1270, 790)  # no hover effects in the picture
     page.screenshot(path=os.environ["METER_SCREENSHOT"])
+
+
+def test_service_messages_are_shown_in_the_pages_words(meter_page: Page) -> None:
+    words = meter_page.evaluate(
+        """async () => {
+          const { pageWords } = await import('./js/meter.js');
+          return [
+            pageWords('send a closer photo, or a crop of the row of wheels with mode=window'),
+            pageWords('max_rate needs previous_time to be checked'),
+          ];
+        }"""
+    )
+    assert words == [
+        'send a closer photo, or a crop of the row of wheels with "Counter only"',
+        "the most per hour needs the previous reading's time to be checked",
+    ]
