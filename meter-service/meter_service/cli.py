@@ -7,6 +7,7 @@
     evaluate       the whole reader as the service runs it: window IoU and exact readings on
                    held-out synthetic photos, per-wheel accuracy on held-out real crops
     demo           write the demo images served by GET /v1/demo, with their true readings
+    baseline       a general-purpose OCR (RapidOCR, installed by hand) on the same real strips
 
 Each command is its module's own command line (its `main(argv)`), imported only when it runs,
 so this listing needs no TensorFlow.
@@ -15,10 +16,10 @@ so this listing needs no TensorFlow.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 from recognition_common.cli import run_main
+from recognition_common.models import import_tensorflow
 
 # command -> (module with main(argv), help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,16 +40,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "window IoU, exact readings, real-crop wheel accuracy; --write-card",
     ),
     "demo": ("meter_service.training.demo", "write the demo images of GET /v1/demo"),
+    "baseline": (
+        "meter_service.training.baseline",
+        "a generic OCR (RapidOCR, if installed) on the same real strips, for comparison",
+    ),
 }
+
+# Commands whose modules import TensorFlow: imported first, without its start-up lines.
+USES_TENSORFLOW = {"train-locator", "train-reader", "evaluate"}
 
 USAGE = "usage: python -m meter_service.cli {" + ",".join(COMMANDS) + "} [options | --help]"
 
 
 def main(argv: list[str] | None = None) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = [USAGE, "", "Meter workflow: generate, train-locator, train-reader, evaluate, demo.", ""]
+        lines = [USAGE, "", "Meter workflow: " + ", ".join(COMMANDS) + ".", ""]
         lines += [f"  {name:14s} {help_text}" for name, (_, help_text) in COMMANDS.items()]
         known = not argv or argv[0] in ("-h", "--help")
         print("\n".join(lines), file=sys.stdout if known else sys.stderr)
@@ -56,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"\nunknown command {argv[0]!r}", file=sys.stderr)
         raise SystemExit(0 if known else 2)
     module, _ = COMMANDS[argv[0]]
+    if argv[0] in USES_TENSORFLOW:
+        import_tensorflow()
     saved, sys.argv = sys.argv, [f"python -m meter_service.cli {argv[0]}", *argv[1:]]  # its usage line
     try:
         importlib.import_module(module).main(argv[1:])

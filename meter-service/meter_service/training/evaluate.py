@@ -18,6 +18,11 @@
 4. Real counter strips (`--strips`, the CC BY test set in shared/data/meter-windows-ccby): exact
    readings, per-wheel accuracy, wheels counted, refused share, right among accepted and ECE
    (`training/strips.py`), wheels counted and given. A test set: never trained on.
+5. Composed real strips (`--composed`, `training/composed.py`): rows of 4 to 8 real wheel crops
+   of one wheel name, framed, scaled, turned and compressed like a photographed strip, read in
+   window mode with the wheels counted. From the held-out test split (meters never trained on):
+   the same figures as section 2 over hundreds of real windows; from the validation split: the
+   rejection curve that METER_MIN_READING_CONFIDENCE is checked against on real wheels.
 
 Also a breakdown of the photo readings by condition (turn, window size, colours, red wheels,
 wheels caught mid-roll), so a weakness shows where it is. `--write-card` records the figures
@@ -82,6 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=DEFAULT_STRIPS,
         help="real counter strips with labels.csv, a TEST set (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--composed",
+        type=int,
+        default=300,
+        help="strips composed from real crops, per split (default 300; 0 skips them)",
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--write-card", action="store_true", help="merge the figures into the cards")
@@ -168,9 +179,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
 
     real: dict[str, Any] = {}
     strips: dict[str, Any] = {}
+    composed: dict[str, Any] = {}
     if not args.no_real:
         real = _real_crops(args, read_wheels)
         strips = _real_strips(args, locator, reader, shape, thresholds)
+        composed = _composed_strips(args, locator, reader, shape, thresholds)
 
     metrics: dict[str, Any] = {
         "synthetic_photos": {
@@ -195,6 +208,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         metrics["real_crops"] = real
     if strips:
         metrics["real_strips"] = strips
+    if composed:
+        metrics["composed_real_strips"] = composed
     if args.write_card:
         # Under one key of their own: each model's own evaluation (its test_* or iou_* figures
         # and who measured them) stays as it was.
@@ -520,4 +535,41 @@ def _real_crops(args: argparse.Namespace, read_wheels: Predict) -> dict[str, Any
             "   whole digits misread (true->read: times): "
             + ", ".join(figures["test_whole_digit_misreadings"])
         )
+    return figures
+
+
+def _composed_strips(
+    args: argparse.Namespace,
+    locator: Predict,
+    reader: Predict,
+    shape: tuple[int, ...],
+    thresholds: Thresholds,
+) -> dict[str, Any]:
+    """Strips composed from the real crops' held-out test and validation splits, read in window
+    mode with the wheels counted (`training/composed.py`)."""
+    if not args.composed or not args.data.exists():
+        return {}
+    from meter_service.training.composed import composed_strips
+    from meter_service.training.reader_data import load_real
+
+    real = load_real(args.data, progress=not args.quiet)
+    options = MeterOptions(mode="window", wheels=args.wheels if args.given_wheels else None)
+    figures: dict[str, Any] = {}
+    for number, split in (("5.", "test"), ("  ", "validation")):
+        samples = composed_strips(real.splits[split], args.composed, args.seed)
+        outcomes = [
+            outcome
+            for start in range(0, len(samples), CHUNK)
+            for outcome in _read(samples[start : start + CHUNK], options, shape, locator, reader, thresholds)
+        ]
+        held_out = ", meters never trained on" if split == "test" else ""
+        title = (
+            f"{number} {len(samples)} strips of 4-8 real wheels composed from the {split} split "
+            f"({real.summary[split]['prefixes']} wheel names{held_out})"
+        )
+        figures[split] = {"strips": len(samples), **_report_readings(title, outcomes, args.show)}
+    figures["data"] = (
+        f"rows of real crops of one wheel name from the held-out splits of {args.data.name} "
+        f"(training/composed.py, seed {args.seed})"
+    )
     return figures
