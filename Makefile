@@ -85,8 +85,8 @@ evaluate-captcha: setup  ## score the captcha models on 2,000 fresh captchas (WR
 	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/alnum-4to6 --generate 2000 --seed 2026 $(WRITE_CARD)
 
 train-meter: setup  ## retrain the meter's window locator (~25 min on 2 cores) and wheel reader (~20 min) and score them
-	$(PY) -m meter_service.cli train-locator --out $(METER_MODELS)/default/locator --seed $(SEED)
-	$(PY) -m meter_service.cli train-reader --data $(METER_DATA) --out $(METER_MODELS)/default --seed $(SEED)
+	$(PY) -m meter_service.cli train-locator --out $(METER_MODELS) --name default --seed $(SEED)
+	$(PY) -m meter_service.cli train-reader --data $(METER_DATA) --out $(METER_MODELS) --name default --seed $(SEED)
 	$(MAKE) evaluate-meter WRITE_CARD=--write-card
 
 evaluate-meter: setup  ## score the meter models: 500 fresh photos, real wheel crops (WRITE_CARD=--write-card records it)

@@ -13,6 +13,7 @@ never answers with an old model's cached result.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,17 @@ class ModelCard(BaseModel):
         default_factory=dict, description="Figures measured by the evaluate command."
     )
     created: str = Field(description="ISO date the model was trained.")
+
+
+# A model's name is what clients send as `model=` and its folder under a models directory.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_model_name(name: str) -> str:
+    """`name` when it can name a model (and its folder), else ValueError saying what may."""
+    if not MODEL_NAME.fullmatch(name):
+        raise ValueError(f"--name {name!r}: letters, digits, '.', '_' and '-' only, at most 64")
+    return name
 
 
 def read_card(model_dir: Path) -> ModelCard:

@@ -12,9 +12,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -31,12 +34,36 @@ class DeviceInfo:
     name: str
 
 
+def import_tensorflow() -> ModuleType:
+    """TensorFlow, imported without the lines its C++ side prints while loading.
+
+    Importing it writes "oneDNN custom operations are on ..." and "All log messages before
+    absl::InitializeLog() is called are written to STDERR" straight to file descriptor 2, before
+    TF_CPP_MIN_LOG_LEVEL or absl's level take effect, so no setting removes them; to a user they
+    read like errors. For the import alone, descriptor 2 points at /dev/null (a Python error in
+    the import still raises as usual). TF_CPP_MIN_LOG_LEVEL=0 or RECOGNITION_DEBUG=1 keep them.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    loud = os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0" or os.environ.get("RECOGNITION_DEBUG")
+    if "tensorflow" in sys.modules or loud:
+        import tensorflow
+
+        return tensorflow
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return tensorflow
+
+
 def configure_tensorflow(inference_threads: int = 0) -> DeviceInfo:
     """Quiet logs, GPU memory growth on (several models share a card), threads as configured."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:

@@ -56,6 +56,10 @@ MISTAKES = [
         ["meter_service.cli", "train-reader", "--data", "/no/such/crops.tar.gz", "--out", "{tmp}/r"],
         "/no/such/crops.tar.gz not found: the real meter-wheel crops",
     ),
+    (
+        ["meter_service.cli", "train-locator", "--name", "../elsewhere", "--out", "{tmp}/r"],
+        "--name '../elsewhere': letters, digits",
+    ),
 ]
 
 

@@ -190,7 +190,8 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     (out / "locator").mkdir(parents=True)
     (out / "locator" / "card.json").write_text("{}")  # another model's files: left alone
     cache = str(tmp_path / "cache")
-    main(["--data", str(data), "--cache", cache, "--out", str(out), "--epochs", "1", "--batch-size", "32",
+    main(["--data", str(data), "--cache", cache, "--out", str(out.parent), "--name", "default",
+          "--epochs", "1", "--batch-size", "32",
           "--synthetic", "16", "--extra", str(tmp_path / "mine"), "--window-photos", "2",
           "--window-crops", "1", "--window-seed", "7", "--quiet"])  # fmt: skip
 

@@ -1,7 +1,7 @@
 """Train and evaluate the window locator: a small U-Net that paints the wheel row.
 
-    python -m meter_service.training.locator --out meter-service/models/default/locator \
-        --samples 4000 --epochs 11 --seed 42
+    python -m meter_service.training.locator [--out meter-service/models] [--name default] \
+        --samples 4000 --epochs 11 --seed 42        # writes <out>/<name>/locator/
     python -m meter_service.training.locator --evaluate --model-dir meter-service/models/default/locator
 
 Training data are generated photos (`synth.generate_meter`, 4 to 8 wheels), each seen the ways
@@ -53,8 +53,10 @@ from meter_service.locate import (
     window_angle,
     window_from_output,
 )
+from meter_service.recognizer import LOCATOR
 from meter_service.synth import background, generate_meter, sample_rng
 from meter_service.training.generate import parse_wheels, wheels_for
+from recognition_common.model_card import check_model_name
 from recognition_common.plots import plot_training_curve, train_and_validation
 
 NAME = "locator"
@@ -287,6 +289,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
 
     from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
 
+    check_model_name(args.name)
     keras.utils.set_random_seed(args.seed)
     progress = not args.quiet
     started = time.perf_counter()
@@ -335,7 +338,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     fit_seconds = time.perf_counter() - fit_started
     model.set_weights(best["weights"])
 
-    out: Path = args.out
+    out: Path = args.out / args.name / LOCATOR
     out.mkdir(parents=True, exist_ok=True)
     servable = build_locator()  # uncompiled: no optimizer state or custom loss in the file
     servable.set_weights(best["weights"])
@@ -481,7 +484,14 @@ def evaluate_locator(
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("meter-service/models/default/locator"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("meter-service/models"), help="models folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--name",
+        default="default",
+        help="the meter model whose locator this is: writes <out>/<name>/locator/ (default: %(default)s)",
+    )
     parser.add_argument("--samples", type=int, default=4000, help="training photos (default %(default)s)")
     parser.add_argument("--validation", type=int, default=300, help="validation photos")
     parser.add_argument("--epochs", type=int, default=11)

@@ -1,7 +1,7 @@
 """Train and evaluate the wheel reader: 20x32 wheel crop -> where the wheel stands, in tenths.
 
     python -m meter_service.training.reader --data ../shared/data/meter-digits/meterdigits.tar.gz \\
-        --out meter-service/models/default --epochs 18 --seed 42 [--extra MY_CROPS ...]
+        [--out meter-service/models] [--name default] --epochs 18 --seed 42 [--extra MY_CROPS ...]
     python -m meter_service.training.reader --evaluate --model-dir meter-service/models/default \\
         --data ../shared/data/meter-digits/meterdigits.tar.gz [--write-card]
 
@@ -9,8 +9,8 @@ Training uses the real crops' train split (see `reader_data`: de-duplicated, spl
 any `--extra` folders, a minority of rendered crops and cells cut from generated meter photos by
 the service's own code at jittered corners (`window_cells`, `--window-photos/--window-crops`),
 augmented like field photos; it keeps the epoch that reads most validation crops within half
-a digit and writes these files into `--out`, and nothing else there (its `locator/`
-sub-directory is another model's)::
+a digit and writes these files into `<--out>/<--name>/`, the model directory, and nothing else
+there (its `locator/` sub-directory is another model's)::
 
     model.keras          inference model, crop float32 (32, 20, 3) in [0, 1] -> 100 probabilities
     card.json            classes "0.0".."9.9", data, split, recipe, validation figures
@@ -67,6 +67,7 @@ from recognition_common.model_card import (
     CARD_FILE,
     MODEL_FILE,
     ModelCard,
+    check_model_name,
     read_card,
     update_card_metrics,
     write_card,
@@ -77,7 +78,9 @@ from recognition_common.plots import plot_training_curve, train_and_validation
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 REPO_ROOT = SERVICE_ROOT.parent
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "meter-digits" / "meterdigits.tar.gz").resolve()
-DEFAULT_OUT = SERVICE_ROOT / "models" / "default"
+DEFAULT_MODELS = SERVICE_ROOT / "models"
+DEFAULT_NAME = "default"
+DEFAULT_OUT = DEFAULT_MODELS / DEFAULT_NAME
 MODEL_VERSION = "1.0.0"
 WHEELS = 5
 LABEL_SIGMA = 1.0  # tenths: soft labels spread over neighbouring tenths (they look alike)
@@ -348,6 +351,7 @@ class Selector(keras.callbacks.Callback):
 def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     """Load data, train, keep the best epoch, write the model directory's own files."""
     progress = not args.quiet
+    check_model_name(args.name)
     keras.utils.set_random_seed(args.seed)
     real = load_real(args.data, args.cache, progress)
     train_split, validation = real.splits["train"], real.splits["validation"]
@@ -404,7 +408,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     if selector.best_weights is not None:
         model.set_weights(selector.best_weights)
 
-    out: Path = args.out
+    out: Path = args.out / args.name
     out.mkdir(parents=True, exist_ok=True)
     servable = build_reader()
     servable.set_weights(model.get_weights())
@@ -671,8 +675,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data", type=Path, default=DEFAULT_DATA, help="meterdigits.tar.gz or its unpacked folder"
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the archive is unpacked")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory to write")
-    parser.add_argument("--name", default="default", help="model name in the card")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_MODELS, help="models folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--name",
+        default=DEFAULT_NAME,
+        help="the model's name, as clients choose it (model=...), and its folder under --out "
+        "(default: %(default)s; a retrained model beside the shipped one needs another)",
+    )
     parser.add_argument("--model-version", default=MODEL_VERSION)
     parser.add_argument("--epochs", type=int, default=18)
     parser.add_argument("--batch-size", type=int, default=128)
