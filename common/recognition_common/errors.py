@@ -42,6 +42,7 @@ REQUEST_TIMEOUT = "request_timeout"  # the request body did not arrive in time
 RELOAD_FAILED = "reload_failed"  # a model reload was refused; the previous models keep serving
 RELOAD_IN_PROGRESS = "reload_in_progress"
 INTERNAL_ERROR = "internal_error"
+INVALID_LABEL = "invalid_label"  # a correction's text that cannot be a right answer for its task
 
 _STATUS_CODES = {
     400: BAD_REQUEST,

@@ -1,7 +1,7 @@
 // The CAPTCHA page: a fresh sample from the server or an uploaded image, read by the chosen
 // model, shown in large type with each character's confidence.
 
-import { apiResponse, el, formatPercent, LatestRequest, loadModelCards, modelAccuracy, recognizeImage, showError } from './common.js';
+import { apiResponse, CorrectionForm, el, formatPercent, LatestRequest, loadModelCards, modelAccuracy, recognizeImage, showError } from './common.js';
 
 const TASK = 'captcha';
 
@@ -20,6 +20,7 @@ let current = null;
 let previewUrl = null;
 let cards = new Map();
 const requests = new LatestRequest(setBusy); // one recognize request at a time
+const correction = new CorrectionForm($('correction'), TASK);
 
 function setBusy(busy) {
   resultBox.setAttribute('aria-busy', String(busy));
@@ -72,7 +73,10 @@ async function recognize() {
   try {
     await requests.run(async (signal) => {
       const answer = await recognizeImage(TASK, shown.blob, shown.name, { model: modelSelect.value, signal });
-      if (!signal.aborted) renderResult(answer);
+      if (!signal.aborted) {
+        renderResult(answer);
+        correction.show(shown.blob, shown.name, answer);
+      }
     });
   } catch (err) {
     clearResult();
@@ -81,6 +85,7 @@ async function recognize() {
 }
 
 function clearResult() {
+  correction.hide();
   $('result-main').hidden = true;
   $('result-placeholder').hidden = false;
   $('chars-heading').hidden = true;

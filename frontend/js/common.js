@@ -343,3 +343,89 @@ function renderPageList() {
 
 renderNav();
 renderPageList();
+
+/** What each task's answer looks like, for the correction form's input. */
+const CORRECTION_INPUT = {
+  digit: { inputmode: 'numeric', pattern: '[0-9]+', hint: 'The digits the image shows.' },
+  meter: { inputmode: 'numeric', pattern: '[0-9]{4,8}', hint: 'The digits of every wheel, leading zeros too.' },
+  captcha: { hint: 'The characters the image shows.' },
+};
+
+/**
+ * "Wrong? Correct it" under a result: the user types the right answer and it is sent with the
+ * image to POST api/v1/{task}/feedback, for the next retraining. `show(file, name, answer)` after
+ * each answer (the input starts as what was read), `hide()` when there is none.
+ */
+export class CorrectionForm {
+  constructor(container, task) {
+    this.container = container;
+    this.task = task;
+    this.subject = null;
+    const shape = CORRECTION_INPUT[task] || {};
+    this.input = el('input', {
+      type: 'text', id: `${task}-correction-text`, class: 'correction-input', autocomplete: 'off',
+      spellcheck: 'false', inputmode: shape.inputmode, pattern: shape.pattern, required: true,
+      maxlength: '64', dataset: { testid: 'correction-text' },
+    });
+    this.send = el('button', { type: 'submit', class: 'btn', text: 'Send correction', dataset: { testid: 'correction-send' } });
+    this.status = el('p', { class: 'correction-status', role: 'status', 'aria-live': 'polite', dataset: { testid: 'correction-status' } });
+    this.form = el('form', { class: 'correction-form', novalidate: true },
+      el('label', { for: this.input.id, text: 'The right answer' }),
+      el('div', { class: 'correction-row' }, this.input, this.send),
+      el('p', { class: 'field-help', text: `${shape.hint || ''} It is kept with the image to retrain the model.` }),
+      this.status);
+    this.details = el('details', { class: 'correction', dataset: { testid: 'correction' } },
+      el('summary', { text: 'Wrong? Correct it' }), this.form);
+    container.replaceChildren(this.details);
+    container.hidden = true;
+    this.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+  }
+
+  show(file, name, answer) {
+    this.subject = { file, name, answer };
+    this.input.value = answer?.result?.text || '';
+    this.status.textContent = '';
+    this.status.classList.remove('is-error');
+    this.details.open = false;
+    this.container.hidden = false;
+  }
+
+  hide() {
+    this.subject = null;
+    this.container.hidden = true;
+  }
+
+  async submit() {
+    if (!this.subject) return;
+    const text = this.input.value.trim();
+    if (!text) {
+      this.say('Type the right answer first.', true);
+      return;
+    }
+    const { file, name, answer } = this.subject;
+    const body = new FormData();
+    body.append('file', file, name);
+    body.append('text', text);
+    if (answer?.model?.name) body.append('model', answer.model.name);
+    if (answer?.request_id) body.append('request_id', answer.request_id);
+    this.send.disabled = true;
+    try {
+      const stored = await apiFetch(`api/v1/${this.task}/feedback`, { method: 'POST', body });
+      const count = stored.corrections_for_model;
+      const collected = `${count} correction${count === 1 ? '' : 's'} collected for this model`;
+      this.say(stored.duplicate ? `Already had this one, thanks: ${collected}.` : `Thanks: ${collected}.`, false);
+    } catch (err) {
+      this.say(err instanceof ApiError ? err.message : String(err?.message || err), true);
+    } finally {
+      this.send.disabled = false;
+    }
+  }
+
+  say(message, isError) {
+    this.status.textContent = message;
+    this.status.classList.toggle('is-error', isError);
+  }
+}

@@ -1,7 +1,7 @@
 // The digit page: a drawing canvas (mouse, pen and touch through Pointer Events), an upload
 // alternative, and a result view that shows what the model saw and how sure it was.
 
-import { ApiError, el, formatPercent, LatestRequest, loadModelCards, modelAccuracy, recognizeImage, showError } from './common.js';
+import { ApiError, CorrectionForm, el, formatPercent, LatestRequest, loadModelCards, modelAccuracy, recognizeImage, showError } from './common.js';
 
 const TASK = 'digit';
 
@@ -42,6 +42,7 @@ let activePointer = null;
 let drawingVersion = 0; // bumped on every change to the drawing, so stale boxes are not drawn
 let modelCards = new Map();
 const requests = new LatestRequest(setBusy); // one recognize request at a time
+const correction = new CorrectionForm($('correction'), TASK);
 
 // ---------------------------------------------------------------- drawing
 
@@ -232,6 +233,7 @@ async function recognize(blob, filename, source) {
       if (signal.aborted) return;
       showError(errorBox, null);
       renderResult(data, source, performance.now() - started);
+      correction.show(blob, filename, data);
       if (source.kind === 'canvas') {
         if (version === drawingVersion) drawBoxes(overlayCtx, data.result?.digits || []);
       } else {
@@ -272,6 +274,7 @@ function setBusy(busy) {
 }
 
 function resetResult() {
+  correction.hide();
   clearTimeout(announceTimer);
   $('result-announce').textContent = '';
   $('result-placeholder').hidden = false;

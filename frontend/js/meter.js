@@ -2,7 +2,7 @@
 // counter window the service found outlined on it, the straightened window, the reading in large
 // type and every wheel with its confidence; a wheel caught between two digits is shown rolling.
 
-import { apiResponse, el, formatPercent, LatestRequest, loadModelCards, modelAccuracy, recognizeImage, showError } from './common.js';
+import { apiResponse, CorrectionForm, el, formatPercent, LatestRequest, loadModelCards, modelAccuracy, recognizeImage, showError } from './common.js';
 
 const TASK = 'meter';
 
@@ -45,6 +45,7 @@ const maxRate = $('max-rate');
 let current = null;
 let cards = new Map();
 const requests = new LatestRequest(setBusy); // one recognize request at a time
+const correction = new CorrectionForm($('correction'), TASK);
 const DROP_HINT = $('drop-hint').textContent;
 
 // ---------------------------------------------------------------- input
@@ -113,7 +114,10 @@ async function recognize() {
     await requests.run(async (signal) => {
       const options = { model: modelSelect.value, fields: readingOptions(), signal, timeoutMs: 60000 };
       const answer = await recognizeImage(TASK, shown.file, shown.name, options);
-      if (!signal.aborted && current === shown) renderResult(answer); // not if another photo was chosen meanwhile
+      if (!signal.aborted && current === shown) { // not if another photo was chosen meanwhile
+        renderResult(answer);
+        correction.show(shown.file, shown.name, answer);
+      }
     });
   } catch (err) {
     clearResult();
@@ -124,6 +128,7 @@ async function recognize() {
 // ---------------------------------------------------------------- result
 
 function clearResult() {
+  correction.hide();
   $('result-main').hidden = true;
   $('result-meta').hidden = true;
   $('result-placeholder').hidden = false;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recognition_common.imaging import ImageLimits
@@ -55,6 +55,15 @@ class GatewaySettings(BaseSettings):
     api_keys: str = Field(default="", validation_alias=AliasChoices("GATEWAY_API_KEYS", "API_KEYS"))
     rate_limit_per_minute: int = 0  # per API key, or per client address without keys; 0: off
     cors_origins: str = ""  # comma-separated origins allowed cross-origin; empty: no CORS headers
+
+    # Corrections users send (POST /api/v1/{task}/feedback), one folder per task; shared by every
+    # replica (a Docker volume, a ReadWriteMany claim). Empty: corrections are not kept (404).
+    feedback_dir: Path | None = REPO_ROOT / ".data" / "feedback"
+
+    @field_validator("feedback_dir", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def backends(self) -> dict[str, str]:

@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway.api.deps import GatewayMetrics, GatewayState
-from gateway.api.routes import captcha, health, meter, models, recognize
+from gateway.api.routes import captcha, feedback, health, meter, models, recognize
 from gateway.backends import Backend
 from gateway.cache import create_cache
 from gateway.config import GatewaySettings
 from gateway.docs import install_docs
+from gateway.feedback import DirectoryStore
 from gateway.pages import mount_pages
 from gateway.security import install_security
 from recognition_common.errors import install_error_handlers
@@ -47,7 +48,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             near_items=settings.near_cache_items,
             near_ttl_s=settings.near_cache_ttl_s,
         )
-        app.state.gateway = GatewayState(settings, backends, cache, GatewayMetrics())
+        feedback = DirectoryStore(settings.feedback_dir) if settings.feedback_dir else None
+        app.state.gateway = GatewayState(settings, backends, cache, GatewayMetrics(), feedback)
         logger.info("gateway up: tasks %s, cache %s", sorted(backends), cache.backend)
         yield
         for backend in backends.values():
@@ -70,6 +72,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # API keys, rate limits, CORS, security headers: outside the body limit (see gateway.security).
     limiter = install_security(app, settings)
     app.include_router(recognize.router, tags=["recognition"])
+    app.include_router(feedback.router, tags=["feedback"])
     app.include_router(captcha.router, tags=["captcha"])
     app.include_router(meter.router, tags=["meter"])
     app.include_router(models.router, tags=["models"])

@@ -31,7 +31,9 @@ from tests.deploy.helpers import (
     task_of,
 )
 
-COMPOSE = compose_config("docker-compose.yml")["services"]
+COMPOSE_CONFIG = compose_config("docker-compose.yml")
+COMPOSE = COMPOSE_CONFIG["services"]
+COMPOSE_VOLUMES = COMPOSE_CONFIG.get("volumes", {})
 RECOGNIZERS = [task_of(path) for path in recognizer_dirs()]
 SERVICES = [GATEWAY, *RECOGNIZERS]  # compose/k8s service name == task name, gateway aside
 PORTS = {GATEWAY: 8000, **{task: RECOGNIZER_PORTS[task] for task in RECOGNIZERS}}
@@ -163,6 +165,8 @@ def test_gateway_is_wired_to_every_recognizer_and_redis():
     # 127.0.0.1, which inside a container or pod is the gateway itself.
     expected |= {f"GATEWAY_{task.upper()}_URL": "" for task in RECOGNIZER_PORTS if task not in RECOGNIZERS}
     expected["REDIS_URL"] = "redis://redis:6379/0"
+    # Corrections: where the image's own default puts them, on a volume every replica shares.
+    expected["GATEWAY_FEEDBACK_DIR"] = dockerfile(GATEWAY).env["GATEWAY_FEEDBACK_DIR"]
     assert COMPOSE[GATEWAY]["environment"] == expected
     for overlay in OVERLAYS:
         assert configmap(overlay, GATEWAY) == expected, overlay
@@ -193,7 +197,9 @@ def run_local() -> tuple[dict[str, int], set[str]]:
 def test_make_run_starts_what_compose_starts():
     apps, urls = run_local()
     assert apps == {app_module(service): PORTS[service] for service in SERVICES}
-    wired = {name for name, value in COMPOSE[GATEWAY]["environment"].items() if value and name != "REDIS_URL"}
+    wired = {
+        name for name, value in COMPOSE[GATEWAY]["environment"].items() if value and name.endswith("_URL")
+    } - {"REDIS_URL"}
     assert urls == wired
 
 
@@ -211,3 +217,19 @@ def test_make_help_prints_no_make_syntax():
     ).stdout
     assert "train-digit" in listing and "bench-meter" in listing
     assert "$(" not in listing, listing
+
+
+def test_corrections_live_on_a_volume_every_gateway_replica_shares():
+    folder = dockerfile(GATEWAY).env["GATEWAY_FEEDBACK_DIR"]
+    volume = next(v for v in COMPOSE[GATEWAY]["volumes"] if v["target"] == folder)
+    assert volume["type"] == "volume" and volume["source"] in COMPOSE_VOLUMES
+    for overlay in OVERLAYS:
+        pod = k8s_objects(overlay, "Deployment")[GATEWAY]["spec"]["template"]["spec"]
+        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == folder]
+        (claim,) = [
+            v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if v["name"] == mount["name"]
+        ]
+        assert k8s_objects(overlay, "PersistentVolumeClaim")[claim]["spec"]["accessModes"] == [
+            "ReadWriteMany"
+        ]
+        assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]

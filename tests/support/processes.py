@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -311,6 +312,9 @@ def gateway(
         "GATEWAY_DIGIT_URL": digit_url,
         "GATEWAY_CAPTCHA_URL": captcha_url or "",
         "GATEWAY_METER_URL": meter_url or "",
+        # Corrections sent by a test (or the fuzzer) go to a folder of the test's, never the
+        # repository's .data/feedback.
+        "GATEWAY_FEEDBACK_DIR": tempfile.mkdtemp(prefix="feedback-"),
         **(env or {}),
     }
     if redis_url:

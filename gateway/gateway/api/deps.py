@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from gateway.backends import Backend
 from gateway.cache import ResultCache
 from gateway.config import GatewaySettings
+from gateway.feedback import FeedbackStore
 from recognition_common.metrics import LATENCY_BUCKETS
 
 
@@ -54,6 +55,7 @@ class GatewayState:
     backends: dict[str, Backend]
     cache: ResultCache
     metrics: GatewayMetrics
+    feedback: FeedbackStore | None = None  # None: corrections are not kept
 
 
 def get_state(request: Request) -> GatewayState:

@@ -6,11 +6,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from recognition_common.intake import MAX_OPTION_LENGTH
+
 # An image in base64, as the OpenAPI document describes it: the standard alphabet with padding,
 # optionally after a data: URL prefix. The intake also takes the URL-safe alphabet, missing padding
 # and line breaks (recognition_common.intake.decode_base64); anything else is 400 bad_request.
 BASE64_PATTERN = r"^(data:[^,]*,)?([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$"
 BASE64_IMAGE: dict[str, Any] = {"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN}
+
+# Any other parameter is an option for some task's recognizer (recognition_common.intake): a short
+# scalar, at most MAX_OPTIONS of them; a form takes the file and at most MAX_FORM_FIELDS fields.
+EXTRA_FORM_FIELD = {"type": "string", "maxLength": MAX_OPTION_LENGTH}
+EXTRA_JSON_FIELD = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_OPTION_LENGTH},
+        {"type": "number", "minimum": -1e15, "maximum": 1e15},  # written out, still short
+        {"type": ["boolean", "null"]},
+    ]
+}
 
 
 class ModelRef(BaseModel):
@@ -91,3 +104,35 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         504: "Backend timeout",
     }.items()
 }
+
+
+class FeedbackStored(BaseModel):
+    """A correction, as `POST /api/v1/{task}/feedback` stored it."""
+
+    id: str = Field(description="Made by the server from the image's and the label's SHA-256")
+    task: str
+    text: str
+    model: str
+    stored: bool = True
+    duplicate: bool = Field(description="The same image with the same label was already stored")
+    conflict: bool = Field(description="The same image is also stored with another label")
+    corrections_for_model: int = Field(description="Corrections collected for this model so far")
+
+
+class FeedbackEntry(BaseModel):
+    id: str
+    text: str
+    model: str | None
+    model_version: str | None
+    time: str
+    sha256: str
+    conflict: bool
+
+
+class FeedbackSummary(BaseModel):
+    task: str
+    total: int
+    by_label: dict[str, int]
+    by_model: dict[str, int] = Field(description="Model name -> corrections (empty name: not given)")
+    conflicts: int = Field(description="Images stored with more than one label")
+    newest: list[FeedbackEntry]

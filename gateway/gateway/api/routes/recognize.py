@@ -11,7 +11,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway.api.deps import GatewayState
-from gateway.api.schemas import BASE64_IMAGE, ERROR_RESPONSES, RecognizeResponse
+from gateway.api.schemas import (
+    BASE64_IMAGE,
+    ERROR_RESPONSES,
+    EXTRA_FORM_FIELD,
+    EXTRA_JSON_FIELD,
+    RecognizeResponse,
+)
 from gateway.backends import Backend
 from gateway.cache import cache_key
 from gateway.fetch import UrlPolicy, fetch_image
@@ -71,17 +77,6 @@ _METER_OPTIONS: dict[str, dict] = {
     },
 }
 
-# Any other parameter is an option for some task's recognizer (recognition_common.intake): a short
-# scalar, at most MAX_OPTIONS of them; a form takes the file and at most MAX_FORM_FIELDS fields.
-_EXTRA_FORM_FIELD = {"type": "string", "maxLength": MAX_OPTION_LENGTH}
-_EXTRA_JSON_FIELD = {
-    "anyOf": [
-        {"type": "string", "maxLength": MAX_OPTION_LENGTH},
-        {"type": "number", "minimum": -1e15, "maximum": 1e15},  # written out, still short
-        {"type": ["boolean", "null"]},
-    ]
-}
-
 _REQUEST_BODY = {
     "required": True,
     "content": {
@@ -99,7 +94,7 @@ _REQUEST_BODY = {
                     "model": {"type": "string", "description": "Model name; default per task"},
                     **_METER_OPTIONS,
                 },
-                "additionalProperties": _EXTRA_FORM_FIELD,
+                "additionalProperties": EXTRA_FORM_FIELD,
                 "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
                 "maxProperties": MAX_FORM_FILES + MAX_FORM_FIELDS,
             }
@@ -126,7 +121,7 @@ _REQUEST_BODY = {
                     "model": {"type": ["string", "null"], "description": "null: the task's default"},
                     **_METER_OPTIONS,
                 },
-                "additionalProperties": _EXTRA_JSON_FIELD,
+                "additionalProperties": EXTRA_JSON_FIELD,
                 "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
                 "maxProperties": 2 + MAX_OPTIONS,  # the image, the model and the options
             }

@@ -1,0 +1,233 @@
+"""Corrections: `POST /api/v1/{task}/feedback`, `GET .../feedback`, `GET .../feedback/export`.
+
+A user who got a wrong answer sends the image back with the right one. The image goes through
+the same intake as a recognition (size, type by content, decompression bombs), the label is
+checked against the task and the model it corrects (`gateway.labels`), and the pair is kept in
+the gateway's `FeedbackStore`. The export is a zip in the training commands' layout with a
+`manifest.csv`, so corrections feed the same commands as any other data. API keys and rate
+limits apply as to every `/api/v1/` route.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from gateway.api.deps import GatewayState
+from gateway.api.schemas import (
+    BASE64_IMAGE,
+    ERROR_RESPONSES,
+    EXTRA_FORM_FIELD,
+    EXTRA_JSON_FIELD,
+    FeedbackEntry,
+    FeedbackStored,
+    FeedbackSummary,
+)
+from gateway.backends import Backend
+from gateway.feedback import FeedbackStore, conflicting, summarize, write_export
+from gateway.labels import check_label
+from recognition_common import errors
+from recognition_common.errors import ApiError
+from recognition_common.imaging import inspect_image
+from recognition_common.intake import MAX_OPTION_LENGTH, read_image_upload
+
+router = APIRouter()
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_TASK_PARAMETER = {
+    "name": "task",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "enum": ["digit", "captcha", "meter"]},
+    "description": "digit, captcha or meter (404 unknown_task: not served by this gateway)",
+}
+_FIELDS = {
+    "text": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_OPTION_LENGTH,
+        "description": "The right answer: digits for digit, the model's characters and length for "
+        "captcha, 4 to 8 digits for meter (422 invalid_label otherwise)",
+    },
+    "model": {"type": "string", "description": "The model that answered; default: the task's default"},
+    "request_id": {
+        "type": "string",
+        "maxLength": MAX_OPTION_LENGTH,
+        "description": "The request_id of the answer being corrected, kept with the correction",
+    },
+    "wheels": {
+        "type": "string",
+        "maxLength": MAX_OPTION_LENGTH,
+        "description": "meter only: the counter's wheel count, which must match the reading's digits",
+    },
+}
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "text"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "minLength": 1,
+                        "description": "The image",
+                    },
+                    **_FIELDS,
+                },
+                "additionalProperties": EXTRA_FORM_FIELD,
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["image_base64", "text"],
+                "properties": {
+                    "image_base64": {**BASE64_IMAGE, "description": "The image, base64"},
+                    **_FIELDS,
+                },
+                "additionalProperties": EXTRA_JSON_FIELD,
+            }
+        },
+    },
+}
+
+
+def _task(request: Request) -> tuple[GatewayState, str, Backend, FeedbackStore]:
+    state: GatewayState = request.app.state.gateway
+    task: str = request.path_params["task"]
+    backend = state.backends.get(task)
+    if backend is None:
+        known = ", ".join(sorted(state.backends))
+        raise ApiError(404, errors.UNKNOWN_TASK, f"unknown task {task!r}; available: {known}")
+    if state.feedback is None:
+        raise ApiError(
+            404, errors.NOT_FOUND, "this gateway keeps no corrections (GATEWAY_FEEDBACK_DIR is empty)"
+        )
+    return state, task, backend, state.feedback
+
+
+@router.post(
+    "/api/v1/{task}/feedback",
+    summary="Correct a wrong answer: the image and the right text",
+    status_code=201,
+    response_model=FeedbackStored,
+    responses=ERROR_RESPONSES,
+    openapi_extra={"requestBody": _REQUEST_BODY, "parameters": [_TASK_PARAMETER]},
+)
+async def add_feedback(request: Request) -> JSONResponse:
+    state, task, backend, store = _task(request)
+    upload = await read_image_upload(request)
+    text = upload.options.get("text")
+    if text is None:
+        raise ApiError(422, errors.INVALID_LABEL, "send the right answer as the field 'text'")
+    catalogue = await backend.catalogue(deadline=time.monotonic() + backend.timeout_s)
+    model = upload.model or catalogue.default_model
+    if model not in catalogue.models:
+        known = ", ".join(sorted(catalogue.models))
+        raise ApiError(404, errors.UNKNOWN_MODEL, f"unknown {task} model {model!r}; known: {known}")
+    card = catalogue.models[model]
+    info = inspect_image(upload.data, state.settings.image_limits)
+    label, wheels = check_label(task, text, card, upload.options.get("wheels"))
+    request_id = upload.options.get("request_id")
+    correction, duplicate = await run_in_threadpool(
+        store.add,
+        task,
+        upload.data,
+        info.format,
+        label,
+        model=model,
+        model_version=card.get("version"),
+        request_id=request_id if request_id and _REQUEST_ID.fullmatch(request_id) else None,
+        wheels=wheels,
+    )
+    stored = await run_in_threadpool(store.corrections, task)
+    answer = FeedbackStored(
+        id=correction.id,
+        task=task,
+        text=correction.text,
+        model=model,
+        duplicate=duplicate,
+        conflict=correction.id in conflicting(stored),
+        corrections_for_model=sum(c.model == model for c in stored),
+    )
+    return JSONResponse(answer.model_dump(), status_code=201)
+
+
+@router.get(
+    "/api/v1/{task}/feedback",
+    summary="Corrections collected for a task: counts and the newest",
+    response_model=FeedbackSummary,
+    responses=ERROR_RESPONSES,
+    openapi_extra={"parameters": [_TASK_PARAMETER]},
+)
+async def feedback_summary(request: Request, limit: int = Query(20, ge=0, le=200)) -> FeedbackSummary:
+    _, task, _, store = _task(request)
+    corrections = await run_in_threadpool(store.corrections, task)
+    summary = summarize(corrections, limit)
+    conflicts = conflicting(corrections)
+    return FeedbackSummary(
+        task=task,
+        total=summary.total,
+        by_label=summary.by_label,
+        by_model=summary.by_model,
+        conflicts=summary.conflicts,
+        newest=[
+            FeedbackEntry(
+                id=c.id,
+                text=c.text,
+                model=c.model,
+                model_version=c.model_version,
+                time=c.created,
+                sha256=c.sha256,
+                conflict=c.id in conflicts,
+            )
+            for c in summary.newest
+        ],
+    )
+
+
+EXPORT_CHUNK = 1 << 16
+EXPORT_IN_MEMORY = 16 << 20  # bytes of zip kept in memory before it spills to a temporary file
+
+
+@router.get(
+    "/api/v1/{task}/feedback/export",
+    summary="Every correction of a task as a zip for the training commands, with manifest.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+        **ERROR_RESPONSES,
+    },
+    openapi_extra={"parameters": [_TASK_PARAMETER]},
+)
+async def export_feedback(request: Request) -> StreamingResponse:
+    _, task, _, store = _task(request)
+
+    def build() -> tempfile.SpooledTemporaryFile[bytes]:
+        # Closed by chunks(), once the response has sent it.
+        spooled: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(EXPORT_IN_MEMORY)  # noqa: SIM115
+        write_export(store, store.corrections(task), spooled)
+        spooled.seek(0)
+        return spooled
+
+    archive = await run_in_threadpool(build)
+
+    def chunks() -> Iterator[bytes]:
+        with archive:
+            while chunk := archive.read(EXPORT_CHUNK):
+                yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{task}-feedback.zip"'},
+    )
