@@ -34,7 +34,9 @@ def stamp_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(stamp_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The README's one command (`train --data FOLDER`), with fewer epochs and smaller batches."""
     root = tmp_path_factory.mktemp("folder-train")
+    args = ["--epochs", "8", "--target", "0.9", "--batch-size", "16", "--quiet"]
     cli(
         [
             "train",
@@ -43,10 +45,8 @@ def trained(stamp_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
             "--out",
             str(root / "models"),
             "--checkpoints",
-            str(root / "checkpoints"),
-            "--quiet",
-            "--time-limit",
-            "1.5",
+            str(root / "c"),
+            *args,
         ]
     )
     return root / "models" / "stamp"
@@ -56,8 +56,10 @@ def test_a_new_style_converges_from_a_few_hundred_images(trained: Path) -> None:
     card = json.loads((trained / "card.json").read_text())
     # Inferred from the folder: charset, lengths, and the size (odd, aspect kept, padded).
     assert card["charset"] == "0123456789" and (card["min_length"], card["max_length"]) == (4, 5)
-    assert (card["width"], card["height"], card["resize"]) == (123, 37, "pad")
-    assert card["input_shape"] == [37, 123, 1]
+    # Started from the shipped model that reads digits: its height (60), the images' aspect ratio.
+    assert card["fine_tuned_from"].startswith("default ")
+    assert (card["width"], card["height"], card["resize"]) == (199, 60, "pad")
+    assert card["input_shape"] == [60, 199, 1]
     assert card["training_data"]["test_samples"] >= 20 and card["training_data"]["augmentation"] != "none"
     assert card["metrics"]["test_whole_accuracy"] >= CONVERGED_FLOOR, card["metrics"]
     history = json.loads((trained / "history.json").read_text())
@@ -99,6 +101,10 @@ def test_a_model_under_the_floor_is_not_installed(
                 str(stamp_folder),
                 "--epochs",
                 "1",
+                "--from",
+                "none",  # fresh weights: one epoch of them reads nothing
+                "--batch-size",
+                "8",
                 "--out",
                 str(tmp_path / "models"),
                 "--checkpoints",

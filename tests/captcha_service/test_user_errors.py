@@ -81,6 +81,12 @@ def test_names_and_literal_charsets_still_work() -> None:
     assert resolve_charset("abc") == "abc"
 
 
+def test_an_unknown_model_to_start_from(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "--from nope: no model folder" in error_of(train(folder, tmp_path, "--from", "nope"), capsys)
+
+
 def test_min_length_above_max_length(
     folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

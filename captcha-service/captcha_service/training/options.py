@@ -82,8 +82,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--from",
         dest="from_model",
         metavar="MODEL",
-        help="fine-tune a trained model: a name under --out (e.g. default) or a model folder; its "
-        "convolutions and GRU are reused, the output layer is rebuilt for the new charset",
+        help="start from a trained model: a name under --out (e.g. default), a model folder, 'auto' "
+        "(the shipped model reading most of the charset; the default with --data) or 'none' (fresh "
+        "weights; the default with --generate). Its convolutions and GRU are reused, the output "
+        "layer is rebuilt for the new charset",
     )
     parser.add_argument("--epochs", type=int, help="at most this many epochs")
     parser.add_argument(
