@@ -17,7 +17,9 @@ from recognition_common.service import create_recognizer_app
 
 def create_app(settings: CaptchaSettings | None = None) -> FastAPI:
     settings = settings or CaptchaSettings()
-    app = create_recognizer_app(CaptchaRecognizer(settings.min_confidence), settings)
+    app = create_recognizer_app(
+        CaptchaRecognizer(settings.min_confidence, settings.min_answer_confidence), settings
+    )
     app.state.captcha_settings = settings
     app.include_router(router)
     return app

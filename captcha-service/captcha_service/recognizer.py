@@ -1,4 +1,10 @@
-"""The captcha recognizer: grey + resize pre-processing, greedy CTC decoding with confidences."""
+"""The captcha recognizer: grey + resize pre-processing, greedy CTC decoding with confidences.
+
+An answer is `rejected` when a character is unsure (below `min_confidence`), when the answer as a
+whole is unsure (the product of its characters' confidences below `min_answer_confidence`: six
+characters at 0.75 each read right together only about 18% of the time), or when its length is
+outside the model's range.
+"""
 
 from __future__ import annotations
 
@@ -21,14 +27,19 @@ def card_charset(card: ModelCard) -> str:
 class CaptchaRecognizer:
     task = "captcha"
 
-    def __init__(self, min_confidence: float) -> None:
+    def __init__(self, min_confidence: float, min_answer_confidence: float = 0.0) -> None:
         self.min_confidence = min_confidence
-        # The rejection threshold changes answers, so it is part of the version the cache sees.
-        self.preprocess_version = f"{PREPROCESS_VERSION}+reject{min_confidence:g}"
+        self.min_answer_confidence = min_answer_confidence
+        # The rejection thresholds change answers, so they are part of the version the cache sees.
+        self.preprocess_version = (
+            f"{PREPROCESS_VERSION}+reject{min_confidence:g}+answer{min_answer_confidence:g}"
+        )
 
     def preprocess(self, image: Image.Image, card: ModelCard) -> Prepared:
         height, width = card.input_shape[0], card.input_shape[1]
-        return Prepared(inputs=to_model_input(to_pixels(image, width, height))[np.newaxis])
+        # Cards written before the field existed (the shipped models) were trained on stretched images.
+        resize = str(getattr(card, "resize", "stretch"))
+        return Prepared(inputs=to_model_input(to_pixels(image, width, height, resize))[np.newaxis])
 
     def decode(self, outputs: np.ndarray, prepared: Prepared, card: ModelCard) -> dict[str, Any]:
         decoded = greedy_decode(outputs[0], card_charset(card))
@@ -43,6 +54,10 @@ class CaptchaRecognizer:
         if low:
             reasons.append(
                 f"character {', '.join(map(str, low))} below the confidence threshold {self.min_confidence:g}"
+            )
+        if decoded.text and confidence < self.min_answer_confidence:
+            reasons.append(
+                f"answer confidence {confidence:.2f} below the threshold {self.min_answer_confidence:g}"
             )
         min_length = int(getattr(card, "min_length", 1))
         max_length = int(getattr(card, "max_length", len(decoded.text) or 1))

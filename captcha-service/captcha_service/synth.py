@@ -39,7 +39,10 @@ class CaptchaSpec:
         if not self.charset:
             raise ValueError("empty charset")
         if not 1 <= self.min_length <= self.max_length:
-            raise ValueError(f"bad length range {self.min_length}-{self.max_length}")
+            raise ValueError(
+                f"bad length range {self.min_length}-{self.max_length}: --min-length must be at least 1 "
+                "and not above --max-length"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,7 +28,9 @@ def test_label_is_the_name_up_to_the_first_underscore_or_dot(name: str, label: s
 def test_charsets_by_name_or_literal() -> None:
     assert resolve_charset("digits") == "0123456789"
     assert resolve_charset("digits+upper").endswith("XYZ") and len(resolve_charset("digits+upper")) == 36
-    assert resolve_charset("abca") == "abc"  # deduplicated, order kept
+    assert resolve_charset("cab") == "cab"  # order kept
+    with pytest.raises(ValueError, match="each given once"):
+        resolve_charset("abca")  # a repeat: a mistyped name like "klingon", not a charset
     assert infer_charset(["ba1", "c1"]) == "1abc"
 
 

@@ -152,13 +152,36 @@ def parse_ratio(text: str) -> tuple[int, int]:
     try:
         train, test = (int(part) for part in text.split(":"))
     except ValueError as exc:
-        raise SystemExit(f"--ratio must look like 19:1, not {text!r}") from exc
+        raise ValueError(f"--ratio must look like 19:1, not {text!r}") from exc
     if train < 0 or test < 0 or train + test == 0:
-        raise SystemExit(f"--ratio must have non-negative parts, not {text!r}")
+        raise ValueError(f"--ratio must have non-negative parts, not {text!r}")
     return train, test
 
 
+def check_folders(folder: Path, incoming: Path | None) -> None:
+    """A user's mistake in the folders is a one-line error before anything is made or moved."""
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder}: no such folder (verify-split checks a folder that exists; put new images "
+            "in <folder>/incoming/ or give --incoming)"
+        )
+    if incoming is not None:
+        if not incoming.is_dir():
+            raise FileNotFoundError(f"--incoming {incoming}: no such folder")
+        if incoming.resolve() == folder.resolve():
+            raise ValueError(
+                f"--incoming {incoming} is the dataset folder itself; images lying loose in it are "
+                "checked anyway, so leave --incoming out (or name a folder of new images)"
+            )
+        inside = [split for split in (*SPLITS, REJECTED) if incoming.resolve() == (folder / split).resolve()]
+        if inside:
+            raise ValueError(f"--incoming {incoming} is the dataset's own {inside[0]}/ folder")
+
+
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> None:
+    check_folders(args.folder, args.incoming)
+    if args.min_length > args.max_length:
+        raise ValueError(f"--min-length {args.min_length} is above --max-length {args.max_length}")
     rules = Rules(
         resolve_charset(args.charset) if args.charset else None,
         args.min_length,

@@ -9,6 +9,7 @@ only while training.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 DESCRIPTION = (
@@ -37,3 +38,40 @@ def build_crnn(height: int, width: int, num_chars: int, gru_units: int = 128) ->
 
 def describe(gru_units: int) -> str:
     return DESCRIPTION.format(units=gru_units)
+
+
+def transfer_weights(
+    source: keras.Model, target: keras.Model, source_charset: str, target_charset: str
+) -> list[str]:
+    """Copy a trained CRNN's weights into a new one; the names of the layers that were reused.
+
+    Layers are paired in order; a layer whose weights have the same shapes is copied whole (the
+    convolutions always are; the column dense layer and the GRU when the input height matches).
+    The output layer is rebuilt for the target's charset: the blank's and every shared
+    character's weights are kept, a new character starts from fresh weights.
+    """
+    reused = []
+    pairs = zip(
+        [layer for layer in source.layers if layer.weights],
+        [layer for layer in target.layers if layer.weights],
+        strict=False,
+    )
+    for old, new in pairs:
+        old_weights, new_weights = old.get_weights(), new.get_weights()
+        if new.name == "characters":
+            kernel, bias = (w.copy() for w in new_weights)
+            if kernel.shape[0] != old_weights[0].shape[0]:
+                continue
+            source_index = {char: i + 1 for i, char in enumerate(source_charset)}
+            columns = [(0, 0)] + [
+                (source_index[char], i + 1) for i, char in enumerate(target_charset) if char in source_index
+            ]
+            for old_column, new_column in columns:
+                kernel[:, new_column] = old_weights[0][:, old_column]
+                bias[new_column] = old_weights[1][old_column]
+            new.set_weights([kernel, bias])
+            reused.append(f"characters ({len(columns) - 1} of {len(target_charset)} characters)")
+        elif [w.shape for w in old_weights] == [w.shape for w in new_weights]:
+            new.set_weights([np.asarray(w) for w in old_weights])
+            reused.append(new.name)
+    return reused

@@ -1,8 +1,10 @@
 """`evaluate`: how well a model directory reads a folder of labelled images (or fresh captchas).
 
 Reports whole-captcha and character accuracy, the most confused characters, accuracy by length,
-and inference time per image (batched, and one image at a time as the API runs it), and with
-`--write-card` merges the figures into the model's card.
+inference time per image (batched, and one image at a time as the API runs it), and how far the
+answers' confidence can be trusted: its calibration (ECE, and accuracy per confidence bin) and,
+for rejection thresholds, how many answers would be kept and how many of those are right, which is
+where `CAPTCHA_MIN_ANSWER_CONFIDENCE` comes from. `--write-card` merges the figures into the card.
 """
 
 from __future__ import annotations
@@ -16,16 +18,35 @@ from typing import Any
 
 import numpy as np
 
-from captcha_service.ctc import decode_batch
+from captcha_service.ctc import greedy_decode
 from captcha_service.preprocess import to_model_input
 from captcha_service.recognizer import card_charset
 from captcha_service.scoring import confusions, score
 from captcha_service.synth import CaptchaSpec, generate_arrays
 from captcha_service.training.data import load_folder
+from recognition_common.calibration import expected_calibration_error, reliability
 from recognition_common.model_card import read_card, update_card_metrics
 from recognition_common.models import configure_tensorflow, load_compiled
 
 SINGLE_TIMING_SAMPLES = 200
+REJECTION_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def rejection_curve(confidences: np.ndarray, correct: np.ndarray) -> list[dict[str, float]]:
+    """Per answer-confidence threshold: the share of answers kept and the accuracy of those kept."""
+    rows = []
+    for threshold in REJECTION_THRESHOLDS:
+        kept = confidences >= threshold
+        rows.append(
+            {
+                "threshold": threshold,
+                "kept": round(float(kept.mean()), 4),
+                "kept_accuracy": round(float(correct[kept].mean()), 4) if kept.any() else 1.0,
+                "rejected_right": int((~kept & correct).sum()),
+                "rejected_wrong": int((~kept & ~correct).sum()),
+            }
+        )
+    return rows
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, Any]:
@@ -39,7 +60,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         labels, pixels = generate_arrays(spec, args.generate, args.seed, args.workers, progress)
         source = f"{args.generate} freshly generated captchas (seed {args.seed})"
     else:
-        data = load_folder(args.data, width, height, progress)
+        data = load_folder(args.data, width, height, progress, str(getattr(card, "resize", "stretch")))
         labels, pixels = data.labels, data.pixels
         source = f"{len(labels)} images in {args.data}"
     _, predict = load_compiled(args.model_dir, args.batch_size)
@@ -56,7 +77,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         predict(sample[np.newaxis])
     single_ms = (time.perf_counter() - started) * 1000 / len(singles)
 
-    predictions = decode_batch(outputs, charset)
+    decoded = [greedy_decode(sample, charset) for sample in outputs]
+    predictions = [answer.text for answer in decoded]
+    # The answer's confidence as the service reports it: the product of its characters'.
+    confidences = np.array([float(np.prod(a.confidences)) if a.text else 0.0 for a in decoded])
+    correct = np.array([t == p for t, p in zip(labels, predictions, strict=True)])
     overall = score(labels, predictions)
     by_length: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for truth, prediction in zip(labels, predictions, strict=True):
@@ -78,6 +103,24 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         print(
             "  most confused (true -> read: times): " + ", ".join(f"{t}->{p}: {n}" for (t, p), n in confused)
         )
+    ece = expected_calibration_error(confidences, correct)
+    curve = rejection_curve(confidences, correct)
+    print(
+        f"  answer confidence: ECE {ece:.4f}; by bin (confidence -> accuracy, answers): "
+        + ", ".join(
+            f"{row['from']:.1f}-{row['to']:.1f}: {row['confidence']:.2f}->{row['accuracy']:.2f} "
+            f"({row['answers']})"
+            for row in reliability(confidences, correct)
+        )
+    )
+    print(
+        "  reject below (kept, accuracy of kept, rejected right/wrong): "
+        + ", ".join(
+            f"{row['threshold']:g}: {row['kept']:.1%}, {row['kept_accuracy']:.1%}, "
+            f"{row['rejected_right']}/{row['rejected_wrong']}"
+            for row in curve
+        )
+    )
     wrong = [(t, p) for t, p in zip(labels, predictions, strict=True) if t != p][:10]
     if wrong:
         print("  some misreadings: " + ", ".join(f"{t}->{p or '(nothing)'}" for t, p in wrong))
@@ -89,6 +132,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         "test_data": source,
         "accuracy_by_length": {str(k): round(v[0] / v[1], 4) for k, v in sorted(by_length.items())},
         "most_confused": [f"{t}->{p}: {n}" for (t, p), n in confused],
+        "answer_confidence_ece": round(ece, 4),
+        "rejection_curve": curve,
         "inference_ms_per_image_batched": round(batched_ms, 3),
         "inference_ms_per_image_single": round(single_ms, 3),
         "evaluated_with": shlex.join(["python", "-m", "captcha_service.cli", "evaluate", *(argv or [])]),

@@ -23,6 +23,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "generate": 60_000,
         "epochs": 30,
         "target": 0.975,
+        "plateau_patience": 1,
     },
     "alnum-4to6": {
         "description": "Reads 4 to 6-character captchas of 0-9A-Z rendered by ImageCaptcha at 160x60.",
@@ -34,6 +35,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "generate": 60_000,
         "epochs": 40,
         "target": 0.93,
+        "plateau_patience": 1,
     },
 }
 FALLBACKS: dict[str, Any] = {
@@ -41,11 +43,15 @@ FALLBACKS: dict[str, Any] = {
     "charset": None,
     "min_length": None,
     "max_length": None,
-    "width": 100,
-    "height": 60,
+    "width": None,  # --data: chosen from the images (sizing.py); --generate: 100x60
+    "height": None,
     "generate": 0,
-    "epochs": 10,
-    "target": 1.01,  # never stop early unless asked
+    "epochs": None,  # --data: 200 (early stopping and --time-limit end it); --generate: 10
+    "target": 1.01,  # never stop early on accuracy unless asked
+    # Epochs without a validation-loss improvement before the learning rate is cut (never while
+    # the model still reads only blanks). 1 cut the rate inside CTC's all-blank plateau on small
+    # folders and training never left it; 4 took 2,869 images from 0% to 90.8% (issue 13).
+    "plateau_patience": 4,
 }
 
 
@@ -53,7 +59,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), help="a shipped model's recipe (its name by default)"
     )
-    parser.add_argument("--name", help="model name = directory under --out (default: the preset)")
+    parser.add_argument(
+        "--name",
+        help="the model's name, as clients choose it (model=...) and its folder under --out; "
+        "default: the preset's, else the --data folder's name",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="default: %(default)s")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", type=Path, help="folder of <label>_<id>.png (flat, or train/ + test/)")
@@ -64,19 +74,45 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="characters or a name (digits+lower, digits+upper, ...); "
         "default: inferred from the labels of --data",
     )
-    parser.add_argument("--min-length", type=int)
-    parser.add_argument("--max-length", type=int)
-    parser.add_argument("--width", type=int)
-    parser.add_argument("--height", type=int)
+    parser.add_argument("--min-length", type=int, help="default: the shortest label of --data")
+    parser.add_argument("--max-length", type=int, help="default: the longest label of --data")
+    parser.add_argument("--width", type=int, help="model input width; default: chosen from the images")
+    parser.add_argument("--height", type=int, help="model input height; default: chosen from the images")
+    parser.add_argument(
+        "--from",
+        dest="from_model",
+        metavar="MODEL",
+        help="start from a trained model: a name under --out (e.g. default), a model folder, 'auto' "
+        "(the shipped model reading most of the charset; the default with --data) or 'none' (fresh "
+        "weights; the default with --generate). Its convolutions and GRU are reused, the output "
+        "layer is rebuilt for the new charset",
+    )
     parser.add_argument("--epochs", type=int, help="at most this many epochs")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        help="minutes; no epoch starts that would end past it (default with --data: 15)",
+    )
+    parser.add_argument(
+        "--patience", type=int, default=12, help="stop after this many epochs without a better validation"
+    )
+    parser.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=0.5,
+        help="whole-captcha accuracy on the held-out test images below which the model is left in "
+        "--checkpoints instead of installed into --out (default: %(default)s)",
+    )
+    parser.add_argument("--batch-size", type=int, help="default: 32 with --data, 64 with --generate")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--gru-units", type=int, default=128)
     parser.add_argument(
         "--target", type=float, help="stop once validation whole-captcha accuracy reaches this"
     )
     parser.add_argument(
-        "--augment", action="store_true", help="augment training images (small real datasets)"
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="distort every training batch afresh (augment.py); default: on with --data, off with --generate",
     )
     parser.add_argument(
         "--seed", type=int, default=42, help="training data and weights; validation uses seed+1"
