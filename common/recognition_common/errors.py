@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Send
 
 logger = logging.getLogger("recognition.errors")
@@ -106,11 +107,39 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, BAD_REQUEST if exc.status_code < 500 else INTERNAL_ERROR)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
-    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and "Allow" in headers:
+        headers["Allow"] = _allowed_methods(request) or headers["Allow"]
+    return error_response(exc.status_code, code, message, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes. Starlette's 405 names only the first route's,
+    and one path can have a route per method (GET and POST /api/v1/{task}/feedback)."""
+    methods: set[str] = set()
+    for route in _flat_routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match == Match.PARTIAL:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+def _flat_routes(routes: list[Any]) -> list[Any]:
+    """The routes of routers included without a prefix, as routes of their own (FastAPI keeps an
+    included router whole and matches it as one)."""
+    flat = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        context = getattr(route, "include_context", None)
+        if included is not None and getattr(context, "prefix", None) == "":
+            flat.extend(_flat_routes(included.routes))
+        else:
+            flat.append(route)
+    return flat
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -65,7 +65,7 @@ def test_a_captcha_answer_is_corrected(open_page: Callable[[str], Page], gateway
 
 def test_a_meter_reading_is_corrected(open_page: Callable[[str], Page], gateway) -> None:
     page = open_page("/meter.html")
-    sample = photo(11)
+    sample = photo()  # the meter page test's photo: its window is found
     page.locator("#upload").set_input_files(
         {"name": "meter.jpg", "mimeType": "image/jpeg", "buffer": jpeg(sample)}
     )

@@ -116,3 +116,17 @@ def test_labels_that_can_be_right_are_kept() -> None:
     assert check_label("meter", "0040955", {}, "auto") == ("0040955", None)
     # A card without a charset: its classes less the CTC blank.
     assert check_label("captcha", "xy", {"classes": ["<blank>", "x", "y"], "min_length": 2, "max_length": 2})
+
+
+def test_a_wrong_method_names_every_method_of_the_path(tmp_path: Path) -> None:
+    # GET and POST /api/v1/{task}/feedback are two routes; a 405 must name both (RFC 9110).
+    from fastapi.testclient import TestClient
+
+    from gateway.config import GatewaySettings
+    from gateway.main import create_app
+
+    with TestClient(create_app(GatewaySettings(feedback_dir=tmp_path))) as client:
+        reply = client.request("OPTIONS", "/api/v1/digit/feedback")
+        assert reply.status_code == 405 and reply.headers["allow"] == "GET, POST"
+        assert reply.json()["error"]["code"] == "method_not_allowed"
+        assert client.delete("/api/v1/digit/feedback/export").headers["allow"] == "GET"

@@ -9,8 +9,9 @@ and body schema; schema-violating requests must be refused and schema-valid ones
 
 One allowance, for the operations that take images: a schema can say "a string in base64" or "a
 binary file", not "a decodable PNG with a digit in it", so a schema-valid upload may still be
-refused for its content with 413, 415 or 422, each documented. A 400 for schema-valid data still
-fails: that would be a request the document promises to take.
+refused for its content with 413, 415 or 422, each documented; so may a correction's label, which
+a schema cannot check against the model's characters (422 invalid_label). A 400 for schema-valid
+data still fails: that would be a request the document promises to take.
 
 The recognizer services are fuzzed too, each through its own document. Those are internal (the
 gateway is their only client) and document no error responses, so there only "no 5xx" is checked;
@@ -40,7 +41,7 @@ from tests.support.processes import SERVICES
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "60"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261121"))
-IMAGE_PATHS = r"/recognize(-batch)?$|^/b$"
+IMAGE_PATHS = r"/recognize(-batch)?$|^/b$|/feedback$"
 # Schemathesis' defaults, plus for schema-valid requests refusals of the image content itself,
 # and for schema-violating ones 413: a body over a documented size (more than 64 batch images).
 ACCEPTED_OR_IMAGE_REFUSED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "413", "415", "422"]

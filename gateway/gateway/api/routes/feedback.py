@@ -35,7 +35,13 @@ from gateway.labels import check_label
 from recognition_common import errors
 from recognition_common.errors import ApiError
 from recognition_common.imaging import inspect_image
-from recognition_common.intake import MAX_OPTION_LENGTH, read_image_upload
+from recognition_common.intake import (
+    MAX_FORM_FIELDS,
+    MAX_FORM_FILES,
+    MAX_OPTION_LENGTH,
+    MAX_OPTIONS,
+    read_image_upload,
+)
 
 router = APIRouter()
 
@@ -84,6 +90,8 @@ _REQUEST_BODY = {
                     **_FIELDS,
                 },
                 "additionalProperties": EXTRA_FORM_FIELD,
+                "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
+                "maxProperties": MAX_FORM_FILES + MAX_FORM_FIELDS,
             }
         },
         "application/json": {
@@ -95,6 +103,8 @@ _REQUEST_BODY = {
                     **_FIELDS,
                 },
                 "additionalProperties": EXTRA_JSON_FIELD,
+                "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
+                "maxProperties": 2 + MAX_OPTIONS,  # the image, the model and the other fields
             }
         },
     },
