@@ -13,7 +13,7 @@ SEED ?= 42
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 COMPOSE_GPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.gpu.yml
 
-.PHONY: help setup run test lint format bench bench-meter clean download-mnist train-digit evaluate-digit train-captcha evaluate-captcha train-meter evaluate-meter up up-gpu down logs
+.PHONY: help setup run test lint format bench bench-meter clean download-mnist train-digit evaluate-digit train-captcha evaluate-captcha retrain-captcha train-meter evaluate-meter up up-gpu down logs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 20
@@ -83,6 +83,11 @@ train-captcha: setup  ## retrain both captcha models on generated captchas (~17 
 evaluate-captcha: setup  ## score the captcha models on 2,000 fresh captchas (WRITE_CARD=--write-card records it)
 	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/default --generate 2000 --seed 2026 $(WRITE_CARD)
 	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/alnum-4to6 --generate 2000 --seed 2026 $(WRITE_CARD)
+
+FEEDBACK ?= http://127.0.0.1:8000
+CAPTCHA_SERVICE ?= http://127.0.0.1:8002
+retrain-captcha: setup  ## fine-tune the served captcha model on users' corrections (FEEDBACK: gateway or export zip); installed and reloaded only if better
+	$(PY) -m captcha_service.cli retrain --feedback $(FEEDBACK) --model $(or $(MODEL),default) --service $(CAPTCHA_SERVICE)
 
 train-meter: setup  ## retrain the meter's window locator (~25 min on 2 cores) and wheel reader (~20 min) and score them
 	$(PY) -m meter_service.cli train-locator --out $(METER_MODELS) --name default --seed $(SEED)

@@ -3,6 +3,7 @@
     generate      write N labelled captcha images (<label>_<id>.png), seeded
     verify-split  check a folder of labelled images, move bad ones to rejected/, split train/test
     train         train a CRNN-CTC model and write models/<name>/
+    retrain       fine-tune a served model on users' corrections (the gateway's feedback export)
     evaluate      accuracy, confusions and speed of a model on a folder; --write-card
     stress        drive the running API with concurrent clients; CSV + box plot
 
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from recognition_common.cli import run_main
+from recognition_common.models import import_tensorflow
 
 # command -> (module with run(args, argv), options function "module:function", help).
 # Options live apart from the work so `--help` never imports TensorFlow.
@@ -42,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "captcha_service.training.options:add_evaluate_arguments",
         "accuracy, confusions and speed of a model on a folder of labelled images",
     ),
+    "retrain": (
+        "captcha_service.training.retrain",
+        "captcha_service.training.retrain:add_arguments",
+        "fine-tune a served model on users' corrections; install it only if it is better",
+    ),
     "stress": (
         "captcha_service.commands.stress",
         "captcha_service.commands.stress:add_arguments",
@@ -53,7 +59,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m captcha_service.cli",
-        description="Captcha workflow: generate, verify-split, train, evaluate, stress.",
+        description="Captcha workflow: " + ", ".join(COMMANDS) + ".",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, options, help_text) in COMMANDS.items():
@@ -64,10 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose modules import TensorFlow: imported first, without its start-up lines.
+USES_TENSORFLOW = {"train", "evaluate", "retrain"}
+
+
 def main(argv: list[str] | None = None) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if args.command in USES_TENSORFLOW:
+        import_tensorflow()
     importlib.import_module(args.module).run(args, argv[1:])
 
 

@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -122,6 +123,12 @@ class Verdict:
         if self.new_task < self.old_task - self.tolerance:
             return "not installed: worse than the served model on the task's own evaluation"
         return "not installed: no better than the served model on the held-out corrections"
+
+
+def standard_error(accuracy: float, samples: int) -> float:
+    """The standard error of an accuracy measured on `samples` items: how far a model no better
+    and no worse can land from it by the luck of the draw."""
+    return math.sqrt(max(accuracy * (1 - accuracy), 0.0) / max(samples, 1))
 
 
 def next_version(version: str) -> str:

@@ -17,6 +17,7 @@ from recognition_common.retraining import (
     install,
     next_version,
     split_corrections,
+    standard_error,
 )
 
 
@@ -71,3 +72,9 @@ def test_install_keeps_the_replaced_model_and_deletes_nothing(tmp_path: Path) ->
     assert kept == models / HISTORY / "default-1.0.0"
     assert (kept / "model.keras").read_text() == "1.0.0"
     assert next_version("1.0.0") == "1.1.0" and next_version("2.3.4") == "2.4.0"
+
+
+def test_the_tolerance_is_the_evaluations_noise() -> None:
+    assert standard_error(0.986, 500) == pytest.approx(0.00525, abs=1e-4)
+    assert standard_error(0.986, 300) > standard_error(0.986, 3000)
+    assert standard_error(1.0, 100) == 0.0
