@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         batch_size=batch_size,
         optimizer=(
             f"Adam, {recipe.warmup_epochs}-epoch linear warm-up to {recipe.peak_learning_rate:g} "
-            "then cosine decay to 0; sparse categorical cross-entropy"
+            "then cosine decay to 0; categorical cross-entropy on soft targets (junk: even)"
         ),
         seed=args.seed,
         training_seconds=round(training_seconds),
