@@ -60,7 +60,7 @@ SOAK_SECONDS ?= 600
 soak: setup  ## steady mixed traffic on every task for SOAK_SECONDS (600): errors, latency a minute, memory
 	@$(PY) -m bench.soak --seconds $(SOAK_SECONDS)
 
-train-digit: setup  ## retrain both digit models from DATA (MNIST .npz, rendered styles; ~10 + ~35 min on 2 idle cores), calibrate and score them
+train-digit: setup  ## retrain both digit models from DATA (MNIST .npz in rendered styles, plus junk), calibrate and score them (~20 + ~75 min on 2 shared cores)
 	$(PY) -m digit_service.training.train --model lenet5 --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
 	$(PY) -m digit_service.training.train --model cnn --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
 	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --calibrate --write-card

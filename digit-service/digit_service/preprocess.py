@@ -214,8 +214,9 @@ FRAGMENT_HEIGHT = 0.6  # a piece lower than this share of its neighbour's height
 FRAGMENT_GAP = 0.3  # ... and joins a neighbour this close (share of the neighbour's height) ...
 FRAGMENT_ASPECT = 1.6  # ... when the two together are no wider than this times their height
 STACKED_ROWS = 0.3  # pieces sharing fewer rows than this share of the lower one are stacked
-CLOSE_GAP = 0.12  # neighbours closer than this share of their height, and together no wider ...
-CLOSE_ASPECT = 1.0  # ... than this times it, are read both as one digit and as two
+CLOSE_GAP = 0.5  # neighbours closer than this share of their height, and together no wider ...
+CLOSE_ASPECT = 1.0  # ... than this times it, are read both as one digit and as two; the one-
+CLOSE_PRIOR_SLOPE = 3.0  # digit reading loses this many log-odds per unit of gap / height
 SPLIT_MIN_ASPECT = 0.75  # a group wider than this times its height may be touching digits ...
 SPLIT_EVEN_ASPECT = 1.6  # ... at this width, whole and split are even before the model is asked
 SPLIT_PRIOR_SLOPE = 3.0  # log-odds for the split reading per unit of width/height beyond that
@@ -302,7 +303,8 @@ def _digit_groups(mask: np.ndarray) -> list[list[Reading]]:
             pair = replace(group, labels=list(group.labels), spans=list(group.spans))
             pair.absorb(kept[index + 1])
             apart = [_group_slice(labels, group), _group_slice(labels, kept[index + 1])]
-            result.append([(0.0, apart), (0.0, [_group_slice(labels, pair)])])
+            prior = -CLOSE_PRIOR_SLOPE * max(0, group.gap_to(kept[index + 1])) / max(1, pair.height)
+            result.append([(0.0, apart), (prior, [_group_slice(labels, pair)])])
             index += 2
             continue
         result.append(_readings(*_group_slice(labels, group)))

@@ -143,6 +143,7 @@ def test_replaced_model_reloads_under_load_and_the_cache_never_serves_the_old_an
         assert after.headers["x-cache"] == "MISS"
         assert after.json()["model"] == {"name": "cnn", "version": version, "fingerprint": swapped}
         lenet5 = recognize(service.url + "/v1/recognize", image, model="lenet5").json()
+
         # lenet5's weights answer, calibrated with the temperature of the card they are served
         # under (cnn's), which keeps the order of the ten probabilities.
         def ranking(result: dict) -> list[int]:
