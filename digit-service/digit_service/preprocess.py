@@ -268,13 +268,16 @@ Reading = tuple[float, list[Slice2D]]  # a prior (log-odds) and the digits of on
 
 
 def _digit_groups(mask: np.ndarray) -> list[list[Reading]]:
-    """Connected strokes grouped into digits, left to right, and touching digits split.
+    """Connected strokes grouped into digits, left to right: each group with its readings.
 
     A pen lifted inside a digit (the bar of a 5 or a 7, the two strokes of a 4) and a stroke
     broken by a faint or skipped stretch (a 2 whose tail is cut off, a 0 with a gap) give several
-    components for one digit. They are joined when one covers most of the other's columns, or
-    when one is a fragment (much lower than its neighbour) close beside it and the two together
-    are no wider than a digit. Two full-height strokes side by side stay two digits ("11").
+    components for one digit. They are joined when one covers most of the other's columns, when
+    one stands above the other, or when one is a fragment (much lower than its neighbour) close
+    beside it and the two together are no wider than a digit. Two full-height strokes side by
+    side ("11", or the halves of a 0 open at the top and the bottom) are read both ways when
+    together they are no wider than tall, and the model's confidence decides (`choose_readings`);
+    so is a group wider than most digits, whole or cut into touching digits (`_readings`).
     """
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
