@@ -4,7 +4,11 @@
 
 On an MNIST `.npz` it scores the 10,000 test images (never used in training or model selection);
 on a folder `<root>/<0-9>/*.png` it scores every image. It prints overall and per-class accuracy,
-the confusion matrix, the most frequent confusions and the time per image.
+the confusion matrix, the most frequent confusions and the time per image. On MNIST it then
+measures the whole pipeline a user gets (`pipeline_eval`: MNIST test as uploads, each rendered
+style, rows, junk; read right, refused, ECE), and with `--calibrate` first fits the softmax
+temperature on the validation tail of the training images and prints what each rejection
+threshold would refuse there.
 
 Inference runs through one compiled `tf.function` with a fixed input signature, in batches of
 256, the way the service runs it, rather than `model.predict` (whose per-call overhead and
