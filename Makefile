@@ -60,18 +60,18 @@ SOAK_SECONDS ?= 600
 soak: setup  ## steady mixed traffic on every task for SOAK_SECONDS (600): errors, latency a minute, memory
 	@$(PY) -m bench.soak --seconds $(SOAK_SECONDS)
 
-train-digit: setup  ## retrain both digit models from DATA (MNIST .npz; ~2 + ~20 min on 2 cores) and score them
+train-digit: setup  ## retrain both digit models from DATA (MNIST .npz in rendered styles, plus junk), calibrate and score them (~20 + ~75 min on 2 shared cores)
 	$(PY) -m digit_service.training.train --model lenet5 --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
 	$(PY) -m digit_service.training.train --model cnn --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
-	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --write-card
-	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) --write-card
+	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --calibrate --write-card
+	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) --calibrate --write-card
 
 download-mnist: setup  ## fetch MNIST with Keras' loader (needs internet) into DATA, for train-digit and evaluate-digit
 	$(PY) -c "import pathlib, numpy as np, keras; (a, b), (c, d) = keras.datasets.mnist.load_data(); \
 	path = pathlib.Path('$(DATA)'); path.parent.mkdir(parents=True, exist_ok=True); \
 	np.savez_compressed(path, x_train=a, y_train=b, x_test=c, y_test=d); print('wrote', path)"
 
-evaluate-digit: setup  ## score the digit models on MNIST test (WRITE_CARD=--write-card records it)
+evaluate-digit: setup  ## score the digit models on MNIST test: the model alone, then the whole pipeline on MNIST, rendered styles, rows, junk (WRITE_CARD=--write-card records it)
 	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) $(WRITE_CARD)
 	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) $(WRITE_CARD)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from digit_service.preprocess import PREPROCESS_VERSION, DigitSample, prepare_digits
+from digit_service.preprocess import PREPROCESS_VERSION, DigitSample, choose_readings, prepare_readings
 from recognition_common.model_card import ModelCard
 from recognition_common.recognizer import Prepared
 
@@ -23,21 +23,26 @@ class DigitRecognizer:
         self.preprocess_version = f"{PREPROCESS_VERSION}+reject{min_confidence:g}"
 
     def preprocess(self, image: Image.Image, card: ModelCard) -> Prepared:
-        samples = prepare_digits(image)
+        samples = prepare_readings(image)
         inputs = np.stack([sample.pixels for sample in samples])[..., np.newaxis]
         return Prepared(inputs=inputs.reshape((len(samples), *card.input_shape)), context=samples)
 
     def decode(self, outputs: np.ndarray, prepared: Prepared, card: ModelCard) -> dict[str, Any]:
         samples: list[DigitSample] = prepared.context
+        probabilities = calibrated(outputs, card_temperature(card))
+        # A group that may be one wide digit or two touching ones is read the way the model is
+        # surest of; only the chosen reading's digits are reported.
+        chosen = choose_readings(samples, probabilities.max(axis=1))
         digits = []
-        for probabilities, sample in zip(outputs, samples, strict=True):
-            best = int(np.argmax(probabilities))
-            confidence = float(probabilities[best])
+        for index in chosen:
+            sample, probability = samples[index], probabilities[index]
+            best = int(np.argmax(probability))
+            confidence = float(probability[best])
             digits.append(
                 {
                     "digit": int(card.classes[best]),
                     "confidence": round(confidence, 4),
-                    "probabilities": [round(float(p), 4) for p in probabilities],
+                    "probabilities": [round(float(p), 4) for p in probability],
                     "rejected": confidence < self.min_confidence,
                     "box": list(sample.box),
                     "image_png_base64": _png_base64(sample.pixels),
@@ -54,10 +59,28 @@ class DigitRecognizer:
         }
         if unreadable:
             positions = ", ".join(str(i + 1) for i in unreadable)
+            mark = "mark" if len(digits) == 1 else f"digit {positions}"
             result["reject_reason"] = (
-                f"digit {positions} below the confidence threshold {self.min_confidence:g}"
+                f"{mark} not like any digit: confidence below the threshold {self.min_confidence:g}"
             )
         return result
+
+
+def card_temperature(card: ModelCard) -> float:
+    """The softmax temperature the evaluate command fitted (`--calibrate`); 1 for none."""
+    calibration = (card.model_extra or {}).get("calibration") or {}
+    return float(calibration.get("temperature", 1.0))
+
+
+def calibrated(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of a softmax output: softmax(log(p) / T), which equals
+    softmax(logits / T), so a model that ends in a softmax needs no second output."""
+    if temperature == 1.0:
+        return probabilities
+    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    scaled = np.exp(logits)
+    return scaled / scaled.sum(axis=-1, keepdims=True)
 
 
 def _png_base64(pixels: np.ndarray) -> str:

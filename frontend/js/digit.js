@@ -12,7 +12,12 @@ const SIZES = {
   wide: { width: 560, height: 280 },
   square: { width: 280, height: 280 },
 };
-const PEN_WIDTH = 16; // logical pixels; the server normalises stroke width anyway
+// The pen follows the canvas: one MNIST pixel of the canvas's shorter side taken as MNIST's 28 px
+// frame (10 px on a 280 px canvas), so a digit that fills the canvas has about MNIST's stroke and
+// a small one is still open. A fixed 16 px pen filled a small digit's loops: a 3 or 5 drawn 45 px
+// tall came out as a blot read "1".
+const PEN_PER_CANVAS = 1 / 28;
+const MIN_PEN_WIDTH = 4;
 const INK = '#000000';
 const PAPER = '#ffffff';
 const MAX_PREVIEW_SIDE = 900;
@@ -58,10 +63,15 @@ function setupCanvas() {
   clearOverlay();
 }
 
+/** The pen's width in logical pixels for the current canvas size. */
+function penWidth() {
+  return Math.max(MIN_PEN_WIDTH, Math.round(Math.min(size.width, size.height) * PEN_PER_CANVAS));
+}
+
 function applyPen(target) {
   target.strokeStyle = INK;
   target.fillStyle = INK;
-  target.lineWidth = PEN_WIDTH;
+  target.lineWidth = penWidth();
   target.lineCap = 'round';
   target.lineJoin = 'round';
 }
@@ -87,7 +97,7 @@ function renderStrokes(target, list) {
 
 function dot(target, point) {
   target.beginPath();
-  target.arc(point.x, point.y, PEN_WIDTH / 2, 0, Math.PI * 2);
+  target.arc(point.x, point.y, penWidth() / 2, 0, Math.PI * 2);
   target.fill();
 }
 

@@ -168,3 +168,40 @@ def test_on_a_phone_the_canvas_and_recognize_fit_the_first_screen(open_page: Cal
     # No scrolling to press it, even with a phone browser's bars taking some 150 px of the 812.
     assert button["y"] + button["height"] <= 812 - 150, button
     assert canvas["width"] >= 300  # the drawing area still fills the phone's width
+
+
+def test_the_pen_follows_the_canvas_and_a_small_digit_stays_open(digit_page: Page) -> None:
+    """The issue's case: a 3 drawn 45 px tall with the page's old fixed 16 px pen read "1". The
+    pen is now a 28th of the canvas's shorter side: 10 logical px on the 280 px tall canvas."""
+    page = digit_page
+    box = page.locator("#canvas").bounding_box()
+    assert box is not None
+    scale = box["height"] / 280  # CSS pixels per logical canvas pixel
+    middle_y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 40 * scale, middle_y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200 * scale, middle_y, steps=4)
+    page.mouse.up()
+    thickness = page.evaluate(
+        """() => {
+          const canvas = document.getElementById('canvas');
+          const x = Math.round((canvas.width * 120) / 560);
+          const column = canvas.getContext('2d').getImageData(x, 0, 1, canvas.height).data;
+          let dark = 0;
+          for (let i = 0; i < column.length; i += 4) if (column[i] < 128) dark += 1;
+          return dark * 280 / canvas.height;
+        }"""
+    )
+    assert 8 <= thickness <= 12
+    page.locator("#clear").click()
+
+    height, width = 45 * scale, 34 * scale
+    x0, y0 = box["x"] + box["width"] / 2 - width / 2, middle_y - height / 2
+    for stroke in DIGIT_STROKES["3"]:
+        page.mouse.move(x0 + stroke[0][0] * width, y0 + stroke[0][1] * height)
+        page.mouse.down()
+        for u, v in stroke[1:]:
+            page.mouse.move(x0 + u * width, y0 + v * height, steps=2)
+        page.mouse.up()
+    assert recognize(page) == 200
+    expect(page.locator("#result-text")).to_have_text("3")

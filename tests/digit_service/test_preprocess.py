@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from digit_service.preprocess import prepare_digits
+from digit_service.preprocess import choose_readings, prepare_digits, prepare_readings
 from digit_service.synth import draw_number
 from recognition_common.errors import ApiError
 
@@ -105,10 +105,27 @@ def test_multi_stroke_digits_stay_one_digit() -> None:
     assert len(prepare_digits(draw_number("8"))) == 1  # two loops
 
 
-def test_touching_digits_are_split() -> None:
+def test_touching_digits_are_offered_split() -> None:
+    """Joined strokes are one group; it is offered both whole and cut in two, and the model
+    chooses (tests/digit_service/test_reading.py reads such pairs)."""
     image = draw_number("00", size=(300, 200), box=(0.05, 0.1, 0.95, 0.9), width=16)
     ImageDraw.Draw(image).line([(100, 100), (200, 100)], fill="black", width=16)  # join them
-    assert len(prepare_digits(image)) == 2
+    readings = prepare_readings(image)
+    assert {sample.group for sample in readings} == {0}
+    split = [sample for sample in readings if sample.reading > 0]
+    assert split and len(split) % 2 == 0  # each cut gives two digits
+    # Confident halves and an unsure whole: the split reading wins.
+    confidences = np.array([0.3 if sample.reading == 0 else 0.99 for sample in readings])
+    chosen = [readings[index] for index in choose_readings(readings, confidences)]
+    assert len(chosen) == 2 and chosen[0].box[0] < chosen[1].box[0]
+
+
+def test_a_wide_group_is_read_whole_when_the_model_is_sure_of_it() -> None:
+    image = draw_number("5", width=12).resize((560, 200))  # a 5 twice as wide as tall
+    readings = prepare_readings(image)
+    confidences = np.array([0.99 if sample.reading == 0 else 0.9 for sample in readings])
+    chosen = choose_readings(readings, confidences)
+    assert len(chosen) == 1 and readings[chosen[0]].reading == 0
 
 
 def test_boxes_are_in_original_coordinates() -> None:

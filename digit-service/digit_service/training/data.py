@@ -65,7 +65,7 @@ class DataSet:
     """Images and labels in model layout."""
 
     x: np.ndarray  # float32 (N, 28, 28, 1) in [0, 1]
-    y: np.ndarray  # int64 (N,)
+    y: np.ndarray  # int64 (N,) labels, or float32 (N, 10) targets for training
 
 
 def sha256_of(path: Path) -> str:

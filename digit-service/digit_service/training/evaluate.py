@@ -4,7 +4,11 @@
 
 On an MNIST `.npz` it scores the 10,000 test images (never used in training or model selection);
 on a folder `<root>/<0-9>/*.png` it scores every image. It prints overall and per-class accuracy,
-the confusion matrix, the most frequent confusions and the time per image.
+the confusion matrix, the most frequent confusions and the time per image. On MNIST it then
+measures the whole pipeline a user gets (`pipeline_eval`: MNIST test as uploads, each rendered
+style, rows, junk; read right, refused, ECE), and with `--calibrate` first fits the softmax
+temperature on the validation tail of the training images and prints what each rejection
+threshold would refuse there.
 
 Inference runs through one compiled `tf.function` with a fixed input signature, in batches of
 256, the way the service runs it, rather than `model.predict` (whose per-call overhead and
@@ -25,10 +29,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from digit_service.training.data import CLASSES, NUM_CLASSES, DataSet, load_dataset
+from digit_service import styles
+from digit_service.config import DigitSettings
+from digit_service.recognizer import calibrated
+from digit_service.training import pipeline_eval
+from digit_service.training.architectures import INPUT_SHAPE
+from digit_service.training.data import CLASSES, NUM_CLASSES, VALIDATION_SAMPLES, DataSet, load_dataset
 from digit_service.training.train import DEFAULT_DATA
 from recognition_common.cli import run_main
-from recognition_common.model_card import MODEL_FILE, update_card_metrics
+from recognition_common.model_card import MODEL_FILE, ModelCard, read_card, update_card_metrics, write_card
 
 BATCH_SIZE = 256
 
@@ -49,6 +58,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--write-card", action="store_true", help="merge the figures into <model-dir>/card.json"
     )
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument(
+        "--per-style",
+        type=int,
+        default=500,
+        help="MNIST .npz: images per rendered style, rows and junk kind for the whole-pipeline "
+        "figures (default: %(default)s); 0 measures the model only",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="MNIST .npz: fit the softmax temperature on the validation tail of the training "
+        "images through the pipeline (never the test split), print the refusal table the "
+        "DIGIT_MIN_CONFIDENCE default is chosen from, and record it (with --write-card)",
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=DigitSettings().min_confidence,
+        help="the rejection threshold to measure the pipeline at (default: the service's, %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -145,10 +174,113 @@ def main(argv: list[str] | None = None) -> None:
     counts = confusion_matrix(data.y, probabilities.argmax(axis=1))
     print_report(counts, seconds, args.batch_size)
 
+    metrics = card_metrics(counts, args.data, args.data.is_file(), argv)
+    if args.data.is_file() and (args.calibrate or args.per_style):
+        with np.load(args.data) as arrays:
+            x_train, y_train, x_test, y_test = (
+                arrays[key] for key in ("x_train", "y_train", "x_test", "y_test")
+            )
+        card = read_card(args.model_dir)
+        forward = compiled(model)
+        if args.calibrate:
+            cut = len(y_train) - VALIDATION_SAMPLES  # the held-out tail train.py validates on
+            validation = (x_train[cut:], y_train[cut:])
+            card = calibrate(
+                args.model_dir, card, forward, validation, args.per_style or 500, args.write_card
+            )
+        if args.per_style:
+            sets = pipeline_eval.build_cases(x_test, y_test, seed=2026, per_style=args.per_style)
+            table = pipeline_eval.figures(
+                {
+                    name: pipeline_eval.read_all(cases, card, forward, args.min_confidence)
+                    for name, cases in sets.items()
+                }
+            )
+            pipeline_eval.print_figures(table, args.min_confidence)
+            metrics["pipeline"] = {
+                "min_confidence": args.min_confidence,
+                "per_style": args.per_style,
+                **table,
+            }
+
     if args.write_card:
-        metrics = card_metrics(counts, args.data, args.data.is_file(), argv)
         update_card_metrics(args.model_dir, metrics)
         print(f"\nwrote metrics to {args.model_dir / 'card.json'}")
+
+
+def compiled(model: keras.Model) -> pipeline_eval.PredictFn:
+    """The model as one traced function over any batch size, as the service runs it."""
+    forward = tf.function(
+        lambda images: model(images, training=False),
+        input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)],
+    )
+    return lambda batch: forward(tf.constant(batch, dtype=tf.float32)).numpy()
+
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def calibrate(
+    model_dir: Path,
+    card: ModelCard,
+    predict: pipeline_eval.PredictFn,
+    validation: tuple[np.ndarray, np.ndarray],
+    per_style: int,
+    write: bool,
+) -> ModelCard:
+    """Fit the temperature on validation images through the pipeline; print what each
+    DIGIT_MIN_CONFIDENCE would refuse there (MNIST, the rendered styles, junk)."""
+    x, y = validation
+    card = card.model_copy(update={"calibration": None})
+    sets = pipeline_eval.build_cases(x, y, seed=7, per_style=per_style)
+    outcomes = {name: pipeline_eval.read_all(cases, card, predict, 0.0) for name, cases in sets.items()}
+    digits = [
+        o for name, group in outcomes.items() if name != "rows" and not name.startswith("junk") for o in group
+    ]
+    probabilities, labels = pipeline_eval.single_digits(digits)
+    temperature = pipeline_eval.fit_temperature(probabilities, labels)
+    before = pipeline_eval.calibration_error(probabilities, labels, 1.0)
+    after = pipeline_eval.calibration_error(probabilities, labels, temperature)
+    print(
+        f"\ncalibration on {len(labels)} validation digits (MNIST's last {len(y)} training images, "
+        f"as uploaded and in every style): temperature {temperature:g}, ECE {before:.4f} -> {after:.4f}"
+    )
+    print("refused at each DIGIT_MIN_CONFIDENCE (validation images):")
+    print(f"  {'threshold':>9}{'MNIST':>9}{'styles':>9}{'junk':>9}")
+    mnist_top = _top(outcomes["mnist"], temperature)
+    styled_top = _top([o for name in styles.STYLES if name != "clean" for o in outcomes[name]], temperature)
+    junk_top = _top(
+        [o for name, group in outcomes.items() if name.startswith("junk") for o in group], temperature
+    )
+    for threshold in THRESHOLDS:
+        print(
+            f"  {threshold:>9g}{np.mean(mnist_top < threshold):>9.2%}{np.mean(styled_top < threshold):>9.2%}"
+            f"{np.mean(junk_top < threshold):>9.2%}"
+        )
+    calibration = {
+        "temperature": temperature,
+        "fitted_on": (
+            f"{len(labels)} validation digits through the pipeline "
+            "(the last 5,000 MNIST training images, as uploaded and in every rendered style)"
+        ),
+        "validation_ece_before": round(before, 4),
+        "validation_ece_after": round(after, 4),
+    }
+    card = card.model_copy(update={"calibration": calibration})
+    if write:
+        write_card(model_dir, card)
+        print(f"wrote the calibration to {model_dir / 'card.json'}")
+    return card
+
+
+def _top(outcomes: list[pipeline_eval.Outcome], temperature: float) -> np.ndarray:
+    """Each answer's lowest calibrated digit confidence; 0 for an image refused as empty."""
+    return np.asarray(
+        [
+            min(float(calibrated(np.stack(o.raw), temperature).max(axis=1).min()), 1.0) if o.raw else 0.0
+            for o in outcomes
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,201 @@
+"""What a user gets: the whole pipeline measured, not only the model.
+
+The model reads MNIST's centred 28x28 images; the service reads uploads. Between the two lie
+decoding, segmentation (which strokes make a digit), pre-processing, the model, calibration and
+rejection, and each can cost accuracy the model's own figure never shows. This module sends
+images through exactly what the service runs for an upload (`open_image`, `load_image`,
+`DigitRecognizer.preprocess`, one batched forward pass, `DigitRecognizer.decode`) and scores
+what comes back:
+
+* `mnist`: every MNIST image as an uploaded 28x28 PNG, read right (the text is the label);
+* each style of `digit_service.styles`, drawn at a random size and place on a 280x280 canvas;
+* `rows`: numbers of 2-6 digits with uneven gaps and heights;
+* junk (dots, scribbles, blobs, letters): refused (422, or `rejected: true`) is right.
+
+Digits come from the split being measured: MNIST test for the figures, the validation tail of
+MNIST's training images for calibration and threshold choice (`--calibrate`), never the other
+way round.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from digit_service import styles
+from digit_service.preprocess import choose_readings
+from digit_service.recognizer import DigitRecognizer, calibrated, card_temperature
+from recognition_common.calibration import expected_calibration_error
+from recognition_common.errors import ApiError
+from recognition_common.imaging import ImageLimits, load_image, open_image
+from recognition_common.model_card import ModelCard
+
+PredictFn = Callable[[np.ndarray], np.ndarray]
+CANVAS = 280
+CHUNK = 64  # images per forward pass, as the service's batcher groups concurrent requests
+JUNK_SAMPLES = 250  # of each kind
+ROW_LENGTHS = (2, 6)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One upload and what a user expects: the digits, or None for junk that must be refused."""
+
+    png: bytes
+    truth: str | None
+
+
+@dataclass
+class Outcome:
+    case: Case
+    text: str = ""
+    rejected: bool = True  # a 422 (nothing readable) counts as refused
+    confidences: list[float] = field(default_factory=list)
+    raw: list[np.ndarray] = field(default_factory=list)  # each digit's probabilities, uncalibrated
+
+    @property
+    def right(self) -> bool:
+        return self.text == self.case.truth
+
+    @property
+    def refused(self) -> bool:
+        return self.rejected
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def read_all(cases: list[Case], card: ModelCard, predict: PredictFn, min_confidence: float) -> list[Outcome]:
+    """Every case through the service's own steps, `CHUNK` images per forward pass."""
+    recognizer = DigitRecognizer(min_confidence)
+    temperature = card_temperature(card)
+    outcomes = []
+    for start in range(0, len(cases), CHUNK):
+        chunk = cases[start : start + CHUNK]
+        prepared = []
+        for case in chunk:
+            try:
+                image = load_image(open_image(case.png, ImageLimits()))
+                prepared.append(recognizer.preprocess(image, card))
+            except ApiError:
+                prepared.append(None)
+        inputs = [item.inputs for item in prepared if item is not None]
+        outputs = predict(np.concatenate(inputs)) if inputs else np.zeros((0, 10), np.float32)
+        offset = 0
+        for case, item in zip(chunk, prepared, strict=True):
+            if item is None:
+                outcomes.append(Outcome(case))
+                continue
+            own = outputs[offset : offset + len(item.inputs)]
+            offset += len(item.inputs)
+            result = recognizer.decode(own, item, card)
+            chosen = choose_readings(item.context, calibrated(own, temperature).max(axis=1))
+            outcomes.append(
+                Outcome(
+                    case,
+                    text=result["text"],
+                    rejected=result["rejected"],
+                    confidences=[digit["confidence"] for digit in result["digits"]],
+                    raw=[own[index] for index in chosen],
+                )
+            )
+    return outcomes
+
+
+def build_cases(x: np.ndarray, y: np.ndarray, seed: int, per_style: int) -> dict[str, list[Case]]:
+    """The evaluation sets from uint8 MNIST digits `x` and labels `y` (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    sets: dict[str, list[Case]] = {
+        "mnist": [Case(png(Image.fromarray(d)), str(t)) for d, t in zip(x, y, strict=True)]
+    }
+    for name, style in styles.STYLES.items():
+        picks = rng.choice(len(y), size=min(per_style, len(y)), replace=False)
+        sets[name] = [
+            Case(
+                png(styles.on_canvas(style(x[i], rng), rng, CANVAS, dark_on_light=bool(rng.random() < 0.7))),
+                str(y[i]),
+            )
+            for i in picks
+        ]
+    rows = []
+    for _ in range(per_style):
+        picks = rng.choice(len(y), size=int(rng.integers(ROW_LENGTHS[0], ROW_LENGTHS[1] + 1)), replace=False)
+        image = styles.row([x[i] for i in picks], rng, dark_on_light=bool(rng.random() < 0.7))
+        rows.append(Case(png(image), "".join(str(y[i]) for i in picks)))
+    sets["rows"] = rows
+    for kind in styles.JUNK_KINDS:
+        sets[f"junk:{kind}"] = [
+            Case(png(styles.junk(kind, rng, CANVAS, dark_on_light=bool(rng.random() < 0.7))), None)
+            for _ in range(min(per_style, JUNK_SAMPLES))
+        ]
+    return sets
+
+
+def single_digits(outcomes: list[Outcome]) -> tuple[np.ndarray, np.ndarray]:
+    """(uncalibrated probabilities, label) of answers that are one digit, for calibration."""
+    kept = [o for o in outcomes if o.case.truth is not None and len(o.raw) == 1 and len(o.case.truth) == 1]
+    if not kept:
+        return np.zeros((0, 10), np.float32), np.zeros(0, dtype=np.int64)
+    return np.stack([o.raw[0] for o in kept]), np.asarray([int(o.case.truth or 0) for o in kept])
+
+
+def calibration_error(probabilities: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """ECE of the top-class confidence after temperature scaling."""
+    scaled = calibrated(probabilities, temperature)
+    return expected_calibration_error(scaled.max(axis=1), scaled.argmax(axis=1) == labels)
+
+
+def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The softmax temperature with the lowest negative log-likelihood, on a grid of 0.5-4.
+
+    The standard fit (Guo et al. 2017): one number, so it cannot change which digit is read,
+    only how sure the service says it is."""
+    best, best_loss = 1.0, float("inf")
+    for temperature in np.round(np.arange(0.5, 4.001, 0.05), 2):
+        scaled = calibrated(probabilities, float(temperature))
+        loss = -float(np.mean(np.log(np.clip(scaled[np.arange(len(labels)), labels], 1e-12, 1.0))))
+        if loss < best_loss:
+            best, best_loss = float(temperature), loss
+    return best
+
+
+def figures(sets: dict[str, list[Outcome]]) -> dict[str, dict[str, Any]]:
+    """Per set: samples, read right, refused, right among accepted, ECE (digit sets)."""
+    table: dict[str, dict[str, Any]] = {}
+    for name, outcomes in sets.items():
+        refused = np.mean([o.refused for o in outcomes])
+        row: dict[str, Any] = {"samples": len(outcomes), "refused": round(float(refused), 4)}
+        if outcomes and outcomes[0].case.truth is not None:
+            accepted = [o for o in outcomes if not o.refused]
+            row["read_right"] = round(float(np.mean([o.right for o in outcomes])), 4)
+            row["right_among_accepted"] = (
+                round(float(np.mean([o.right for o in accepted])), 4) if accepted else 0.0
+            )
+            confidence = np.asarray([o.confidences[0] for o in outcomes if len(o.confidences) == 1])
+            right = np.asarray([o.right for o in outcomes if len(o.confidences) == 1], dtype=bool)
+            if confidence.size and all(len(o.case.truth or "") == 1 for o in outcomes):
+                row["ece"] = round(expected_calibration_error(confidence, right), 4)
+        table[name] = row
+    return table
+
+
+def print_figures(table: dict[str, dict[str, Any]], min_confidence: float) -> None:
+    print(f"\nwhole pipeline (decode, segmentation, pre-processing, model, rejection at {min_confidence:g}):")
+    print(f"  {'set':<16}{'samples':>8}{'read right':>12}{'refused':>10}{'right|kept':>12}{'ECE':>8}")
+    for name, row in table.items():
+        if "read_right" in row:
+            print(
+                f"  {name:<16}{row['samples']:>8}{row['read_right']:>12.2%}{row['refused']:>10.2%}"
+                f"{row['right_among_accepted']:>12.2%}"
+                + (f"{row['ece']:>8.4f}" if "ece" in row else f"{'-':>8}")
+            )
+        else:
+            print(f"  {name:<16}{row['samples']:>8}{'(junk)':>12}{row['refused']:>10.2%}")

@@ -1,0 +1,96 @@
+"""Training images as the service will see them: MNIST in many styles, and marks that are no digit.
+
+The service never feeds the model a raw MNIST image: it feeds what pre-processing makes of an
+upload. So the training set is built the same way: every training digit goes through
+`prepare_single_digit` once as it is and once more in a random style from
+`digit_service.styles` (binarised, 16x16 scaled up, blocky, stretched, thick, hairline, slanted),
+and a share of junk (dots, scribbles, blobs, letters) goes through it too, labelled `JUNK_LABEL`.
+`soft_targets` turns that label into an even spread over the ten digits, so the model learns to be
+unsure on junk (outlier exposure, Hendrycks et al. 2019) and the service can refuse it.
+
+Rendering takes ~1 ms an image, so it runs in worker processes (spawned: the trainer has
+TensorFlow's threads running), in chunks whose random generator is seeded by (seed, chunk), so the
+set is the same for a seed whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+
+from digit_service import styles
+from digit_service.preprocess import prepare_single_digit
+from recognition_common.errors import ApiError
+
+JUNK_LABEL = -1
+CHUNK = 2000
+NUM_CLASSES = 10
+STYLED = tuple(name for name in styles.STYLES if name != "clean")
+
+
+def describe(junk_share: float) -> str:
+    """One line for the model card."""
+    return (
+        "each training digit through the service's pre-processing twice: as it is, and in one "
+        f"random rendered style ({', '.join(STYLED)}; digit_service.styles); plus "
+        f"{junk_share:.0%} as many junk marks ({', '.join(styles.JUNK_KINDS)}) with an even "
+        "target over the ten digits (outlier exposure)"
+    )
+
+
+def render_training_set(
+    images: np.ndarray, labels: np.ndarray, seed: int, *, junk_share: float = 0.1, processes: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y): uint8 (N, 28, 28) MNIST digits -> float32 (M, 28, 28, 1) inputs and int64 labels."""
+    jobs = [
+        (images[start : start + CHUNK], labels[start : start + CHUNK], seed, index)
+        for index, start in enumerate(range(0, len(labels), CHUNK))
+    ]
+    junk_count = round(junk_share * len(labels))
+    jobs += [
+        (None, np.full(min(CHUNK, junk_count - start), JUNK_LABEL), seed, len(jobs) + index)
+        for index, start in enumerate(range(0, junk_count, CHUNK))
+    ]
+    if processes > 1:
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            parts = pool.starmap(_render_chunk, jobs)
+    else:
+        parts = [_render_chunk(*job) for job in jobs]
+    x = np.concatenate([part[0] for part in parts])[..., np.newaxis]
+    y = np.concatenate([part[1] for part in parts])
+    return x, y
+
+
+def _render_chunk(
+    images: np.ndarray | None, labels: np.ndarray, seed: int, chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk: each digit as it is and in a random style, or (images None) junk marks."""
+    rng = np.random.default_rng([seed, chunk])
+    samples: list[np.ndarray] = []
+    kept: list[int] = []
+    if images is None:
+        for _ in labels:
+            try:
+                image = styles.junk(str(rng.choice(styles.JUNK_KINDS)), rng, size=140)
+                samples.append(prepare_single_digit(image))
+            except ApiError:  # too small to be seen at all: refused as empty, nothing to learn
+                continue
+            kept.append(JUNK_LABEL)
+    else:
+        for digit, label in zip(images, labels, strict=True):
+            for style in ("clean", str(rng.choice(STYLED))):
+                try:
+                    samples.append(prepare_single_digit(styles.framed(styles.STYLES[style](digit, rng))))
+                except ApiError:
+                    continue
+                kept.append(int(label))
+    return np.stack(samples).astype(np.float32), np.asarray(kept, dtype=np.int64)
+
+
+def soft_targets(labels: np.ndarray) -> np.ndarray:
+    """One-hot targets, and an even 1/10 over the digits for `JUNK_LABEL`."""
+    targets = np.full((len(labels), NUM_CLASSES), 1.0 / NUM_CLASSES, dtype=np.float32)
+    digits = labels != JUNK_LABEL
+    targets[digits] = np.eye(NUM_CLASSES, dtype=np.float32)[labels[digits]]
+    return targets

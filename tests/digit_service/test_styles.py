@@ -1,0 +1,81 @@
+"""Rendered styles and junk (digit_service.styles) and the training set built from them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from digit_service import styles
+from digit_service.preprocess import prepare_digits
+from digit_service.synth import draw_number
+from digit_service.training import rendered
+
+
+def mnist_like(digit: str, seed: int = 0) -> np.ndarray:
+    """A pen-drawn digit laid out like MNIST: uint8 28x28, white on black."""
+    image = draw_number(digit, size=(28, 28), box=(0.2, 0.15, 0.8, 0.85), width=2.4, jitter=0.05, seed=seed)
+    return 255 - np.asarray(image.convert("L"))
+
+
+def stroke_share(values: np.ndarray) -> float:
+    """Stroke width (2 * area / perimeter) as a share of the ink's height."""
+    mask = values > 0.5
+    perimeter = (mask & ~ndimage.binary_erosion(mask)).sum()
+    rows = np.flatnonzero(mask.any(axis=1))
+    return 2 * mask.sum() / max(1, perimeter) / (rows[-1] - rows[0] + 1)
+
+
+@pytest.mark.parametrize("name", sorted(styles.STYLES))
+def test_each_style_gives_an_inked_image(name: str) -> None:
+    values = styles.STYLES[name](mnist_like("4"), np.random.default_rng(0))
+    assert values.dtype == np.float32 and values.ndim == 2
+    assert values.min() >= 0 and values.max() <= 1 and values.max() > 0.5
+    assert (values > 0.5).mean() < 0.6  # a digit, not a filled box
+
+
+def test_styles_do_what_they_say() -> None:
+    rng = np.random.default_rng(1)
+    digit = mnist_like("7")
+    assert set(np.unique(styles.binary(digit, rng))) <= {0.0, 1.0}
+    assert set(np.unique(styles.blocky(digit, rng))) <= {0.0, 1.0}
+    square = styles.stretched(mnist_like("1"), rng)
+    assert square.shape[0] == square.shape[1]  # a 1 stretched to its box is as wide as tall
+    clean_share = stroke_share(styles.clean(digit, rng))
+    assert stroke_share(styles.thick(digit, rng)) > 1.5 * clean_share
+    assert stroke_share(styles.thin(digit, np.random.default_rng(2))) < clean_share
+
+
+def test_canvas_and_rows_are_found_by_the_pre_processing() -> None:
+    rng = np.random.default_rng(4)
+    canvas = styles.on_canvas(styles.clean(mnist_like("3"), rng), rng)
+    assert canvas.size == (280, 280) and len(prepare_digits(canvas)) == 1
+    row = styles.row([mnist_like(d) for d in "2024"], rng)
+    assert len(prepare_digits(row)) == 4
+
+
+@pytest.mark.parametrize("kind", styles.JUNK_KINDS)
+def test_junk_is_drawn(kind: str) -> None:
+    image = styles.junk(kind, np.random.default_rng(0), dark_on_light=True)
+    pixels = np.asarray(image)
+    assert image.size == (280, 280) and pixels.min() < 128 and np.median(pixels) == 255
+
+
+def test_unknown_junk_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown junk"):
+        styles.junk("smudge", np.random.default_rng(0))
+
+
+def test_training_set_has_each_digit_twice_and_junk_with_even_targets() -> None:
+    digits = np.stack([mnist_like(str(d), d) for d in range(10)])
+    labels = np.arange(10)
+    x, y = rendered.render_training_set(digits, labels, seed=3, junk_share=0.5, processes=1)
+    assert x.shape[1:] == (28, 28, 1) and x.dtype == np.float32
+    assert np.bincount(y[y >= 0], minlength=10).tolist() == [2] * 10  # as it is and in a style
+    assert 0 < (y == rendered.JUNK_LABEL).sum() <= 5
+    targets = rendered.soft_targets(y)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0)
+    np.testing.assert_allclose(targets[y == rendered.JUNK_LABEL], 0.1)
+    assert (targets[y >= 0].argmax(axis=1) == y[y >= 0]).all()
+    again, _ = rendered.render_training_set(digits, labels, seed=3, junk_share=0.5, processes=1)
+    np.testing.assert_array_equal(x, again)  # reproducible from the seed
