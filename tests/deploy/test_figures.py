@@ -19,6 +19,7 @@ import pytest
 from tests.deploy.helpers import REPO_ROOT
 
 METER = "meter-service/models/default"
+CNN, LENET5 = "digit-service/models/cnn", "digit-service/models/lenet5"
 
 
 @cache
@@ -56,6 +57,18 @@ def refused_at_default(*keys: str) -> float:
 
 # (README, phrase with {} for each figure, the figures as the README writes them)
 CLAIMS: list[tuple[str, str, Callable[[], tuple[str, ...]]]] = [
+    (
+        "README.md",
+        "MNIST test through the whole pipeline {} (`cnn`; the model alone {}), {} (`lenet5`; alone {})",
+        lambda: (
+            percent(2)(metric(CNN, "pipeline", "mnist", "read_right")),
+            percent(2)(metric(CNN, "mnist_test_accuracy")),
+            percent(2)(metric(LENET5, "pipeline", "mnist", "read_right")),
+            percent(2)(metric(LENET5, "mnist_test_accuracy")),
+        ),
+    ),
+    ("README.md", "| `cnn` | **{}** |", lambda: (percent(2)(metric(CNN, "mnist_test_accuracy")),)),
+    ("README.md", "| `lenet5` | **{}** |", lambda: (percent(2)(metric(LENET5, "mnist_test_accuracy")),)),
     (
         "README.md",
         "| 12 clean real 8-wheel counter strips (5 black + 3 red wheels), `mode=window`, wheels counted "
