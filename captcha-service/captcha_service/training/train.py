@@ -166,6 +166,11 @@ def read_all(model: keras.Model, dataset: tf.data.Dataset, charset: str) -> list
     return decode_batch(model.predict(dataset, verbose=0), charset)
 
 
+def epoch_scores(history: dict[str, list[float]]) -> list[tuple[float, float]]:
+    """(validation whole, validation char) accuracy per epoch: what the best epoch is chosen by."""
+    return list(zip(history.get("val_whole_accuracy", []), history.get("val_char_accuracy", []), strict=True))
+
+
 class Scorer(keras.callbacks.Callback):
     """After each epoch: decode train and validation samples, log accuracies, checkpoint, maybe stop."""
 
@@ -185,7 +190,7 @@ class Scorer(keras.callbacks.Callback):
         self.checkpoint_dir = checkpoint_dir
         self.target = target
         self.history = history
-        self.best = max(history.get("val_whole_accuracy", [0.0]) or [0.0])
+        self.best = max(epoch_scores(history), default=(0.0, 0.0))
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started = time.perf_counter()
@@ -209,8 +214,9 @@ class Scorer(keras.callbacks.Callback):
             f"lr {logs['learning_rate']:.2g} | {logs['seconds']:.0f} s",
             flush=True,
         )
-        if logs["val_whole_accuracy"] >= self.best:
-            self.best = logs["val_whole_accuracy"]
+        # Whole-captcha accuracy first, character accuracy breaking ties (all 0% on the plateau).
+        if (logs["val_whole_accuracy"], logs["val_char_accuracy"]) >= self.best:
+            self.best = (logs["val_whole_accuracy"], logs["val_char_accuracy"])
             self.model.save_weights(self.checkpoint_dir / "best.weights.h5")
         self.model.save(self.checkpoint_dir / "last.keras")
         state = {"epoch": epoch + 1, "history": self.history}
@@ -544,8 +550,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     keras.saving.save_model(servable, model_dir / MODEL_FILE)
 
     # The last of equally good epochs: the one whose weights the Scorer kept (it saves on >=).
-    scores = history["val_whole_accuracy"]
-    best_epoch = len(scores) - int(np.argmax(scores[::-1]))
+    scores = epoch_scores(history)
+    best_epoch = len(scores) - scores[::-1].index(max(scores))
     record = {**history, "best_epoch": best_epoch, "training_seconds": round(training_seconds, 1)}
     (model_dir / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     plot_history(history, model_dir / "training_curve.png", f"{settled['name']}: best epoch {best_epoch}")
