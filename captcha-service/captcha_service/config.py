@@ -22,5 +22,5 @@ class CaptchaSettings(RecognizerSettings):
     # An answer whose confidence (the product of its characters': the chance all are right) is
     # below this is `rejected` too, however sure each character is. Chosen from the measured
     # calibration curve in the README ("Rejection").
-    min_answer_confidence: float = 0.3
+    min_answer_confidence: float = 0.5
     max_batch_images: int = 64  # images in one POST /v1/recognize-batch

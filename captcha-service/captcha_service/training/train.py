@@ -66,7 +66,7 @@ FOLDER_EPOCHS = 200
 FOLDER_TIME_LIMIT_MINUTES = 15.0
 WARMUP_STEPS = 100  # learning rate rises linearly from a tenth over the first steps
 STUCK_CHAR_ACCURACY = 0.1  # below this validation char accuracy the model reads (almost) nothing
-RESTART_AFTER_STUCK_EPOCHS = 10
+RESTART_AFTER_STUCK_STEPS = 600  # batches; epochs of a small folder can be a few batches
 MAX_RESTARTS = 2
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 
@@ -100,7 +100,9 @@ def _settle(args: argparse.Namespace) -> dict[str, Any]:
     folder = args.data is not None
     settled["epochs"] = settled["epochs"] or (FOLDER_EPOCHS if folder else 10)
     settled["batch_size"] = args.batch_size or (32 if folder else 64)
-    settled["augment"] = folder if args.augment is None else args.augment
+    # Off unless asked: on the stand-in folders it never raised accuracy and slowed learning
+    # (README, "What mattered").
+    settled["augment"] = bool(args.augment)
     limit = (
         args.time_limit if args.time_limit is not None else (FOLDER_TIME_LIMIT_MINUTES if folder else None)
     )
@@ -236,7 +238,7 @@ class Schedule(keras.callbacks.Callback):
     * plateau: x0.3 after `patience` epochs without a better validation loss, but never while the
       model is stuck (reads almost nothing: the loss falls slowly there and cutting the rate kept
       small folders on the plateau for good);
-    * restart: stuck for RESTART_AFTER_STUCK_EPOCHS epochs and the validation loss no longer
+    * restart: stuck for RESTART_AFTER_STUCK_STEPS batches and the validation loss no longer
       falling, the weights start again (`fresh`) with a new draw, at most MAX_RESTARTS times;
     * stop: `stop_patience` epochs without a better validation loss or whole-captcha accuracy, or
       when the next epoch would end past the time limit.
@@ -261,7 +263,8 @@ class Schedule(keras.callbacks.Callback):
         self.fresh = fresh  # restart number -> weights
         self.warmup = warmup
         self.restarts = 0
-        self.stuck_epochs = 0
+        self.stuck_epochs = self.stuck_steps = 0
+        self.epoch_first_step = 0
         self.best_loss = math.inf
         self.best_whole = -1.0
         self.since_loss = 0
@@ -271,6 +274,9 @@ class Schedule(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.started = self.last_epoch_end = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch_first_step = self.step
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.warmup and self.step <= WARMUP_STEPS:
@@ -284,8 +290,8 @@ class Schedule(keras.callbacks.Callback):
         for variable in self.model.optimizer.variables:
             variable.assign(ops.zeros_like(variable))
         self.model.optimizer.learning_rate = self.learning_rate
-        self.step = 0
-        self.stuck_epochs = 0
+        self.step = self.epoch_first_step = 0
+        self.stuck_epochs = self.stuck_steps = 0
         self.best_loss = math.inf
         self.since_loss = self.since_any = 0
 
@@ -301,8 +307,9 @@ class Schedule(keras.callbacks.Callback):
         self.since_loss = 0 if improved_loss else self.since_loss + 1
         self.since_any = 0 if improved_loss or improved_whole else self.since_any + 1
         self.stuck_epochs = self.stuck_epochs + 1 if stuck else 0
+        self.stuck_steps = self.stuck_steps + self.step - self.epoch_first_step if stuck else 0
         # Stuck and no longer improving: a model slowly leaving the plateau is left to do so.
-        collapsed = self.stuck_epochs >= RESTART_AFTER_STUCK_EPOCHS and self.since_loss >= self.patience
+        collapsed = self.stuck_steps >= RESTART_AFTER_STUCK_STEPS and self.since_loss >= self.patience
         if collapsed and self.restarts < MAX_RESTARTS:
             print(
                 f"still reading nothing after {self.stuck_epochs} epochs: restarting from fresh weights",
