@@ -4,7 +4,8 @@
     python -m captcha_service.cli train --preset default             # the shipped model's recipe
 
 From a folder the charset, the length range and the input size come from the images and their
-labels; a tenth of the images is held out for the final test, a tenth of the rest validates. Every
+labels, training starts from the shipped model that reads most of the charset (`--from auto`), and
+a tenth of the images is held out for the final test, a tenth of the rest validates. Every
 epoch prints train and validation character and whole-captcha accuracy and checkpoints
 (`--resume` continues). The schedule is made to leave CTC's all-blank plateau (the model first
 learns to say blank everywhere): a warm-up, no learning-rate cut while the model reads nothing,
