@@ -36,7 +36,7 @@ def stamp_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(stamp_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The README's one command (`train --data FOLDER`), with fewer epochs and smaller batches."""
     root = tmp_path_factory.mktemp("folder-train")
-    args = ["--epochs", "8", "--target", "0.9", "--batch-size", "16", "--quiet"]
+    args = ["--epochs", "20", "--target", "0.9", "--batch-size", "16", "--quiet"]
     cli(
         [
             "train",
@@ -60,7 +60,7 @@ def test_a_new_style_converges_from_a_few_hundred_images(trained: Path) -> None:
     assert card["fine_tuned_from"].startswith("default ")
     assert (card["width"], card["height"], card["resize"]) == (199, 60, "pad")
     assert card["input_shape"] == [60, 199, 1]
-    assert card["training_data"]["test_samples"] >= 20 and card["training_data"]["augmentation"] != "none"
+    assert card["training_data"]["test_samples"] >= 20 and card["training_data"]["augmentation"] == "none"
     assert card["metrics"]["test_whole_accuracy"] >= CONVERGED_FLOOR, card["metrics"]
     history = json.loads((trained / "history.json").read_text())
     assert history["val_whole_accuracy"][0] < CONVERGED_FLOOR  # it learned, it did not start there

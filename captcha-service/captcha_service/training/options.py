@@ -112,7 +112,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
-        help="distort every training batch afresh (augment.py); default: on with --data, off with --generate",
+        help="distort every training batch afresh (augment.py); default: off (it did not help on the "
+        "measured folders; README)",
     )
     parser.add_argument(
         "--seed", type=int, default=42, help="training data and weights; validation uses seed+1"

@@ -4,7 +4,8 @@
     python -m captcha_service.cli train --preset default             # the shipped model's recipe
 
 From a folder the charset, the length range and the input size come from the images and their
-labels; a tenth of the images is held out for the final test, a tenth of the rest validates. Every
+labels, training starts from the shipped model that reads most of the charset (`--from auto`), and
+a tenth of the images is held out for the final test, a tenth of the rest validates. Every
 epoch prints train and validation character and whole-captcha accuracy and checkpoints
 (`--resume` continues). The schedule is made to leave CTC's all-blank plateau (the model first
 learns to say blank everywhere): a warm-up, no learning-rate cut while the model reads nothing,
@@ -66,7 +67,7 @@ FOLDER_EPOCHS = 200
 FOLDER_TIME_LIMIT_MINUTES = 15.0
 WARMUP_STEPS = 100  # learning rate rises linearly from a tenth over the first steps
 STUCK_CHAR_ACCURACY = 0.1  # below this validation char accuracy the model reads (almost) nothing
-RESTART_AFTER_STUCK_EPOCHS = 10
+RESTART_AFTER_STUCK_STEPS = 600  # batches; epochs of a small folder can be a few batches
 MAX_RESTARTS = 2
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 
@@ -100,7 +101,9 @@ def _settle(args: argparse.Namespace) -> dict[str, Any]:
     folder = args.data is not None
     settled["epochs"] = settled["epochs"] or (FOLDER_EPOCHS if folder else 10)
     settled["batch_size"] = args.batch_size or (32 if folder else 64)
-    settled["augment"] = folder if args.augment is None else args.augment
+    # Off unless asked: on the stand-in folders it never raised accuracy and slowed learning
+    # (README, "What mattered").
+    settled["augment"] = bool(args.augment)
     limit = (
         args.time_limit if args.time_limit is not None else (FOLDER_TIME_LIMIT_MINUTES if folder else None)
     )
@@ -166,6 +169,11 @@ def read_all(model: keras.Model, dataset: tf.data.Dataset, charset: str) -> list
     return decode_batch(model.predict(dataset, verbose=0), charset)
 
 
+def epoch_scores(history: dict[str, list[float]]) -> list[tuple[float, float]]:
+    """(validation whole, validation char) accuracy per epoch: what the best epoch is chosen by."""
+    return list(zip(history.get("val_whole_accuracy", []), history.get("val_char_accuracy", []), strict=True))
+
+
 class Scorer(keras.callbacks.Callback):
     """After each epoch: decode train and validation samples, log accuracies, checkpoint, maybe stop."""
 
@@ -185,7 +193,7 @@ class Scorer(keras.callbacks.Callback):
         self.checkpoint_dir = checkpoint_dir
         self.target = target
         self.history = history
-        self.best = max(history.get("val_whole_accuracy", [0.0]) or [0.0])
+        self.best = max(epoch_scores(history), default=(0.0, 0.0))
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started = time.perf_counter()
@@ -209,8 +217,9 @@ class Scorer(keras.callbacks.Callback):
             f"lr {logs['learning_rate']:.2g} | {logs['seconds']:.0f} s",
             flush=True,
         )
-        if logs["val_whole_accuracy"] >= self.best:
-            self.best = logs["val_whole_accuracy"]
+        # Whole-captcha accuracy first, character accuracy breaking ties (all 0% on the plateau).
+        if (logs["val_whole_accuracy"], logs["val_char_accuracy"]) >= self.best:
+            self.best = (logs["val_whole_accuracy"], logs["val_char_accuracy"])
             self.model.save_weights(self.checkpoint_dir / "best.weights.h5")
         self.model.save(self.checkpoint_dir / "last.keras")
         state = {"epoch": epoch + 1, "history": self.history}
@@ -230,7 +239,7 @@ class Schedule(keras.callbacks.Callback):
     * plateau: x0.3 after `patience` epochs without a better validation loss, but never while the
       model is stuck (reads almost nothing: the loss falls slowly there and cutting the rate kept
       small folders on the plateau for good);
-    * restart: stuck for RESTART_AFTER_STUCK_EPOCHS epochs and the validation loss no longer
+    * restart: stuck for RESTART_AFTER_STUCK_STEPS batches and the validation loss no longer
       falling, the weights start again (`fresh`) with a new draw, at most MAX_RESTARTS times;
     * stop: `stop_patience` epochs without a better validation loss or whole-captcha accuracy, or
       when the next epoch would end past the time limit.
@@ -255,7 +264,8 @@ class Schedule(keras.callbacks.Callback):
         self.fresh = fresh  # restart number -> weights
         self.warmup = warmup
         self.restarts = 0
-        self.stuck_epochs = 0
+        self.stuck_epochs = self.stuck_steps = 0
+        self.epoch_first_step = 0
         self.best_loss = math.inf
         self.best_whole = -1.0
         self.since_loss = 0
@@ -265,6 +275,9 @@ class Schedule(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.started = self.last_epoch_end = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch_first_step = self.step
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.warmup and self.step <= WARMUP_STEPS:
@@ -278,8 +291,8 @@ class Schedule(keras.callbacks.Callback):
         for variable in self.model.optimizer.variables:
             variable.assign(ops.zeros_like(variable))
         self.model.optimizer.learning_rate = self.learning_rate
-        self.step = 0
-        self.stuck_epochs = 0
+        self.step = self.epoch_first_step = 0
+        self.stuck_epochs = self.stuck_steps = 0
         self.best_loss = math.inf
         self.since_loss = self.since_any = 0
 
@@ -295,8 +308,9 @@ class Schedule(keras.callbacks.Callback):
         self.since_loss = 0 if improved_loss else self.since_loss + 1
         self.since_any = 0 if improved_loss or improved_whole else self.since_any + 1
         self.stuck_epochs = self.stuck_epochs + 1 if stuck else 0
+        self.stuck_steps = self.stuck_steps + self.step - self.epoch_first_step if stuck else 0
         # Stuck and no longer improving: a model slowly leaving the plateau is left to do so.
-        collapsed = self.stuck_epochs >= RESTART_AFTER_STUCK_EPOCHS and self.since_loss >= self.patience
+        collapsed = self.stuck_steps >= RESTART_AFTER_STUCK_STEPS and self.since_loss >= self.patience
         if collapsed and self.restarts < MAX_RESTARTS:
             print(
                 f"still reading nothing after {self.stuck_epochs} epochs: restarting from fresh weights",
@@ -544,8 +558,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     keras.saving.save_model(servable, model_dir / MODEL_FILE)
 
     # The last of equally good epochs: the one whose weights the Scorer kept (it saves on >=).
-    scores = history["val_whole_accuracy"]
-    best_epoch = len(scores) - int(np.argmax(scores[::-1]))
+    scores = epoch_scores(history)
+    best_epoch = len(scores) - scores[::-1].index(max(scores))
     record = {**history, "best_epoch": best_epoch, "training_seconds": round(training_seconds, 1)}
     (model_dir / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     plot_history(history, model_dir / "training_curve.png", f"{settled['name']}: best epoch {best_epoch}")
