@@ -20,6 +20,7 @@ from tests.deploy.helpers import REPO_ROOT
 
 METER = "meter-service/models/default"
 CNN, LENET5 = "digit-service/models/cnn", "digit-service/models/lenet5"
+CAPTCHA, ALNUM = "captcha-service/models/default", "captcha-service/models/alnum-4to6"
 
 
 @cache
@@ -65,6 +66,16 @@ CLAIMS: list[tuple[str, str, Callable[[], tuple[str, ...]]]] = [
             percent(2)(metric(CNN, "mnist_test_accuracy")),
             percent(2)(metric(LENET5, "pipeline", "mnist", "read_right")),
             percent(2)(metric(LENET5, "mnist_test_accuracy")),
+        ),
+    ),
+    (
+        "README.md",
+        "whole-captcha {} / {}, character {} / {} on 2,000 fresh captchas",
+        lambda: (
+            percent(2)(metric(CAPTCHA, "test_whole_accuracy")),
+            percent(2)(metric(ALNUM, "test_whole_accuracy")),
+            percent(2)(metric(CAPTCHA, "test_char_accuracy")),
+            percent(2)(metric(ALNUM, "test_char_accuracy")),
         ),
     ),
     ("README.md", "| `cnn` | **{}** |", lambda: (percent(2)(metric(CNN, "mnist_test_accuracy")),)),
