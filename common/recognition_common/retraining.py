@@ -25,6 +25,7 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from recognition_common.model_card import CARD_FILE
 
@@ -48,17 +49,9 @@ def fetch_corrections(
 ) -> list[CorrectionFile]:
     """Unpack the corrections of `source` (a gateway's base URL, or an export zip) into `folder`."""
     if source.startswith(("http://", "https://")):
-        import httpx
-
         headers = {"X-API-Key": api_key} if api_key else {}
         url = f"{source.rstrip('/')}/api/v1/{task}/feedback/export"
-        try:
-            reply = httpx.get(url, headers=headers, timeout=120)
-        except httpx.HTTPError as error:
-            raise ValueError(f"cannot fetch the corrections from {url}: {error}") from None
-        if reply.status_code != 200:
-            raise ValueError(f"{url} answered {reply.status_code}: {reply.text[:200]}")
-        data = reply.content
+        data = _http("GET", url, headers, timeout=120, doing="fetch the corrections from").content
     else:
         path = Path(source)
         if not path.is_file():
@@ -161,14 +154,20 @@ def install(new_dir: Path, models_dir: Path, name: str) -> tuple[Path, Path | No
 
 def request_reload(service_url: str, token: str | None = None) -> dict:
     """Ask the recognizer at `service_url` to load the changed models (its `POST /v1/admin/reload`)."""
-    import httpx
-
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = f"{service_url.rstrip('/')}/v1/admin/reload"
+    return _http("POST", url, headers, timeout=300, doing="ask for a reload at").json()
+
+
+def _http(method: str, url: str, headers: dict[str, str], timeout: float, doing: str) -> Any:
+    """One request that must answer 200; anything else is a ValueError naming the URL (a user's
+    mistake on the command line: a wrong address, key or token)."""
+    import httpx
+
     try:
-        reply = httpx.post(url, headers=headers, timeout=300)
+        reply = httpx.request(method, url, headers=headers, timeout=timeout)
     except httpx.HTTPError as error:
-        raise ValueError(f"cannot reach {url} to reload: {error}") from None
+        raise ValueError(f"cannot {doing} {url}: {error}") from None
     if reply.status_code != 200:
         raise ValueError(f"{url} answered {reply.status_code}: {reply.text[:200]}")
-    return reply.json()
+    return reply
