@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import shlex
 import sys
 import time
@@ -59,7 +58,7 @@ from captcha_service.training.data import (
 from captcha_service.training.options import DEFAULT_OUT, FALLBACKS, PRESETS
 from captcha_service.training.plots import plot_history
 from captcha_service.training.sizing import choose_input_size, image_sizes
-from recognition_common.model_card import MODEL_FILE, ModelCard, read_card, write_card
+from recognition_common.model_card import MODEL_FILE, ModelCard, check_model_name, read_card, write_card
 
 TRAIN_SCORE_SAMPLES = 1000  # training accuracy is measured on this many training samples
 MIN_STEPS_PER_EPOCH = 60  # a small folder's epoch still trains this many batches (augmented)
@@ -69,7 +68,6 @@ WARMUP_STEPS = 100  # learning rate rises linearly from a tenth over the first s
 STUCK_CHAR_ACCURACY = 0.1  # below this validation char accuracy the model reads (almost) nothing
 RESTART_AFTER_STUCK_STEPS = 600  # batches; epochs of a small folder can be a few batches
 MAX_RESTARTS = 2
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 
 
 def _settle(args: argparse.Namespace) -> dict[str, Any]:
@@ -77,8 +75,7 @@ def _settle(args: argparse.Namespace) -> dict[str, Any]:
     name = args.name or args.preset or (args.data.resolve().name if args.data is not None else None)
     if not name:
         raise ValueError("give --data FOLDER (or --generate N with --name, or a --preset)")
-    if not re.fullmatch(NAME_PATTERN, name):
-        raise ValueError(f"--name {name!r}: letters, digits, '.', '_' and '-' only, at most 64")
+    check_model_name(name)
     preset = PRESETS.get(args.preset or "", {})
     settled = {key: preset.get(key, value) for key, value in FALLBACKS.items()}
     for key in ("charset", "min_length", "max_length", "width", "height", "generate", "epochs", "target"):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from digit_service.training.data import (
     split_validation,
 )
 from recognition_common.cli import run_main
-from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
+from recognition_common.model_card import MODEL_FILE, ModelCard, check_model_name, write_card
 from recognition_common.plots import plot_training_curve, train_and_validation
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -233,9 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     recipe = RECIPES[args.model]
-    name = args.name or args.model
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
-        raise ValueError(f"--name {name!r}: letters, digits, '.', '_' and '-' only, at most 64")
+    name = check_model_name(args.name or args.model)
     epochs = args.epochs or recipe.epochs
     batch_size = args.batch_size or recipe.batch_size
     keras.utils.set_random_seed(args.seed)
