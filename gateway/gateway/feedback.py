@@ -80,6 +80,7 @@ class Summary:
     by_model: dict[str, int]
     conflicts: int  # images stored with more than one label
     newest: list[Correction]
+    conflicting: set[str]  # ids of the corrections of those images
 
 
 def correction_id(image_sha256: str, text: str) -> str:
@@ -201,12 +202,14 @@ def _labels_by_image(corrections: list[Correction]) -> dict[str, set[str]]:
 
 
 def summarize(corrections: list[Correction], newest: int) -> Summary:
+    labels = _labels_by_image(corrections)
     return Summary(
         total=len(corrections),
         by_label=dict(Counter(c.text for c in corrections).most_common()),
         by_model=dict(Counter(c.model or "" for c in corrections).most_common()),
-        conflicts=sum(len(labels) > 1 for labels in _labels_by_image(corrections).values()),
+        conflicts=sum(len(texts) > 1 for texts in labels.values()),
         newest=list(reversed(corrections[-newest:])) if newest else [],
+        conflicting={c.id for c in corrections if len(labels[c.sha256]) > 1},
     )
 
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from gateway.backends import Backend
+from gateway.backends import Backend, Catalogue
 from gateway.cache import ResultCache
 from gateway.config import GatewaySettings
 from gateway.feedback import FeedbackStore
+from recognition_common import errors
+from recognition_common.errors import ApiError
 from recognition_common.metrics import LATENCY_BUCKETS
 
 
@@ -60,3 +62,27 @@ class GatewayState:
 
 def get_state(request: Request) -> GatewayState:
     return request.app.state.gateway
+
+
+def backend_for(state: GatewayState, task: str) -> Backend:
+    """The task's backend, or 404 unknown_task naming the tasks this gateway serves."""
+    backend = state.backends.get(task)
+    if backend is None:
+        known = ", ".join(sorted(state.backends))
+        raise ApiError(404, errors.UNKNOWN_TASK, f"unknown task {task!r}; available: {known}")
+    return backend
+
+
+async def resolve_model(backend: Backend, model: str | None, deadline: float) -> tuple[Catalogue, str]:
+    """The backend's catalogue and the model asked for (default: the task's), or 404 unknown_model.
+    A name the catalogue does not know makes it refresh once: perhaps a model was just added."""
+    catalogue = await backend.catalogue(deadline=deadline)
+    name = model or catalogue.default_model
+    if name not in catalogue.models:
+        catalogue = await backend.catalogue(refresh=True, deadline=deadline)
+        if name not in catalogue.models:
+            known = ", ".join(sorted(catalogue.models))
+            raise ApiError(
+                404, errors.UNKNOWN_MODEL, f"unknown {backend.task} model {name!r}; known: {known}"
+            )
+    return catalogue, name

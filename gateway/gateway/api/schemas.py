@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recognition_common.intake import MAX_OPTION_LENGTH
+from recognition_common.intake import MAX_FORM_FIELDS, MAX_FORM_FILES, MAX_OPTION_LENGTH, MAX_OPTIONS
 
 # An image in base64, as the OpenAPI document describes it: the standard alphabet with padding,
 # optionally after a data: URL prefix. The intake also takes the URL-safe alphabet, missing padding
@@ -23,6 +23,32 @@ EXTRA_JSON_FIELD = {
         {"type": "number", "minimum": -1e15, "maximum": 1e15},  # written out, still short
         {"type": ["boolean", "null"]},
     ]
+}
+
+# The image of a multipart upload, and the bounds every upload body has (the intake's limits).
+IMAGE_FILE: dict[str, Any] = {
+    "type": "string",
+    "format": "binary",
+    "minLength": 1,
+    "description": "The image",
+}
+FORM_BOUNDS: dict[str, Any] = {
+    "additionalProperties": EXTRA_FORM_FIELD,
+    "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
+    "maxProperties": MAX_FORM_FILES + MAX_FORM_FIELDS,
+}
+JSON_BOUNDS: dict[str, Any] = {
+    "additionalProperties": EXTRA_JSON_FIELD,
+    "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
+    "maxProperties": 2 + MAX_OPTIONS,  # the image, the model and the options
+}
+# The {task} of every /api/v1/{task}/... route.
+TASK_PARAMETER: dict[str, Any] = {
+    "name": "task",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "enum": ["digit", "captcha", "meter"]},
+    "description": "digit, captcha or meter (404 unknown_task: not served by this gateway)",
 }
 
 

@@ -10,7 +10,6 @@ limits apply as to every `/api/v1/` route.
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,12 +18,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from gateway.api.deps import GatewayState
+from gateway.api.deps import GatewayState, backend_for, resolve_model
+from gateway.api.routes.recognize import REQUEST_ID
 from gateway.api.schemas import (
     BASE64_IMAGE,
     ERROR_RESPONSES,
-    EXTRA_FORM_FIELD,
-    EXTRA_JSON_FIELD,
+    FORM_BOUNDS,
+    IMAGE_FILE,
+    JSON_BOUNDS,
+    TASK_PARAMETER,
     FeedbackEntry,
     FeedbackStored,
     FeedbackSummary,
@@ -36,23 +38,12 @@ from recognition_common import errors
 from recognition_common.errors import ApiError
 from recognition_common.imaging import inspect_image
 from recognition_common.intake import (
-    MAX_FORM_FIELDS,
-    MAX_FORM_FILES,
     MAX_OPTION_LENGTH,
-    MAX_OPTIONS,
     read_image_upload,
 )
 
 router = APIRouter()
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_TASK_PARAMETER = {
-    "name": "task",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "enum": ["digit", "captcha", "meter"]},
-    "description": "digit, captcha or meter (404 unknown_task: not served by this gateway)",
-}
 _FIELDS = {
     "text": {
         "type": "string",
@@ -81,17 +72,10 @@ _REQUEST_BODY = {
                 "type": "object",
                 "required": ["file", "text"],
                 "properties": {
-                    "file": {
-                        "type": "string",
-                        "format": "binary",
-                        "minLength": 1,
-                        "description": "The image",
-                    },
+                    "file": IMAGE_FILE,
                     **_FIELDS,
                 },
-                "additionalProperties": EXTRA_FORM_FIELD,
-                "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
-                "maxProperties": MAX_FORM_FILES + MAX_FORM_FIELDS,
+                **FORM_BOUNDS,
             }
         },
         "application/json": {
@@ -102,9 +86,7 @@ _REQUEST_BODY = {
                     "image_base64": {**BASE64_IMAGE, "description": "The image, base64"},
                     **_FIELDS,
                 },
-                "additionalProperties": EXTRA_JSON_FIELD,
-                "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
-                "maxProperties": 2 + MAX_OPTIONS,  # the image, the model and the other fields
+                **JSON_BOUNDS,
             }
         },
     },
@@ -114,10 +96,7 @@ _REQUEST_BODY = {
 def _task(request: Request) -> tuple[GatewayState, str, Backend, FeedbackStore]:
     state: GatewayState = request.app.state.gateway
     task: str = request.path_params["task"]
-    backend = state.backends.get(task)
-    if backend is None:
-        known = ", ".join(sorted(state.backends))
-        raise ApiError(404, errors.UNKNOWN_TASK, f"unknown task {task!r}; available: {known}")
+    backend = backend_for(state, task)
     if state.feedback is None:
         raise ApiError(
             404, errors.NOT_FOUND, "this gateway keeps no corrections (GATEWAY_FEEDBACK_DIR is empty)"
@@ -131,7 +110,7 @@ def _task(request: Request) -> tuple[GatewayState, str, Backend, FeedbackStore]:
     status_code=201,
     response_model=FeedbackStored,
     responses=ERROR_RESPONSES,
-    openapi_extra={"requestBody": _REQUEST_BODY, "parameters": [_TASK_PARAMETER]},
+    openapi_extra={"requestBody": _REQUEST_BODY, "parameters": [TASK_PARAMETER]},
 )
 async def add_feedback(request: Request) -> JSONResponse:
     state, task, backend, store = _task(request)
@@ -139,11 +118,7 @@ async def add_feedback(request: Request) -> JSONResponse:
     text = upload.options.get("text")
     if text is None:
         raise ApiError(422, errors.INVALID_LABEL, "send the right answer as the field 'text'")
-    catalogue = await backend.catalogue(deadline=time.monotonic() + backend.timeout_s)
-    model = upload.model or catalogue.default_model
-    if model not in catalogue.models:
-        known = ", ".join(sorted(catalogue.models))
-        raise ApiError(404, errors.UNKNOWN_MODEL, f"unknown {task} model {model!r}; known: {known}")
+    catalogue, model = await resolve_model(backend, upload.model, time.monotonic() + backend.timeout_s)
     card = catalogue.models[model]
     info = inspect_image(upload.data, state.settings.image_limits)
     label, wheels = check_label(task, text, card, upload.options.get("wheels"))
@@ -156,7 +131,7 @@ async def add_feedback(request: Request) -> JSONResponse:
         label,
         model=model,
         model_version=card.get("version"),
-        request_id=request_id if request_id and _REQUEST_ID.fullmatch(request_id) else None,
+        request_id=request_id if request_id and REQUEST_ID.fullmatch(request_id) else None,
         wheels=wheels,
     )
     stored = await run_in_threadpool(store.corrections, task)
@@ -177,13 +152,12 @@ async def add_feedback(request: Request) -> JSONResponse:
     summary="Corrections collected for a task: counts and the newest",
     response_model=FeedbackSummary,
     responses=ERROR_RESPONSES,
-    openapi_extra={"parameters": [_TASK_PARAMETER]},
+    openapi_extra={"parameters": [TASK_PARAMETER]},
 )
 async def feedback_summary(request: Request, limit: int = Query(20, ge=0, le=200)) -> FeedbackSummary:
     _, task, _, store = _task(request)
     corrections = await run_in_threadpool(store.corrections, task)
     summary = summarize(corrections, limit)
-    conflicts = conflicting(corrections)
     return FeedbackSummary(
         task=task,
         total=summary.total,
@@ -198,7 +172,7 @@ async def feedback_summary(request: Request, limit: int = Query(20, ge=0, le=200
                 model_version=c.model_version,
                 time=c.created,
                 sha256=c.sha256,
-                conflict=c.id in conflicts,
+                conflict=c.id in summary.conflicting,
             )
             for c in summary.newest
         ],
@@ -217,7 +191,7 @@ EXPORT_IN_MEMORY = 16 << 20  # bytes of zip kept in memory before it spills to a
         200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
         **ERROR_RESPONSES,
     },
-    openapi_extra={"parameters": [_TASK_PARAMETER]},
+    openapi_extra={"parameters": [TASK_PARAMETER]},
 )
 async def export_feedback(request: Request) -> StreamingResponse:
     _, task, _, store = _task(request)

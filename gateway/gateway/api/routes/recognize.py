@@ -10,12 +10,14 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gateway.api.deps import GatewayState
+from gateway.api.deps import GatewayState, backend_for, resolve_model
 from gateway.api.schemas import (
     BASE64_IMAGE,
     ERROR_RESPONSES,
-    EXTRA_FORM_FIELD,
-    EXTRA_JSON_FIELD,
+    FORM_BOUNDS,
+    IMAGE_FILE,
+    JSON_BOUNDS,
+    TASK_PARAMETER,
     RecognizeResponse,
 )
 from gateway.backends import Backend
@@ -25,16 +27,13 @@ from recognition_common import errors
 from recognition_common.errors import ApiError
 from recognition_common.imaging import inspect_image
 from recognition_common.intake import (
-    MAX_FORM_FIELDS,
-    MAX_FORM_FILES,
     MAX_OPTION_LENGTH,
-    MAX_OPTIONS,
     read_image_upload,
 )
 
 router = APIRouter()
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a caller's request id kept as given
 
 # Task options: read by one task's recognizer (listed as `options` in its /api/v1/models entry),
 # ignored by the others. Accepted as query parameters, form fields or JSON fields alike.
@@ -85,18 +84,11 @@ _REQUEST_BODY = {
                 "type": "object",
                 "required": ["file"],
                 "properties": {
-                    "file": {
-                        "type": "string",
-                        "format": "binary",
-                        "minLength": 1,
-                        "description": "The image",
-                    },
+                    "file": IMAGE_FILE,
                     "model": {"type": "string", "description": "Model name; default per task"},
                     **_METER_OPTIONS,
                 },
-                "additionalProperties": EXTRA_FORM_FIELD,
-                "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
-                "maxProperties": MAX_FORM_FILES + MAX_FORM_FIELDS,
+                **FORM_BOUNDS,
             }
         },
         "application/json": {
@@ -121,9 +113,7 @@ _REQUEST_BODY = {
                     "model": {"type": ["string", "null"], "description": "null: the task's default"},
                     **_METER_OPTIONS,
                 },
-                "additionalProperties": EXTRA_JSON_FIELD,
-                "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
-                "maxProperties": 2 + MAX_OPTIONS,  # the image, the model and the options
+                **JSON_BOUNDS,
             }
         },
     },
@@ -133,7 +123,7 @@ _REQUEST_BODY = {
 def request_id_of(request: Request) -> str:
     """The caller's X-Request-ID when it is sane, otherwise a new one."""
     incoming = request.headers.get("x-request-id", "")
-    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    return incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 @router.post(
@@ -144,13 +134,7 @@ def request_id_of(request: Request) -> str:
     openapi_extra={
         "requestBody": _REQUEST_BODY,
         "parameters": [
-            {
-                "name": "task",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "enum": ["digit", "captcha", "meter"]},
-                "description": "digit, captcha or meter (404 unknown_task: not served by this gateway)",
-            },
+            TASK_PARAMETER,
             {"name": "model", "in": "query", "required": False, "schema": {"type": "string"}},
             *(
                 {
@@ -175,25 +159,12 @@ async def recognize(request: Request) -> Response:
     cache_state = "none"
     status = "error"
     try:
-        backend = state.backends.get(task)
-        if backend is None:
-            raise ApiError(
-                404,
-                errors.UNKNOWN_TASK,
-                f"unknown task {task!r}; available: {', '.join(sorted(state.backends))}",
-            )
+        backend = backend_for(state, task)
         upload = await read_image_upload(request, accept_url=True)
         # The backend's part of the request (its model list, then its answer) has one timeout in
         # all: a hung backend costs a request one timeout, however the time is spent.
         deadline = time.monotonic() + backend.timeout_s
-        catalogue = await backend.catalogue(deadline=deadline)
-        model = upload.model or catalogue.default_model
-        if model not in catalogue.models:
-            # Perhaps a model was just added.
-            catalogue = await backend.catalogue(refresh=True, deadline=deadline)
-            if model not in catalogue.models:
-                known = ", ".join(sorted(catalogue.models))
-                raise ApiError(404, errors.UNKNOWN_MODEL, f"unknown {task} model {model!r}; known: {known}")
+        catalogue, model = await resolve_model(backend, upload.model, deadline)
         card = catalogue.models[model]
         image = upload.data
         if upload.image_url is not None:
