@@ -97,12 +97,11 @@ def compose_strip(split: Split, rows: list[int], rng: np.random.Generator) -> Me
     pad_x = rng.uniform(0, 0.04, size=2) * width
     pad_y = rng.uniform(0, 0.2, size=2) * height
     left, top = round(pad_x[0]), round(pad_y[0])
-    canvas = Image.new(
-        "RGB", (width + left + round(pad_x[1]), height + top + round(pad_y[1])), _frame_colour(pixels)
-    )
+    frame = _frame_colour(pixels)
+    canvas = Image.new("RGB", (width + left + round(pad_x[1]), height + top + round(pad_y[1])), frame)
     canvas.paste(row, (left, top))
     angle = rng.uniform(-2, 2)
-    canvas = canvas.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=_frame_colour(pixels))
+    canvas = canvas.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=frame)
     if rng.random() < 0.3:
         canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
     buffer = io.BytesIO()
