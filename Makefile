@@ -13,10 +13,10 @@ SEED ?= 42
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 COMPOSE_GPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.gpu.yml
 
-.PHONY: help setup run test lint format bench bench-meter clean download-mnist train-digit evaluate-digit train-captcha evaluate-captcha retrain-captcha train-meter evaluate-meter up up-gpu down logs
+.PHONY: help setup run test lint format bench bench-meter clean download-mnist download-meter-digits train-digit evaluate-digit train-captcha evaluate-captcha retrain-captcha train-meter evaluate-meter up up-gpu down logs
 
 help:  ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 20
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 24
 
 setup:  ## create .venv and install everything (done by run/test/bench when needed)
 	@scripts/bootstrap.sh
@@ -93,6 +93,9 @@ train-meter: setup  ## retrain the meter's window locator (~25 min on 2 cores) a
 	$(PY) -m meter_service.cli train-locator --out $(METER_MODELS) --name default --seed $(SEED)
 	$(PY) -m meter_service.cli train-reader --data $(METER_DATA) --out $(METER_MODELS) --name default --seed $(SEED)
 	$(MAKE) evaluate-meter WRITE_CARD=--write-card
+
+download-meter-digits: setup  ## fetch the public meter-digit crops (haverland, GitHub; needs internet) into METER_DATA, for train-meter and evaluate-meter (FORCE=1 replaces it)
+	$(PY) -m meter_service.cli download --out $(METER_DATA) $(if $(FORCE),--force)
 
 evaluate-meter: setup  ## score the meter models: 500 fresh photos, real wheel crops (WRITE_CARD=--write-card records it)
 	$(PY) -m meter_service.cli evaluate --model-dir $(METER_MODELS)/default --data $(METER_DATA) $(WRITE_CARD)

@@ -8,6 +8,8 @@
                    held-out synthetic photos, per-wheel accuracy on held-out real crops
     demo           write the demo images served by GET /v1/demo, with their true readings
     baseline       a general-purpose OCR (RapidOCR, installed by hand) on the same real strips
+    download       fetch the public meter-digit crops (needs internet) -> meterdigits.tar.gz; only
+                   this command downloads, never training or evaluation
 
 Each command is its module's own command line (its `main(argv)`), imported only when it runs,
 so this listing needs no TensorFlow.
@@ -43,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": (
         "meter_service.training.baseline",
         "a generic OCR (RapidOCR, if installed) on the same real strips, for comparison",
+    ),
+    "download": (
+        "meter_service.training.download",
+        "fetch the public meter-digit crops (needs internet) into meterdigits.tar.gz",
     ),
 }
 

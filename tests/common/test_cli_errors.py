@@ -89,3 +89,30 @@ def test_describe_names_a_missing_file_and_flattens_messages() -> None:
         == "/x/card.json: not found"
     )
     assert describe(ValueError("bad\n  range")) == "bad range"
+
+
+def test_missing_training_data_says_where_it_comes_from_and_how_to_get_it() -> None:
+    """Which file, its public source, how to name it (--data, make's variable) and the make
+    target that downloads it: the one line a user sees without the data set."""
+    from digit_service.training.data import load_dataset
+    from meter_service.training.reader_data import load_real
+
+    with pytest.raises(ValueError) as digits:
+        load_dataset(Path("/no/such/mnist.npz"))
+    with pytest.raises(ValueError) as meter:
+        load_real(Path("/no/such/meterdigits.tar.gz"))
+    for error, parts in (
+        (digits, ("mnist.npz", "https://storage.googleapis.com/", "DATA=PATH", "`make download-mnist`")),
+        (
+            meter,
+            (
+                "meterdigits.tar.gz",
+                "github.com/haverland/",
+                "METER_DATA=PATH",
+                "`make download-meter-digits`",
+            ),
+        ),
+    ):
+        message = describe(error.value)
+        assert message == str(error.value)  # already one line
+        assert all(part in message for part in parts), message

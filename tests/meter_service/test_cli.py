@@ -22,7 +22,8 @@ def test_listing_names_every_command(capsys: pytest.CaptureFixture[str]) -> None
     assert exit_info.value.code == 2
 
 
-@pytest.mark.parametrize("command", ["generate", "evaluate", "demo"])  # the others import TensorFlow
+# The others import TensorFlow.
+@pytest.mark.parametrize("command", ["generate", "evaluate", "demo", "download"])
 def test_command_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli([command, "--help"])

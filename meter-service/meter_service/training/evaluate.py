@@ -517,7 +517,9 @@ def _real_crops(args: argparse.Namespace, read_wheels: Predict) -> dict[str, Any
     """Per-wheel accuracy on the reader's held-out real crops (the reader's own evaluation),
     read by `read_wheels`, the reader already loaded."""
     if not args.data.exists():
-        print(f"3. real crops: {args.data} not found; skipped (--data, or --no-real)")
+        from meter_service.training.reader_data import missing_data
+
+        print(f"3. real crops: skipped, {missing_data(args.data)} (--no-real: skip them quietly)")
         return {}
     from meter_service.training.reader import evaluate_reader
 

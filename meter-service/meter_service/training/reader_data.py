@@ -326,14 +326,20 @@ REAL_DATA_SOURCE = (
 )
 
 
+def missing_data(data: Path) -> str:
+    """One line for a missing `--data`: which file, where it comes from, how to get or name it."""
+    return (
+        f"{data} not found: the real meter-wheel crops (meterdigits.tar.gz, the public data set "
+        f"{REAL_DATA_SOURCE}, Apache-2.0) or a folder <label>/<file>; point the command at it "
+        "with --data PATH (make: METER_DATA=PATH; `make download-meter-digits` fetches it where "
+        "there is internet)"
+    )
+
+
 def load_real(data: Path, cache: Path = DEFAULT_CACHE, progress: bool = False) -> RealCrops:
     """Unpack (or use a folder), de-duplicate, attach look-alikes and split the real crops."""
     if not data.exists():
-        raise ValueError(
-            f"{data} not found: the real meter-wheel crops (meterdigits.tar.gz, the public data set "
-            f"{REAL_DATA_SOURCE}, Apache-2.0) or a folder <label>/<file>; point the command at it "
-            "with --data PATH (make: METER_DATA=PATH)"
-        )
+        raise ValueError(missing_data(data))
     root = unpack(data, cache)
     crops, report = dedupe(scan_folder(root))
     pixels = read_pixels(crops, progress, desc="read real crops")
