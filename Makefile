@@ -13,7 +13,7 @@ SEED ?= 42
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 COMPOSE_GPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.gpu.yml
 
-.PHONY: help setup run test lint format bench bench-meter clean download-mnist download-meter-digits train-digit evaluate-digit train-captcha evaluate-captcha retrain-captcha train-meter evaluate-meter up up-gpu down logs
+.PHONY: help setup run test lint format bench bench-meter clean download-mnist download-meter-digits train-digit evaluate-digit train-captcha evaluate-captcha retrain-captcha train-meter evaluate-meter retrain-digit retrain-meter up up-gpu down logs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 24
@@ -84,10 +84,6 @@ evaluate-captcha: setup  ## score the captcha models on 2,000 fresh captchas (WR
 	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/default --generate 2000 --seed 2026 $(WRITE_CARD)
 	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/alnum-4to6 --generate 2000 --seed 2026 $(WRITE_CARD)
 
-FEEDBACK ?= http://127.0.0.1:8000
-CAPTCHA_SERVICE ?= http://127.0.0.1:8002
-retrain-captcha: setup  ## fine-tune the served captcha model on users' corrections (FEEDBACK: gateway or export zip); installed and reloaded only if better
-	$(PY) -m captcha_service.cli retrain --feedback $(FEEDBACK) --model $(or $(MODEL),default) --service $(CAPTCHA_SERVICE)
 
 train-meter: setup  ## retrain the meter's window locator (~25 min on 2 cores) and wheel reader (~20 min) and score them
 	$(PY) -m meter_service.cli train-locator --out $(METER_MODELS) --name default --seed $(SEED)
@@ -99,6 +95,22 @@ download-meter-digits: setup  ## fetch the public meter-digit crops (haverland, 
 
 evaluate-meter: setup  ## score the meter models: 500 fresh photos, real wheel crops (WRITE_CARD=--write-card records it)
 	$(PY) -m meter_service.cli evaluate --model-dir $(METER_MODELS)/default --data $(METER_DATA) $(WRITE_CARD)
+
+# Learning from corrections: each command fetches the corrections of MODEL from the gateway's
+# export (FEEDBACK: the gateway's URL or an export zip), fine-tunes the served model, and installs
+# and reloads it only when it is better on held-out corrections and no worse on its own evaluation.
+FEEDBACK ?= http://127.0.0.1:8000
+DIGIT_SERVICE ?= http://127.0.0.1:8001
+CAPTCHA_SERVICE ?= http://127.0.0.1:8002
+METER_SERVICE ?= http://127.0.0.1:8003
+retrain-digit: setup  ## fine-tune the served digit model (MODEL, default cnn) on users' corrections; needs DATA (MNIST)
+	$(PY) -m digit_service.training.retrain --feedback $(FEEDBACK) --model $(or $(MODEL),cnn) --data $(DATA) --models-dir $(DIGIT_MODELS) --service $(DIGIT_SERVICE)
+
+retrain-captcha: setup  ## fine-tune the served captcha model on users' corrections; installed and reloaded only if better
+	$(PY) -m captcha_service.cli retrain --feedback $(FEEDBACK) --model $(or $(MODEL),default) --models-dir $(CAPTCHA_MODELS) --service $(CAPTCHA_SERVICE)
+
+retrain-meter: setup  ## fine-tune the served meter reader on users' corrections (METER_DATA mixed in when present)
+	$(PY) -m meter_service.cli retrain --feedback $(FEEDBACK) --model $(or $(MODEL),default) --data $(METER_DATA) --models-dir $(METER_MODELS) --service $(METER_SERVICE)
 
 clean:  ## remove logs and caches (keeps .venv)
 	rm -rf .run .pytest_cache .ruff_cache bench/results

@@ -12,25 +12,36 @@
    the services do not load from), and nothing is deleted.
 5. `request_reload`: `POST /v1/admin/reload` on the recognizer, which swaps models without
    dropping a request (`recognition_common.reloading`).
+
+`retrain` runs them in that order for any task: the task supplies a `Retrainer` (its training
+data, its fine-tuning, its two measures), and every task's command reports, judges and installs
+the same way. `add_retrain_arguments` gives every task's command the same options.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import io
 import json
 import math
+import os
+import shlex
 import shutil
+import sys
+import time
 import zipfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from recognition_common.model_card import CARD_FILE
+from recognition_common.model_card import CARD_FILE, read_card, update_card_metrics
 
 HISTORY = ".history"
 MANIFEST = "manifest.csv"
+MIN_CORRECTIONS = 10  # fewer to train on than this teaches nothing and proves nothing
 
 
 @dataclass(frozen=True)
@@ -171,3 +182,148 @@ def _http(method: str, url: str, headers: dict[str, str], timeout: float, doing:
     if reply.status_code != 200:
         raise ValueError(f"{url} answered {reply.status_code}: {reply.text[:200]}")
     return reply
+
+
+# --- The command every task runs -----------------------------------------------------------------
+
+
+class Retrainer(Protocol):
+    """What one task supplies to `retrain`; the order of the steps and the verdict are shared."""
+
+    task: str  # the gateway's task name ("captcha", ...)
+    evaluation: str  # the task's own evaluation, in words, for the report and the card
+    evaluation_samples: int  # its size, for the default tolerance (one standard error)
+    work_root: Path  # where work folders go by default (the task's training-runs/<task>/)
+
+    def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
+        """Write the training data (corrections mixed with the original data) under `work`;
+        returns what went into it, for the report."""
+        ...
+
+    def fine_tune(self, model_dir: Path, work: Path) -> Path:
+        """The served model fine-tuned on `prepare`'s data: a new model directory under `work`,
+        its card naming it and the next version."""
+        ...
+
+    def task_accuracy(self, model_dir: Path) -> float:
+        """The model's score on the task's own evaluation."""
+        ...
+
+    def corrections_accuracy(self, model_dir: Path, held: list[CorrectionFile]) -> float:
+        """The share of the held-out corrections the model reads exactly as corrected."""
+        ...
+
+
+def add_retrain_arguments(
+    parser: argparse.ArgumentParser, task: str, models_dir: Path, admin_env: str
+) -> None:
+    """The options every task's `retrain` takes (each adds its own after them)."""
+    parser.add_argument(
+        "--feedback",
+        required=True,
+        help="the gateway's base URL, or a corrections export (.zip) saved from it",
+    )
+    parser.add_argument(
+        "--api-key", default=os.environ.get("RECOGNITION_API_KEY"), help="X-API-Key for the gateway"
+    )
+    parser.add_argument(
+        "--model", default="default", help="the served model to improve (default: %(default)s)"
+    )
+    parser.add_argument("--models-dir", type=Path, default=models_dir, help="default: %(default)s")
+    parser.add_argument(
+        "--work", type=Path, help=f"work folder (default: training-runs/{task}/retrain-<model>)"
+    )
+    parser.add_argument(
+        "--held-out", type=float, default=0.2, help="share of corrections held out (default 0.2)"
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        help="how much worse on the task's evaluation still counts as no worse (default: one "
+        "standard error of the served model's score there, the evaluation's own noise)",
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--service", help=f"the {task} service's URL, asked to reload once installed")
+    parser.add_argument(
+        "--admin-token", default=os.environ.get(admin_env), help=f"its admin token ({admin_env})"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def retrain(retrainer: Retrainer, args: argparse.Namespace, command: list[str]) -> dict[str, Any]:
+    """Corrections in, the served model fine-tuned, judged, and installed and reloaded when
+    better (see the module docstring). Exits with status 1 when the new model is not installed.
+    `command`: the command line, recorded in the new model's card."""
+    task = retrainer.task
+    model_dir = args.models_dir / args.model
+    if not (model_dir / CARD_FILE).is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(model_dir / CARD_FILE))
+    card = read_card(model_dir)
+    work = args.work or retrainer.work_root / f"retrain-{args.model}"
+    if work.exists():
+        work = work.with_name(f"{work.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    started = time.perf_counter()
+
+    everything = fetch_corrections(args.feedback, task, work / "export", args.api_key)
+    mine = [c for c in everything if c.model in ("", args.model)]
+    train, held = split_corrections(mine, args.held_out)
+    print(
+        f"{len(mine)} corrections of {args.model} ({len(everything)} in the export): "
+        f"{len(train)} to train on, {len(held)} held out, "
+        f"{len(mine) - len(train) - len(held)} left out (one image, two labels)"
+    )
+    if len(train) < MIN_CORRECTIONS or not held:
+        raise ValueError(
+            f"too few corrections of {args.model} to retrain on: {len(train)} to train on and "
+            f"{len(held)} held out (at least {MIN_CORRECTIONS} and 1); collect more with the pages' "
+            f"'Wrong? Correct it' or POST /api/v1/{task}/feedback"
+        )
+    mixture = retrainer.prepare(train, held, work)
+    new_dir = retrainer.fine_tune(model_dir, work)
+
+    old_task = retrainer.task_accuracy(model_dir)
+    verdict = Verdict(
+        old_task=old_task,
+        new_task=retrainer.task_accuracy(new_dir),
+        old_corrections=retrainer.corrections_accuracy(model_dir, held),
+        new_corrections=retrainer.corrections_accuracy(new_dir, held),
+        tolerance=(
+            args.tolerance
+            if args.tolerance is not None
+            else standard_error(old_task, retrainer.evaluation_samples)
+        ),
+    )
+    new_card = read_card(new_dir)
+    figures = {
+        "task_evaluation": retrainer.evaluation,
+        "tolerance": round(verdict.tolerance, 4),
+        "held_out_corrections": len(held),
+        "before": {"task": verdict.old_task, "corrections": verdict.old_corrections, "version": card.version},
+        "after": {
+            "task": verdict.new_task,
+            "corrections": verdict.new_corrections,
+            "version": new_card.version,
+        },
+        "training": mixture,
+        "installed": verdict.install,
+        "retrained_with": shlex.join(command),
+        "retrained_at": date.today().isoformat(),
+    }
+    update_card_metrics(new_dir, {"retrained_from_corrections": figures})
+    print(f"\n{args.model}: {card.version} (served) -> {new_card.version} (fine-tuned on corrections)")
+    print(f"  task's evaluation ({retrainer.evaluation}): {verdict.old_task:.4f} -> {verdict.new_task:.4f}")
+    print(
+        f"  {len(held)} held-out corrections: {verdict.old_corrections:.4f} -> {verdict.new_corrections:.4f}"
+    )
+    print(f"  {verdict.reason()} ({time.perf_counter() - started:.0f} s in all)")
+    if not verdict.install:
+        print(f"  the served model is unchanged; the new one is in {new_dir}", file=sys.stderr)
+        raise SystemExit(1)
+    target, kept = install(new_dir, args.models_dir, args.model)
+    print(f"  installed {target} ({new_card.version}); the previous model is kept in {kept}")
+    if args.service:
+        reloaded = request_reload(args.service, args.admin_token)
+        print(f"  {args.service} reloaded: {reloaded}")
+    else:
+        print("  reload the service to serve it: POST /v1/admin/reload, SIGHUP, or a restart")
+    return figures

@@ -6,6 +6,7 @@
                    (or --evaluate it alone)
     evaluate       the whole reader as the service runs it: window IoU and exact readings on
                    held-out synthetic photos, per-wheel accuracy on held-out real crops
+    retrain        fine-tune the served reader on users' corrections (the gateway's feedback export)
     demo           write the demo images served by GET /v1/demo, with their true readings
     baseline       a general-purpose OCR (RapidOCR, installed by hand) on the same real strips
     download       fetch the public meter-digit crops (needs internet) -> meterdigits.tar.gz; only
@@ -41,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "meter_service.training.evaluate",
         "window IoU, exact readings, real-crop wheel accuracy; --write-card",
     ),
+    "retrain": (
+        "meter_service.training.retrain",
+        "fine-tune the served reader on users' corrections; installed only if better",
+    ),
     "demo": ("meter_service.training.demo", "write the demo images of GET /v1/demo"),
     "baseline": (
         "meter_service.training.baseline",
@@ -53,7 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 # Commands whose modules import TensorFlow: imported first, without its start-up lines.
-USES_TENSORFLOW = {"train-locator", "train-reader", "evaluate"}
+USES_TENSORFLOW = {"train-locator", "train-reader", "evaluate", "retrain"}
 
 USAGE = "usage: python -m meter_service.cli {" + ",".join(COMMANDS) + "} [options | --help]"
 

@@ -3,6 +3,7 @@ gateway's own code."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from pathlib import Path
@@ -13,9 +14,11 @@ from gateway.feedback import DirectoryStore, write_export
 from recognition_common.retraining import (
     HISTORY,
     Verdict,
+    add_retrain_arguments,
     fetch_corrections,
     install,
     next_version,
+    retrain,
     split_corrections,
     standard_error,
 )
@@ -78,3 +81,104 @@ def test_the_tolerance_is_the_evaluations_noise() -> None:
     assert standard_error(0.986, 500) == pytest.approx(0.00525, abs=1e-4)
     assert standard_error(0.986, 300) > standard_error(0.986, 3000)
     assert standard_error(1.0, 100) == 0.0
+
+
+class FakeRetrainer:
+    """A task whose fine-tuning copies the served model with the next version and whose two
+    measures are set by the test: what `retrain` decides from them is what is under test."""
+
+    task = "captcha"
+    evaluation = "a fake evaluation"
+    evaluation_samples = 1000
+
+    def __init__(self, work_root: Path, old: tuple[float, float], new: tuple[float, float]) -> None:
+        self.work_root = work_root
+        self.scores = {"1.0.0": old, "1.1.0": new}
+        self.prepared: tuple[int, int] | None = None
+
+    def prepare(self, train: list, held: list, work: Path) -> dict:
+        self.prepared = (len(train), len(held))
+        return {"corrections": len(train)}
+
+    def fine_tune(self, model_dir: Path, work: Path) -> Path:
+        out = work / "out" / model_dir.name
+        out.mkdir(parents=True)
+        card = json.loads((model_dir / "card.json").read_text())
+        (out / "card.json").write_text(json.dumps({**card, "version": next_version(card["version"])}))
+        return out
+
+    def _version(self, model_dir: Path) -> str:
+        return json.loads((model_dir / "card.json").read_text())["version"]
+
+    def task_accuracy(self, model_dir: Path) -> float:
+        return self.scores[self._version(model_dir)][0]
+
+    def corrections_accuracy(self, model_dir: Path, held: list) -> float:
+        return self.scores[self._version(model_dir)][1]
+
+
+def retrain_args(tmp_path: Path, feedback: Path, **overrides: object) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_retrain_arguments(parser, "captcha", tmp_path / "models", "NO_SUCH_TOKEN_VARIABLE")
+    args = parser.parse_args(["--feedback", str(feedback), "--work", str(tmp_path / "work"), "--quiet"])
+    for key, value in overrides.items():
+        setattr(args, key, value)
+    return args
+
+
+def served_model(tmp_path: Path) -> Path:
+    model = tmp_path / "models" / "default"
+    model.mkdir(parents=True)
+    (model / "card.json").write_text(
+        json.dumps(
+            {
+                "name": "default",
+                "version": "1.0.0",
+                "task": "captcha",
+                "classes": [],
+                "input_shape": [1],
+                "created": "2026-01-01",
+            }
+        )
+    )
+    return model
+
+
+def test_retrain_installs_a_better_model_and_records_both_models_figures(tmp_path: Path) -> None:
+    served_model(tmp_path)
+    fake = FakeRetrainer(tmp_path, old=(0.95, 0.10), new=(0.95, 0.70))
+    figures = retrain(fake, retrain_args(tmp_path, export_zip(tmp_path)), ["retrain"])
+    assert fake.prepared is not None and fake.prepared[0] + fake.prepared[1] == 39
+    assert figures["installed"] is True
+    assert figures["before"] == {"task": 0.95, "corrections": 0.10, "version": "1.0.0"}
+    assert figures["after"]["version"] == "1.1.0"
+    assert figures["tolerance"] == pytest.approx(standard_error(0.95, 1000), abs=1e-4)
+    card = json.loads((tmp_path / "models" / "default" / "card.json").read_text())
+    assert card["version"] == "1.1.0" and card["metrics"]["retrained_from_corrections"]["installed"]
+    assert (tmp_path / "models" / HISTORY / "default-1.0.0" / "card.json").is_file()
+
+
+def test_retrain_refuses_a_model_worse_at_its_task_and_leaves_the_served_one(tmp_path: Path) -> None:
+    served_model(tmp_path)
+    fake = FakeRetrainer(tmp_path, old=(0.95, 0.10), new=(0.90, 0.90))
+    with pytest.raises(SystemExit) as exit_info:
+        retrain(fake, retrain_args(tmp_path, export_zip(tmp_path)), ["retrain"])
+    assert exit_info.value.code == 1
+    card = json.loads((tmp_path / "models" / "default" / "card.json").read_text())
+    assert card["version"] == "1.0.0" and not (tmp_path / "models" / HISTORY).exists()
+    (new_card,) = (tmp_path / "work").glob("out/default/card.json")
+    assert json.loads(new_card.read_text())["metrics"]["retrained_from_corrections"]["installed"] is False
+
+
+def test_retrain_with_too_few_corrections_says_so_before_training(tmp_path: Path) -> None:
+    served_model(tmp_path)
+    store = DirectoryStore(tmp_path / "store")
+    for i in range(5):
+        store.add("captcha", f"image-{i}".encode(), "PNG", f"ab{i:02d}", model="default")
+    buffer = io.BytesIO()
+    write_export(store, store.corrections("captcha"), buffer)
+    (tmp_path / "few.zip").write_bytes(buffer.getvalue())
+    fake = FakeRetrainer(tmp_path, old=(0.95, 0.1), new=(0.95, 0.9))
+    with pytest.raises(ValueError, match="too few corrections of default"):
+        retrain(fake, retrain_args(tmp_path, tmp_path / "few.zip"), ["retrain"])
+    assert fake.prepared is None

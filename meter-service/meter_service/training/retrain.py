@@ -1,0 +1,301 @@
+"""`retrain`: users' corrections in, a better meter reader served, or a clear reason why not.
+
+    python -m meter_service.cli retrain --feedback http://127.0.0.1:8000 [--model default] \\
+        [--data ../shared/data/meter-digits/meterdigits.tar.gz] \\
+        [--service http://127.0.0.1:8003]                                   # = make retrain-meter
+
+1. The corrections of `--model` (photos or window crops, each with the right reading), from the
+   gateway's export (`--feedback URL`, with `--api-key` when keys are on) or a zip saved from
+   it; a fifth held out, the same ones every time; images stored with two readings left out
+   (`recognition_common.retraining`).
+2. Training wheels: each correction located and cut into as many wheels as its reading has
+   digits by the service's own steps (`pipeline`), the cut among its alignments that the served
+   reader finds most like the reading; each wheel labelled with its digit, or, when the served
+   reader sees it rolling from that digit to the next, with where it stands (the reading's rule
+   floors a rolling wheel). A photo whose window is not found is reported and left out. They are
+   repeated to about a fifth of the training set and mixed with `--mix` crops of the reader's
+   own training data (the real crops' train split of `--data`, else rendered wheels), so the
+   reader does not forget them.
+3. The served reader fine-tuned on them (`--epochs`, a tenth of training's learning rate, the
+   same augmentation and soft labels as training); the locator is kept as it is.
+4. Old and new judged on the task's own evaluation (the reader's whole-digit accuracy on the
+   held-out test split of the real crops; rendered wheels when `--data` is missing) and on the
+   held-out corrections, read by the whole pipeline (wheels counted, as the service does by
+   default) exactly as corrected and not refused.
+5. Installed as the next version when no worse on the first (beyond one standard error, or
+   `--tolerance`) and better on the second, and the service asked to reload (`--service`,
+   `--admin-token` or METER_ADMIN_TOKEN); otherwise the served model is untouched and the
+   command exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from PIL import Image
+
+from meter_service import pipeline
+from meter_service.config import MeterSettings
+from meter_service.pipeline import MeterOptions, Thresholds
+from meter_service.reader import NUM_CLASSES, decode_wheels, reader_input
+from meter_service.recognizer import LOCATOR
+from meter_service.training.evaluate import locate_jobs, read_cuts
+from meter_service.training.reader import (
+    DEFAULT_DATA,
+    DEFAULT_MODELS,
+    LABEL_SIGMA,
+    SYNTHETIC_EVAL_SEED,
+    build_reader,
+    evaluate_reader,
+    make_dataset,
+    read_positions,
+    score_positions,
+)
+from meter_service.training.reader_data import load_real, synthetic_crops
+from recognition_common.model_card import MODEL_FILE, read_card, write_card
+from recognition_common.models import load_compiled
+from recognition_common.retraining import CorrectionFile, add_retrain_arguments, next_version, retrain
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CORRECTION_SHARE = 0.2  # of the training set: enough to move the reader, not to take it over
+ROLLING = (0.2, 0.8)  # a wheel read this far past its labelled digit is rolling to the next
+SYNTHETIC_SHARE = 0.2  # of the mixed-in crops, rendered (as in training), the rest real
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m meter_service.cli retrain",
+        description="Fine-tune a served meter reader on users' corrections; install it only if better.",
+    )
+    add_retrain_arguments(parser, "meter", DEFAULT_MODELS, "METER_ADMIN_TOKEN")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="the real wheel crops (meterdigits.tar.gz): their train split is mixed in, their "
+        "test split evaluates; without them rendered wheels do both (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--mix", type=int, default=8000, help="crops of the original data mixed in (default 8000)"
+    )
+    parser.add_argument(
+        "--evaluate",
+        type=int,
+        default=2000,
+        help="rendered wheels to evaluate on without --data (default 2000)",
+    )
+    parser.add_argument("--epochs", type=int, default=4, help="passes over the training set (default 4)")
+    parser.add_argument(
+        "--learning-rate", type=float, default=2e-4, help="a tenth of training's (default %(default)s)"
+    )
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args(argv)
+    if args.mix < 100 or args.evaluate < 10:
+        parser.error("--mix must be at least 100 and --evaluate at least 10")
+    return args
+
+
+@dataclass
+class MeterRetrainer:
+    """The meter's part of `retrain` (`recognition_common.retraining.Retrainer`)."""
+
+    args: argparse.Namespace
+    task: str = "meter"
+    work_root: Path = REPO_ROOT / "training-runs" / "meter"
+    training: tuple[np.ndarray, np.ndarray] | None = None  # written by `prepare`: uint8 crops, classes
+    test_size: int = 1000  # the real test split's whole-digit crops, counted by `task_accuracy`
+    thresholds: Thresholds = field(
+        default_factory=lambda: Thresholds(
+            MeterSettings().min_confidence,
+            MeterSettings().min_window_score,
+            MeterSettings().min_reading_confidence,
+        )
+    )
+
+    @property
+    def real(self) -> bool:
+        return self.args.data.exists()
+
+    @property
+    def evaluation(self) -> str:
+        if self.real:
+            return f"the reader's whole-digit accuracy on the held-out test split of {self.args.data.name}"
+        rendered = f"{self.args.evaluate} rendered wheels, seed {SYNTHETIC_EVAL_SEED}"
+        return f"the reader's whole-digit accuracy on {rendered}"
+
+    @property
+    def evaluation_samples(self) -> int:
+        return self.test_size if self.real else int(self.args.evaluate)
+
+    def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
+        args = self.args
+        wheels, labels, left_out = correction_wheels(train, args.models_dir / args.model, self.thresholds)
+        if not len(labels):
+            raise ValueError(
+                f"no window was found in any of the {len(train)} corrections: nothing to train on"
+            )
+        rng = np.random.default_rng(args.seed)
+        synthetic = round(args.mix * SYNTHETIC_SHARE) if self.real else args.mix
+        parts = [synthetic_crops(synthetic, args.seed)]
+        if self.real:
+            split = load_real(args.data, progress=not args.quiet).splits["train"]
+            picks = rng.choice(len(split), size=min(args.mix - synthetic, len(split)), replace=False)
+            parts.append((split.pixels[picks], split.labels[picks]))
+        mixed = sum(len(part[1]) for part in parts)
+        repeat = max(1, round(CORRECTION_SHARE * mixed / ((1 - CORRECTION_SHARE) * len(labels))))
+        parts.append((np.repeat(wheels, repeat, axis=0), np.repeat(labels, repeat)))
+        self.training = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        source = (
+            f"the train split of {args.data.name} and rendered wheels" if self.real else "rendered wheels"
+        )
+        print(
+            f"training on {len(labels)} wheels from {len(train) - left_out} corrections (x{repeat}) and "
+            f"{mixed} crops of {source}; {left_out} corrections left out (no window found)"
+        )
+        return {
+            "corrections": len(train),
+            "left_out_no_window": left_out,
+            "correction_wheels": len(labels),
+            "rolling_wheels": int(np.sum(labels % 10 != 0)),
+            "repeated": repeat,
+            "mixed": f"{mixed} crops of {source}",
+        }
+
+    def fine_tune(self, model_dir: Path, work: Path) -> Path:
+        args, card = self.args, read_card(model_dir)
+        assert self.training is not None, "prepare() first"
+        keras.utils.set_random_seed(args.seed)
+        model = keras.saving.load_model(model_dir / MODEL_FILE, compile=False)
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.learning_rate), loss=keras.losses.CategoricalCrossentropy()
+        )
+        pixels, labels = self.training
+        model.fit(
+            make_dataset(pixels, labels, args.batch_size, True, args.seed, LABEL_SIGMA),
+            epochs=args.epochs,
+            shuffle=False,  # the pipeline shuffles
+            verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
+        )
+        out = work / "out" / card.name
+        # The locator (a sub-directory) as it is; the reader's own files are replaced below.
+        replaced = {MODEL_FILE, "history.json", "training_curve.png"}
+        shutil.copytree(
+            model_dir,
+            out,
+            ignore=lambda folder, names: [n for n in names if Path(folder) == model_dir and n in replaced],
+        )
+        servable = build_reader()
+        servable.set_weights(model.get_weights())
+        keras.saving.save_model(servable, out / MODEL_FILE)
+        training_data = dict(card.training_data)
+        training_data["fine_tuned_on_corrections"] = {
+            "from_version": card.version,
+            "epochs": args.epochs,
+            "learning_rate": args.learning_rate,
+            "training_crops": len(labels),
+        }
+        update = {
+            "version": next_version(card.version),
+            "training_data": training_data,
+            "metrics": {},
+            "created": date.today().isoformat(),
+        }
+        write_card(out, card.model_copy(update=update))
+        return out
+
+    def task_accuracy(self, model_dir: Path) -> float:
+        if self.real:
+            figures = evaluate_reader(model_dir, self.args.data, synthetic=0)
+            self.test_size = int(figures["test_whole_digit_crops"])
+            return float(figures["test_whole_digit_accuracy"])
+        _, predict = load_compiled(model_dir, 512)
+        pixels, labels = synthetic_crops(self.args.evaluate, SYNTHETIC_EVAL_SEED, whole_share=1.0)
+        positions, _ = read_positions(predict, reader_input(pixels))
+        return float(score_positions(positions, labels)["whole_digit_accuracy"])
+
+    def corrections_accuracy(self, model_dir: Path, held: list[CorrectionFile]) -> float:
+        results = read_images([Image.open(c.path) for c in held], model_dir, MeterOptions(), self.thresholds)
+        right = [
+            result is not None and result["text"] == correction.label and not result["rejected"]
+            for correction, result in zip(held, results, strict=True)
+        ]
+        return float(np.mean(right))
+
+
+def read_images(
+    images: list[Image.Image], model_dir: Path, options: MeterOptions, thresholds: Thresholds
+) -> list[dict[str, Any] | None]:
+    """Each image through the service's steps with `model_dir`'s locator and reader (None: no
+    window found)."""
+    locator_card, locator = load_compiled(model_dir / LOCATOR, 16)
+    _, reader = load_compiled(model_dir, 256)
+    jobs = [
+        pipeline.start(image.convert("RGB"), options, tuple(locator_card.input_shape)) for image in images
+    ]
+    refused = locate_jobs(jobs, locator)
+    cuts = [None if i in refused else pipeline.cut(job) for i, job in enumerate(jobs)]
+    return read_cuts(jobs, cuts, reader, thresholds)
+
+
+def correction_wheels(
+    corrections: list[CorrectionFile], model_dir: Path, thresholds: Thresholds
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The wheels of each correction as the service cuts them, labelled from its reading:
+    uint8 (N, 32, 20, 3) crops and class indices (tenths), and how many corrections were left out."""
+    locator_card, locator = load_compiled(model_dir / LOCATOR, 16)
+    _, reader = load_compiled(model_dir, 256)
+    shape = tuple(locator_card.input_shape)
+    crops: list[np.ndarray] = []
+    labels: list[int] = []
+    left_out = 0
+    for correction in corrections:
+        options = MeterOptions(wheels=len(correction.label))
+        job = pipeline.start(Image.open(correction.path).convert("RGB"), options, shape)
+        if locate_jobs([job], locator):
+            left_out += 1
+            continue
+        digits = np.array([int(d) for d in correction.label])
+        best: tuple[float, np.ndarray, list[float]] | None = None
+        for candidate in pipeline.cut(job).candidates:  # the alignment most like the reading
+            probabilities = reader(candidate.cells)
+            readings = decode_wheels(probabilities)
+            mass = [_mass_near(p, d) for p, d in zip(probabilities, digits, strict=True)]
+            score = float(np.sum(np.log(np.maximum(mass, 1e-6))))
+            if best is None or score > best[0]:
+                best = (score, candidate.cells, [r.position for r in readings])
+        assert best is not None
+        _, cells, positions = best
+        crops.append(np.round(cells * 255).astype(np.uint8))
+        labels += [wheel_class(position, digit) for position, digit in zip(positions, digits, strict=True)]
+    pixels = np.concatenate(crops) if crops else np.zeros((0, 32, 20, 3), np.uint8)
+    return pixels, np.asarray(labels, np.int32), left_out
+
+
+def wheel_class(position: float, digit: int) -> int:
+    """A wheel's training class: its labelled digit, or where it stands when the served reader
+    sees it rolling from that digit towards the next (a reading floors a rolling wheel)."""
+    past = (position - digit) % 10
+    if ROLLING[0] <= past <= ROLLING[1]:
+        return round((digit + past) * 10) % NUM_CLASSES
+    return digit * 10
+
+
+def _mass_near(probabilities: np.ndarray, digit: int) -> float:
+    """The probability that a wheel shows `digit`: stands from half a digit below it to just
+    under the next (rolling past it, which the reading floors to it)."""
+    classes = np.arange(digit * 10 - 5, digit * 10 + 10) % NUM_CLASSES
+    return float(probabilities[classes].sum())
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    retrain(MeterRetrainer(args), args, ["python", "-m", "meter_service.cli", "retrain", *argv])
