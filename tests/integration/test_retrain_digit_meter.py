@@ -1,11 +1,12 @@
-"""The digit and meter retrain commands, end to end at a small scale.
+"""The digit and meter retrain commands, end to end at a small scale; the corrections are
+`bench.corrections`'s, the same styles as the README's full-scale figures.
 
 Meter: window crops of a meter whose small drums show the neighbouring digits above and below
-(which the shipped reader misreads on about two in five) are corrected through a real gateway;
+(the shipped reader reads about half) are corrected through a real gateway;
 `python -m meter_service.cli retrain` fetches them, fine-tunes the reader, judges old and new and
 has a real meter service reload the new one when it is installed.
-Digit: seven-segment numbers (as on a display, which the MNIST-trained `cnn` reads about two in
-five of) in an export zip, with an MNIST-layout file of pen-drawn digits standing in for MNIST
+Digit: seven-segment numbers (as on a display; the MNIST-trained `cnn` reads about two in five)
+in an export zip, with an MNIST-layout file of pen-drawn digits standing in for MNIST
 (CI has no MNIST).
 At this scale the new model may come out a little worse on its own evaluation, and then the
 command must refuse it: each test checks that whichever happens is what the figures call for.
@@ -13,8 +14,6 @@ command must refuse it: each test checks that whichever happens is what the figu
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
 import os
 import random
@@ -27,8 +26,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
+from bench.corrections import small_drums, write_corrections
 from tests.support import processes
 from tests.support.processes import REPO_ROOT, UvicornApp, wait_until
 
@@ -61,22 +60,6 @@ def judged_as_the_figures_say(code: int, report: str, models: Path, work: Path, 
 # --- Meter --------------------------------------------------------------------------------------
 
 
-def small_drums(rng: np.random.Generator) -> tuple[bytes, str]:
-    """A window crop whose drums are small: the digits above and below show in every wheel."""
-    from meter_service.synth import random_window_style, render_window
-
-    wheels = int(rng.integers(5, 7))
-    style = random_window_style(rng, wheels)
-    style = dataclasses.replace(
-        style, wheel_styles=tuple(dataclasses.replace(w, pitch=0.55) for w in style.wheel_styles)
-    )
-    digits = rng.integers(0, 10, size=wheels)
-    sample = render_window([float(d) + rng.uniform(-0.03, 0.03) for d in digits], style, rng=rng)
-    buffer = io.BytesIO()
-    sample.image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue(), "".join(str(int(d)) for d in digits)
-
-
 @pytest.fixture(scope="module")
 def meter_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("meter-models")
@@ -100,7 +83,7 @@ def test_meter_corrections_make_a_better_reader_that_is_served(
     meter_stack: tuple[UvicornApp, UvicornApp], meter_models: Path, tmp_path: Path
 ) -> None:
     service, gateway = meter_stack
-    rng = np.random.default_rng(2026)
+    rng = random.Random(2026)
     with httpx.Client(base_url=gateway.url, timeout=30) as client:
         for index in range(150):
             image, text = small_drums(rng)
@@ -145,37 +128,6 @@ def test_a_meter_wheel_is_labelled_by_its_digit_unless_it_rolls() -> None:
 
 # --- Digit --------------------------------------------------------------------------------------
 
-SEGMENTS = {
-    "0": "abcdef", "1": "bc", "2": "abged", "3": "abgcd", "4": "fgbc",
-    "5": "afgcd", "6": "afgedc", "7": "abc", "8": "abcdefg", "9": "abcdfg",
-}  # fmt: skip
-
-
-def seven_segment(text: str, rng: random.Random) -> bytes:
-    """`text` as a display shows it, dark on light, at a random size and place on 280x280."""
-    image = Image.new("L", (280, 280), 255)
-    draw = ImageDraw.Draw(image)
-    height = rng.uniform(0.4, 0.7) * 280
-    width, gap, bar = height * rng.uniform(0.45, 0.6), height * 0.2, rng.uniform(0.1, 0.16) * height
-    total = len(text) * width + (len(text) - 1) * gap
-    x0, y0 = rng.uniform(14, max(15, 266 - total)), rng.uniform(28, 252 - height)
-    for index, char in enumerate(text):
-        x = x0 + index * (width + gap)
-        boxes = {
-            "a": (x, y0, x + width, y0 + bar),
-            "g": (x, y0 + height / 2 - bar / 2, x + width, y0 + height / 2 + bar / 2),
-            "d": (x, y0 + height - bar, x + width, y0 + height),
-            "f": (x, y0, x + bar, y0 + height / 2),
-            "b": (x + width - bar, y0, x + width, y0 + height / 2),
-            "e": (x, y0 + height / 2, x + bar, y0 + height),
-            "c": (x + width - bar, y0 + height / 2, x + width, y0 + height),
-        }
-        for segment in SEGMENTS[char]:
-            draw.rectangle(boxes[segment], fill=0)
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
 
 def pen_digits_npz(path: Path, train: int, test: int) -> None:
     """An MNIST-layout file of pen-drawn digits (`digit_service.synth`), MNIST's 28x28 framing."""
@@ -198,25 +150,12 @@ def pen_digits_npz(path: Path, train: int, test: int) -> None:
     np.savez_compressed(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
 
 
-def digit_export(path: Path, count: int) -> None:
-    from gateway.feedback import DirectoryStore, write_export
-
-    store = DirectoryStore(path.parent / "store")
-    rng = random.Random(2026)
-    for _ in range(count):
-        text = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 3)))
-        store.add("digit", seven_segment(text, rng), "PNG", text, model="cnn")
-    buffer = io.BytesIO()
-    write_export(store, store.corrections("digit"), buffer)
-    path.write_bytes(buffer.getvalue())
-
-
 @pytest.mark.slow
 def test_digit_corrections_make_a_better_model_or_a_clear_refusal(tmp_path: Path) -> None:
     models = tmp_path / "models"
     shutil.copytree(REPO_ROOT / "digit-service" / "models" / "cnn", models / "cnn")
     pen_digits_npz(tmp_path / "pen-digits.npz", train=6000, test=300)
-    digit_export(tmp_path / "corrections.zip", 250)
+    write_corrections("digit", 250, tmp_path / "corrections.zip")
     code, report = run_command(
         [sys.executable, "-m", "digit_service.training.retrain",
          "--feedback", str(tmp_path / "corrections.zip"), "--model", "cnn", "--models-dir", str(models),
