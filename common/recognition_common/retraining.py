@@ -215,7 +215,7 @@ class Retrainer(Protocol):
 
 
 def add_retrain_arguments(
-    parser: argparse.ArgumentParser, task: str, models_dir: Path, admin_env: str
+    parser: argparse.ArgumentParser, task: str, models_dir: Path, admin_env: str, model: str = "default"
 ) -> None:
     """The options every task's `retrain` takes (each adds its own after them)."""
     parser.add_argument(
@@ -226,9 +226,7 @@ def add_retrain_arguments(
     parser.add_argument(
         "--api-key", default=os.environ.get("RECOGNITION_API_KEY"), help="X-API-Key for the gateway"
     )
-    parser.add_argument(
-        "--model", default="default", help="the served model to improve (default: %(default)s)"
-    )
+    parser.add_argument("--model", default=model, help="the served model to improve (default: %(default)s)")
     parser.add_argument("--models-dir", type=Path, default=models_dir, help="default: %(default)s")
     parser.add_argument(
         "--work", type=Path, help=f"work folder (default: training-runs/{task}/retrain-<model>)"

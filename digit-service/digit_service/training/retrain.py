@@ -58,7 +58,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog="python -m digit_service.training.retrain",
         description="Fine-tune a served digit model on users' corrections; install it only if better.",
     )
-    add_retrain_arguments(parser, "digit", DEFAULT_OUT, "DIGIT_ADMIN_TOKEN")
+    add_retrain_arguments(parser, "digit", DEFAULT_OUT, "DIGIT_ADMIN_TOKEN", model="cnn")
     parser.add_argument(
         "--data",
         type=Path,
