@@ -13,7 +13,7 @@
    junk (what the shipped models learned, so the new one does not forget it or stop refusing
    junk).
 3. The served model fine-tuned on them (`--epochs`, a twentieth of training's learning rate,
-   batch normalisation frozen), its calibration temperature kept.
+   training's augmentation), its calibration temperature kept.
 4. Old and new judged on the task's own evaluation (the whole pipeline on MNIST test digits, as
    they are, in every rendered style, in rows, and junk that must be refused; seed 2026) and on
    the held-out corrections, read exactly as corrected and not refused.
@@ -30,6 +30,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from digit_service.training.train import DEFAULT_DATA, DEFAULT_OUT, RECIPES, REP
 from recognition_common.cli import run_main
 from recognition_common.errors import ApiError
 from recognition_common.imaging import ImageLimits, load_image, open_image
-from recognition_common.model_card import MODEL_FILE, read_card, write_card
+from recognition_common.model_card import MODEL_FILE, ModelCard, read_card, write_card
 from recognition_common.models import load_compiled
 from recognition_common.retraining import CorrectionFile, add_retrain_arguments, next_version, retrain
 
@@ -89,7 +90,25 @@ class DigitRetrainer:
     task: str = "digit"
     work_root: Path = REPO_ROOT / "training-runs" / "digit"
     training: dict[str, DataSet] = field(default_factory=dict)  # written by `prepare`
-    _evaluation_sets: dict[str, list[pipeline_eval.Case]] | None = None
+    models: dict[Path, tuple[ModelCard, pipeline_eval.PredictFn]] = field(default_factory=dict)
+
+    @cached_property
+    def mnist(self) -> tuple[DataSet, DataSet]:
+        """MNIST's (train, test) splits: the first is mixed in, the second evaluates."""
+        if self.args.data.is_dir():
+            raise ValueError(
+                f"{self.args.data}: retrain mixes in and evaluates on MNIST; give its .npz (--data)"
+            )
+        train, test = load_dataset(self.args.data)
+        assert test is not None  # an .npz has both
+        return train, test
+
+    @cached_property
+    def evaluation_sets(self) -> dict[str, list[pipeline_eval.Case]]:
+        _, test = self.mnist
+        count = self.args.evaluate
+        x = np.round(test.x[:count, ..., 0] * 255).astype(np.uint8)
+        return pipeline_eval.build_cases(x, test.y[:count], EVALUATION_SEED, count)
 
     @property
     def evaluation(self) -> str:
@@ -100,14 +119,12 @@ class DigitRetrainer:
 
     @property
     def evaluation_samples(self) -> int:
-        return sum(len(cases) for cases in self._sets().values())
+        return sum(len(cases) for cases in self.evaluation_sets.values())
 
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
         args = self.args
-        mnist, _ = load_dataset(args.data)
-        if args.data.is_dir():
-            raise ValueError(f"{args.data}: retrain mixes in and evaluates on MNIST; give its .npz (--data)")
-        served_card, predict = load_compiled(args.models_dir / args.model, 256)
+        mnist, _ = self.mnist
+        served_card, predict = self.served(args.models_dir / args.model)
         digits, labels, unmatched = correction_digits(train, predict, card_temperature(served_card))
         if len(labels) == 0:
             raise ValueError(
@@ -192,7 +209,7 @@ class DigitRetrainer:
         return out
 
     def task_accuracy(self, model_dir: Path) -> float:
-        cases = [case for cases in self._sets().values() for case in cases]
+        cases = [case for cases in self.evaluation_sets.values() for case in cases]
         outcomes = self._read(model_dir, cases)
         return float(np.mean([o.right and not o.refused if o.case.truth else o.refused for o in outcomes]))
 
@@ -200,18 +217,15 @@ class DigitRetrainer:
         cases = [pipeline_eval.Case(c.path.read_bytes(), c.label) for c in held]
         return float(np.mean([o.right and not o.refused for o in self._read(model_dir, cases)]))
 
-    def _read(self, model_dir: Path, cases: list[pipeline_eval.Case]) -> list[pipeline_eval.Outcome]:
-        card, predict = load_compiled(model_dir, pipeline_eval.CHUNK)
-        return pipeline_eval.read_all(cases, card, predict, DigitSettings().min_confidence)
+    def served(self, model_dir: Path) -> tuple[ModelCard, pipeline_eval.PredictFn]:
+        """`model_dir`'s card and compiled model, loaded once."""
+        if model_dir not in self.models:
+            self.models[model_dir] = load_compiled(model_dir, pipeline_eval.CHUNK)
+        return self.models[model_dir]
 
-    def _sets(self) -> dict[str, list[pipeline_eval.Case]]:
-        if self._evaluation_sets is None:
-            _, test = load_dataset(self.args.data)
-            assert test is not None
-            count = self.args.evaluate
-            x = np.round(test.x[:count, ..., 0] * 255).astype(np.uint8)
-            self._evaluation_sets = pipeline_eval.build_cases(x, test.y[:count], EVALUATION_SEED, count)
-        return self._evaluation_sets
+    def _read(self, model_dir: Path, cases: list[pipeline_eval.Case]) -> list[pipeline_eval.Outcome]:
+        card, predict = self.served(model_dir)
+        return pipeline_eval.read_all(cases, card, predict, DigitSettings().min_confidence)
 
 
 def correction_digits(

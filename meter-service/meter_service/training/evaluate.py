@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from meter_service import odometer, pipeline
 from meter_service.geometry import quad_iou, quad_size
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     card, read_wheels = load_compiled(args.model_dir, args.batch_size)
     wheels = args.wheels
     given = wheels if args.given_wheels else None
-    thresholds = Thresholds(*_thresholds())
+    thresholds = service_thresholds()
     locator_card, locate_windows = load_compiled(args.model_dir / LOCATOR, args.batch_size)
     reader = _batched(read_wheels, args.batch_size)
     locator = _batched(locate_windows, args.batch_size)
@@ -234,13 +235,13 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     return metrics
 
 
-def _thresholds() -> tuple[float, float, float]:
+def service_thresholds() -> Thresholds:
     """The service's own thresholds (METER_MIN_CONFIDENCE, METER_MIN_WINDOW_SCORE,
     METER_MIN_READING_CONFIDENCE and their defaults)."""
     from meter_service.config import MeterSettings
 
     settings = MeterSettings()
-    return settings.min_confidence, settings.min_window_score, settings.min_reading_confidence
+    return Thresholds(settings.min_confidence, settings.min_window_score, settings.min_reading_confidence)
 
 
 def _batched(predict: Predict, batch_size: int) -> Predict:
@@ -328,6 +329,32 @@ def locate_jobs(jobs: list[pipeline.Job], locator: Predict) -> set[int]:
                 refused.add(i)
         pending = [i for i in pending if i not in refused and jobs[i].view is not None]
     return refused
+
+
+def read_images(
+    images: list[Image.Image],
+    options: MeterOptions,
+    shape: tuple[int, ...],
+    locator: Predict,
+    reader: Predict,
+    thresholds: Thresholds,
+) -> list[dict[str, Any] | None]:
+    """Each image's `result` through the service's steps, each model called once a pass for all
+    of them; None where the service would refuse the image (blank, or no window in a photo)."""
+    jobs: list[pipeline.Job] = []
+    started: list[int] = []
+    for index, image in enumerate(images):
+        try:
+            jobs.append(pipeline.start(image, options, shape))
+        except ApiError:
+            continue
+        started.append(index)
+    refused = locate_jobs(jobs, locator)
+    cuts = [None if i in refused else pipeline.cut(job) for i, job in enumerate(jobs)]
+    results: list[dict[str, Any] | None] = [None] * len(images)
+    for index, result in zip(started, read_cuts(jobs, cuts, reader, thresholds), strict=True):
+        results[index] = result
+    return results
 
 
 def read_cuts(

@@ -35,6 +35,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,23 +44,22 @@ import numpy as np
 from PIL import Image
 
 from meter_service import pipeline
-from meter_service.config import MeterSettings
 from meter_service.pipeline import MeterOptions, Thresholds
 from meter_service.reader import NUM_CLASSES, decode_wheels, reader_input
 from meter_service.recognizer import LOCATOR
-from meter_service.training.evaluate import locate_jobs, read_cuts
+from meter_service.training.evaluate import Predict, locate_jobs, read_images, service_thresholds
 from meter_service.training.reader import (
     DEFAULT_DATA,
     DEFAULT_MODELS,
     LABEL_SIGMA,
     SYNTHETIC_EVAL_SEED,
     build_reader,
-    evaluate_reader,
     make_dataset,
     read_positions,
     score_positions,
 )
-from meter_service.training.reader_data import load_real, synthetic_crops
+from meter_service.training.reader_data import RealCrops, load_real, synthetic_crops
+from recognition_common.errors import ApiError
 from recognition_common.model_card import MODEL_FILE, read_card, write_card
 from recognition_common.models import load_compiled
 from recognition_common.retraining import CorrectionFile, add_retrain_arguments, next_version, retrain
@@ -103,6 +103,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+@dataclass(frozen=True)
+class Served:
+    """A model directory's locator and reader, loaded and compiled once."""
+
+    locator_shape: tuple[int, ...]
+    locator: Predict
+    reader: Predict
+    thresholds: Thresholds  # the service's own
+
+    @classmethod
+    def load(cls, model_dir: Path) -> Served:
+        locator_card, locator = load_compiled(model_dir / LOCATOR, 16)
+        _, reader = load_compiled(model_dir, 256)
+        return cls(tuple(locator_card.input_shape), locator, reader, service_thresholds())
+
+    def read(self, images: list[Image.Image], options: MeterOptions) -> list[dict[str, Any] | None]:
+        """Each image's result through the service's steps (None: refused, as the service would)."""
+        return read_images(images, options, self.locator_shape, self.locator, self.reader, self.thresholds)
+
+
 @dataclass
 class MeterRetrainer:
     """The meter's part of `retrain` (`recognition_common.retraining.Retrainer`)."""
@@ -111,18 +131,23 @@ class MeterRetrainer:
     task: str = "meter"
     work_root: Path = REPO_ROOT / "training-runs" / "meter"
     training: tuple[np.ndarray, np.ndarray] | None = None  # written by `prepare`: uint8 crops, classes
-    test_size: int = 1000  # the real test split's whole-digit crops, counted by `task_accuracy`
-    thresholds: Thresholds = field(
-        default_factory=lambda: Thresholds(
-            MeterSettings().min_confidence,
-            MeterSettings().min_window_score,
-            MeterSettings().min_reading_confidence,
-        )
-    )
+    models: dict[Path, Served] = field(default_factory=dict)  # each model directory loaded once
 
     @property
     def real(self) -> bool:
         return self.args.data.exists()
+
+    @cached_property
+    def real_crops(self) -> RealCrops:
+        return load_real(self.args.data, progress=not self.args.quiet)
+
+    @cached_property
+    def evaluation_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 crops and classes: the real held-out test split, else rendered whole digits."""
+        if self.real:
+            test = self.real_crops.splits["test"]
+            return test.pixels, test.labels
+        return synthetic_crops(self.args.evaluate, SYNTHETIC_EVAL_SEED, whole_share=1.0)
 
     @property
     def evaluation(self) -> str:
@@ -133,20 +158,26 @@ class MeterRetrainer:
 
     @property
     def evaluation_samples(self) -> int:
-        return self.test_size if self.real else int(self.args.evaluate)
+        return int(np.sum(self.evaluation_set[1] % 10 == 0))  # the whole digits score_positions counts
+
+    def served(self, model_dir: Path) -> Served:
+        if model_dir not in self.models:
+            self.models[model_dir] = Served.load(model_dir)
+        return self.models[model_dir]
 
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
         args = self.args
-        wheels, labels, left_out = correction_wheels(train, args.models_dir / args.model, self.thresholds)
+        wheels, labels, left_out = correction_wheels(train, self.served(args.models_dir / args.model))
         if not len(labels):
             raise ValueError(
-                f"no window was found in any of the {len(train)} corrections: nothing to train on"
+                f"no window was found in any of the {len(train)} corrections (or all were blank): "
+                "nothing to train on"
             )
         rng = np.random.default_rng(args.seed)
         synthetic = round(args.mix * SYNTHETIC_SHARE) if self.real else args.mix
         parts = [synthetic_crops(synthetic, args.seed)]
         if self.real:
-            split = load_real(args.data, progress=not args.quiet).splits["train"]
+            split = self.real_crops.splits["train"]
             picks = rng.choice(len(split), size=min(args.mix - synthetic, len(split)), replace=False)
             parts.append((split.pixels[picks], split.labels[picks]))
         mixed = sum(len(part[1]) for part in parts)
@@ -158,11 +189,11 @@ class MeterRetrainer:
         )
         print(
             f"training on {len(labels)} wheels from {len(train) - left_out} corrections (x{repeat}) and "
-            f"{mixed} crops of {source}; {left_out} corrections left out (no window found)"
+            f"{mixed} crops of {source}; {left_out} corrections left out (refused: blank, or no window found)"
         )
         return {
             "corrections": len(train),
-            "left_out_no_window": left_out,
+            "left_out_refused": left_out,
             "correction_wheels": len(labels),
             "rolling_wheels": int(np.sum(labels % 10 != 0)),
             "repeated": repeat,
@@ -212,17 +243,12 @@ class MeterRetrainer:
         return out
 
     def task_accuracy(self, model_dir: Path) -> float:
-        if self.real:
-            figures = evaluate_reader(model_dir, self.args.data, synthetic=0)
-            self.test_size = int(figures["test_whole_digit_crops"])
-            return float(figures["test_whole_digit_accuracy"])
-        _, predict = load_compiled(model_dir, 512)
-        pixels, labels = synthetic_crops(self.args.evaluate, SYNTHETIC_EVAL_SEED, whole_share=1.0)
-        positions, _ = read_positions(predict, reader_input(pixels))
+        pixels, labels = self.evaluation_set
+        positions, _ = read_positions(self.served(model_dir).reader, reader_input(pixels))
         return float(score_positions(positions, labels)["whole_digit_accuracy"])
 
     def corrections_accuracy(self, model_dir: Path, held: list[CorrectionFile]) -> float:
-        results = read_images([Image.open(c.path) for c in held], model_dir, MeterOptions(), self.thresholds)
+        results = self.served(model_dir).read([Image.open(c.path) for c in held], MeterOptions())
         right = [
             result is not None and result["text"] == correction.label and not result["rejected"]
             for correction, result in zip(held, results, strict=True)
@@ -230,42 +256,31 @@ class MeterRetrainer:
         return float(np.mean(right))
 
 
-def read_images(
-    images: list[Image.Image], model_dir: Path, options: MeterOptions, thresholds: Thresholds
-) -> list[dict[str, Any] | None]:
-    """Each image through the service's steps with `model_dir`'s locator and reader (None: no
-    window found)."""
-    locator_card, locator = load_compiled(model_dir / LOCATOR, 16)
-    _, reader = load_compiled(model_dir, 256)
-    jobs = [
-        pipeline.start(image.convert("RGB"), options, tuple(locator_card.input_shape)) for image in images
-    ]
-    refused = locate_jobs(jobs, locator)
-    cuts = [None if i in refused else pipeline.cut(job) for i, job in enumerate(jobs)]
-    return read_cuts(jobs, cuts, reader, thresholds)
-
-
 def correction_wheels(
-    corrections: list[CorrectionFile], model_dir: Path, thresholds: Thresholds
+    corrections: list[CorrectionFile], served: Served
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The wheels of each correction as the service cuts them, labelled from its reading:
-    uint8 (N, 32, 20, 3) crops and class indices (tenths), and how many corrections were left out."""
-    locator_card, locator = load_compiled(model_dir / LOCATOR, 16)
-    _, reader = load_compiled(model_dir, 256)
-    shape = tuple(locator_card.input_shape)
-    crops: list[np.ndarray] = []
-    labels: list[int] = []
-    left_out = 0
+    uint8 (N, 32, 20, 3) crops and class indices (tenths), and how many corrections were left out
+    (refused as the service would: blank, or no window found)."""
+    jobs: list[tuple[CorrectionFile, pipeline.Job]] = []
     for correction in corrections:
         options = MeterOptions(wheels=len(correction.label))
-        job = pipeline.start(Image.open(correction.path).convert("RGB"), options, shape)
-        if locate_jobs([job], locator):
-            left_out += 1
+        try:
+            jobs.append(
+                (correction, pipeline.start(Image.open(correction.path), options, served.locator_shape))
+            )
+        except ApiError:
+            continue
+    refused = locate_jobs([job for _, job in jobs], served.locator)
+    crops: list[np.ndarray] = []
+    labels: list[int] = []
+    for index, (correction, job) in enumerate(jobs):
+        if index in refused:
             continue
         digits = np.array([int(d) for d in correction.label])
         best: tuple[float, np.ndarray, list[float]] | None = None
         for candidate in pipeline.cut(job).candidates:  # the alignment most like the reading
-            probabilities = reader(candidate.cells)
+            probabilities = served.reader(candidate.cells)
             readings = decode_wheels(probabilities)
             mass = [_mass_near(p, d) for p, d in zip(probabilities, digits, strict=True)]
             score = float(np.sum(np.log(np.maximum(mass, 1e-6))))
@@ -276,7 +291,7 @@ def correction_wheels(
         crops.append(np.round(cells * 255).astype(np.uint8))
         labels += [wheel_class(position, digit) for position, digit in zip(positions, digits, strict=True)]
     pixels = np.concatenate(crops) if crops else np.zeros((0, 32, 20, 3), np.uint8)
-    return pixels, np.asarray(labels, np.int32), left_out
+    return pixels, np.asarray(labels, np.int32), len(corrections) - len(crops)
 
 
 def wheel_class(position: float, digit: int) -> int:

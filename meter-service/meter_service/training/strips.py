@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from meter_service import pipeline
 from meter_service.pipeline import MeterOptions, Thresholds
 from recognition_common.calibration import expected_calibration_error
 
@@ -114,13 +113,11 @@ def read_strips(
     thresholds: Thresholds,
 ) -> list[StripOutcome]:
     """Every strip through the service's steps in window mode (`wheels` None: counted)."""
-    from meter_service.training.evaluate import locate_jobs, read_cuts
+    from meter_service.training.evaluate import read_images
 
     options = MeterOptions(mode="window", wheels=wheels)
-    jobs = [pipeline.start(Image.open(strip.file), options, locator_shape) for strip in strips]
-    locate_jobs(jobs, locator)
-    cuts: list[pipeline.Cut | None] = [pipeline.cut(job) for job in jobs]
-    results = read_cuts(jobs, cuts, reader, thresholds)
+    images = [Image.open(strip.file) for strip in strips]
+    results = read_images(images, options, locator_shape, locator, reader, thresholds)
     outcomes = []
     for strip, result in zip(strips, results, strict=True):
         assert result is not None  # window mode always reads
