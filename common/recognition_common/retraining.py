@@ -187,12 +187,18 @@ def _http(method: str, url: str, headers: dict[str, str], timeout: float, doing:
 # --- The command every task runs -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Score:
+    """One measure of the task's own evaluation: the share right, and of how many (its noise)."""
+
+    value: float
+    samples: int
+
+
 class Retrainer(Protocol):
     """What one task supplies to `retrain`; the order of the steps and the verdict are shared."""
 
     task: str  # the gateway's task name ("captcha", ...)
-    evaluation: str  # the task's own evaluation, in words, for the report and the card
-    evaluation_samples: int  # its size, for the default tolerance (one standard error)
     work_root: Path  # where work folders go by default (the task's training-runs/<task>/)
 
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
@@ -205,8 +211,9 @@ class Retrainer(Protocol):
         its card naming it and the next version."""
         ...
 
-    def task_accuracy(self, model_dir: Path) -> float:
-        """The model's score on the task's own evaluation."""
+    def task_scores(self, model_dir: Path) -> dict[str, Score]:
+        """The model on the task's own evaluation: each measure, named in words (the new model
+        must be no worse on every one)."""
         ...
 
     def corrections_accuracy(self, model_dir: Path, held: list[CorrectionFile]) -> float:
@@ -279,42 +286,53 @@ def retrain(retrainer: Retrainer, args: argparse.Namespace, command: list[str]) 
     mixture = retrainer.prepare(train, held, work)
     new_dir = retrainer.fine_tune(model_dir, work)
 
-    old_task = retrainer.task_accuracy(model_dir)
-    verdict = Verdict(
-        old_task=old_task,
-        new_task=retrainer.task_accuracy(new_dir),
-        old_corrections=retrainer.corrections_accuracy(model_dir, held),
-        new_corrections=retrainer.corrections_accuracy(new_dir, held),
-        tolerance=(
-            args.tolerance
-            if args.tolerance is not None
-            else standard_error(old_task, retrainer.evaluation_samples)
-        ),
-    )
+    old_scores, new_scores = retrainer.task_scores(model_dir), retrainer.task_scores(new_dir)
+    old_corrections = retrainer.corrections_accuracy(model_dir, held)
+    new_corrections = retrainer.corrections_accuracy(new_dir, held)
+    verdicts = {
+        name: Verdict(
+            old.value,
+            new_scores[name].value,
+            old_corrections,
+            new_corrections,
+            args.tolerance if args.tolerance is not None else standard_error(old.value, old.samples),
+        )
+        for name, old in old_scores.items()
+    }
+    installed = all(verdict.install for verdict in verdicts.values())
     new_card = read_card(new_dir)
     figures = {
-        "task_evaluation": retrainer.evaluation,
-        "tolerance": round(verdict.tolerance, 4),
+        "task_evaluation": {name: score.samples for name, score in old_scores.items()},
+        "tolerance": {name: round(verdict.tolerance, 4) for name, verdict in verdicts.items()},
         "held_out_corrections": len(held),
-        "before": {"task": verdict.old_task, "corrections": verdict.old_corrections, "version": card.version},
+        "before": {
+            "task": {name: verdict.old_task for name, verdict in verdicts.items()},
+            "corrections": old_corrections,
+            "version": card.version,
+        },
         "after": {
-            "task": verdict.new_task,
-            "corrections": verdict.new_corrections,
+            "task": {name: verdict.new_task for name, verdict in verdicts.items()},
+            "corrections": new_corrections,
             "version": new_card.version,
         },
         "training": mixture,
-        "installed": verdict.install,
+        "installed": installed,
         "retrained_with": shlex.join(command),
         "retrained_at": date.today().isoformat(),
     }
     update_card_metrics(new_dir, {"retrained_from_corrections": figures})
     print(f"\n{args.model}: {card.version} (served) -> {new_card.version} (fine-tuned on corrections)")
-    print(f"  task's evaluation ({retrainer.evaluation}): {verdict.old_task:.4f} -> {verdict.new_task:.4f}")
-    print(
-        f"  {len(held)} held-out corrections: {verdict.old_corrections:.4f} -> {verdict.new_corrections:.4f}"
-    )
-    print(f"  {verdict.reason()} ({time.perf_counter() - started:.0f} s in all)")
-    if not verdict.install:
+    for name, verdict in verdicts.items():
+        print(f"  task's evaluation, {name}: {verdict.old_task:.4f} -> {verdict.new_task:.4f}")
+    print(f"  {len(held)} held-out corrections: {old_corrections:.4f} -> {new_corrections:.4f}")
+    worse = [
+        name for name, verdict in verdicts.items() if verdict.new_task < verdict.old_task - verdict.tolerance
+    ]
+    reason = verdicts[worse[0] if worse else next(iter(verdicts))].reason()
+    if worse:
+        reason += f" ({', '.join(worse)})"
+    print(f"  {reason} ({time.perf_counter() - started:.0f} s in all)")
+    if not installed:
         print(f"  the served model is unchanged; the new one is in {new_dir}", file=sys.stderr)
         raise SystemExit(1)
     target, kept = install(new_dir, args.models_dir, args.model)

@@ -13,6 +13,7 @@ import pytest
 from gateway.feedback import DirectoryStore, write_export
 from recognition_common.retraining import (
     HISTORY,
+    Score,
     Verdict,
     add_retrain_arguments,
     fetch_corrections,
@@ -88,10 +89,10 @@ class FakeRetrainer:
     measures are set by the test: what `retrain` decides from them is what is under test."""
 
     task = "captcha"
-    evaluation = "a fake evaluation"
-    evaluation_samples = 1000
 
-    def __init__(self, work_root: Path, old: tuple[float, float], new: tuple[float, float]) -> None:
+    def __init__(
+        self, work_root: Path, old: tuple[dict[str, float], float], new: tuple[dict[str, float], float]
+    ) -> None:
         self.work_root = work_root
         self.scores = {"1.0.0": old, "1.1.0": new}
         self.prepared: tuple[int, int] | None = None
@@ -110,8 +111,8 @@ class FakeRetrainer:
     def _version(self, model_dir: Path) -> str:
         return json.loads((model_dir / "card.json").read_text())["version"]
 
-    def task_accuracy(self, model_dir: Path) -> float:
-        return self.scores[self._version(model_dir)][0]
+    def task_scores(self, model_dir: Path) -> dict[str, Score]:
+        return {name: Score(value, 1000) for name, value in self.scores[self._version(model_dir)][0].items()}
 
     def corrections_accuracy(self, model_dir: Path, held: list) -> float:
         return self.scores[self._version(model_dir)][1]
@@ -146,13 +147,20 @@ def served_model(tmp_path: Path) -> Path:
 
 def test_retrain_installs_a_better_model_and_records_both_models_figures(tmp_path: Path) -> None:
     served_model(tmp_path)
-    fake = FakeRetrainer(tmp_path, old=(0.95, 0.10), new=(0.95, 0.70))
+    fake = FakeRetrainer(
+        tmp_path, old=({"own": 0.95, "other": 0.80}, 0.10), new=({"own": 0.95, "other": 0.79}, 0.70)
+    )
     figures = retrain(fake, retrain_args(tmp_path, export_zip(tmp_path)), ["retrain"])
     assert fake.prepared is not None and fake.prepared[0] + fake.prepared[1] == 39
-    assert figures["installed"] is True
-    assert figures["before"] == {"task": 0.95, "corrections": 0.10, "version": "1.0.0"}
+    assert figures["installed"] is True  # 0.79: within the noise of 1,000 samples (0.0126)
+    assert figures["before"] == {
+        "task": {"own": 0.95, "other": 0.80},
+        "corrections": 0.10,
+        "version": "1.0.0",
+    }
     assert figures["after"]["version"] == "1.1.0"
-    assert figures["tolerance"] == pytest.approx(standard_error(0.95, 1000), abs=1e-4)
+    assert figures["tolerance"]["own"] == pytest.approx(standard_error(0.95, 1000), abs=1e-4)
+    assert figures["tolerance"]["other"] == pytest.approx(standard_error(0.80, 1000), abs=1e-4)
     card = json.loads((tmp_path / "models" / "default" / "card.json").read_text())
     assert card["version"] == "1.1.0" and card["metrics"]["retrained_from_corrections"]["installed"]
     assert (tmp_path / "models" / HISTORY / "default-1.0.0" / "card.json").is_file()
@@ -160,7 +168,7 @@ def test_retrain_installs_a_better_model_and_records_both_models_figures(tmp_pat
 
 def test_retrain_refuses_a_model_worse_at_its_task_and_leaves_the_served_one(tmp_path: Path) -> None:
     served_model(tmp_path)
-    fake = FakeRetrainer(tmp_path, old=(0.95, 0.10), new=(0.90, 0.90))
+    fake = FakeRetrainer(tmp_path, old=({"own": 0.95}, 0.10), new=({"own": 0.90}, 0.90))
     with pytest.raises(SystemExit) as exit_info:
         retrain(fake, retrain_args(tmp_path, export_zip(tmp_path)), ["retrain"])
     assert exit_info.value.code == 1
@@ -168,6 +176,20 @@ def test_retrain_refuses_a_model_worse_at_its_task_and_leaves_the_served_one(tmp
     assert card["version"] == "1.0.0" and not (tmp_path / "models" / HISTORY).exists()
     (new_card,) = (tmp_path / "work").glob("out/default/card.json")
     assert json.loads(new_card.read_text())["metrics"]["retrained_from_corrections"]["installed"] is False
+
+
+def test_retrain_refuses_a_model_worse_on_any_measure_of_the_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served_model(tmp_path)
+    old = ({"single wheels": 0.98, "whole strips": 0.85}, 0.50)
+    fake = FakeRetrainer(tmp_path, old=old, new=({"single wheels": 0.99, "whole strips": 0.80}, 0.95))
+    with pytest.raises(SystemExit):
+        retrain(fake, retrain_args(tmp_path, export_zip(tmp_path)), ["retrain"])
+    assert (
+        "worse than the served model on the task's own evaluation (whole strips)" in capsys.readouterr().out
+    )
+    assert json.loads((tmp_path / "models" / "default" / "card.json").read_text())["version"] == "1.0.0"
 
 
 def test_retrain_with_too_few_corrections_says_so_before_training(tmp_path: Path) -> None:
@@ -178,7 +200,7 @@ def test_retrain_with_too_few_corrections_says_so_before_training(tmp_path: Path
     buffer = io.BytesIO()
     write_export(store, store.corrections("captcha"), buffer)
     (tmp_path / "few.zip").write_bytes(buffer.getvalue())
-    fake = FakeRetrainer(tmp_path, old=(0.95, 0.1), new=(0.95, 0.9))
+    fake = FakeRetrainer(tmp_path, old=({"own": 0.95}, 0.1), new=({"own": 0.95}, 0.9))
     with pytest.raises(ValueError, match="too few corrections of default"):
         retrain(fake, retrain_args(tmp_path, tmp_path / "few.zip"), ["retrain"])
     assert fake.prepared is None

@@ -36,7 +36,7 @@ from typing import Any
 from captcha_service.synth import CaptchaSpec, random_text, render
 from captcha_service.training.options import DEFAULT_CHECKPOINTS, DEFAULT_OUT
 from recognition_common.model_card import read_card
-from recognition_common.retraining import CorrectionFile, add_retrain_arguments, next_version, retrain
+from recognition_common.retraining import CorrectionFile, Score, add_retrain_arguments, next_version, retrain
 
 EVALUATION_SEED = 2026  # the task's own evaluation (make evaluate-captcha)
 
@@ -73,14 +73,6 @@ class CaptchaRetrainer:
     task: str = "captcha"
     work_root: Path = DEFAULT_CHECKPOINTS
     held_out_folder: Path | None = None  # written by `prepare`
-
-    @property
-    def evaluation(self) -> str:
-        return f"{self.args.evaluate} generated captchas, seed {EVALUATION_SEED}"
-
-    @property
-    def evaluation_samples(self) -> int:
-        return int(self.args.evaluate)
 
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
         """The corrections, repeated to about a third of the folder, and the original style
@@ -134,8 +126,9 @@ class CaptchaRetrainer:
         ]  # fmt: skip
         return train.run(parser.parse_args(argv), argv)
 
-    def task_accuracy(self, model_dir: Path) -> float:
-        return self._accuracy(model_dir, None)
+    def task_scores(self, model_dir: Path) -> dict[str, Score]:
+        name = f"whole captchas of {self.args.evaluate} generated, seed {EVALUATION_SEED}"
+        return {name: Score(self._accuracy(model_dir, None), self.args.evaluate)}
 
     def corrections_accuracy(self, model_dir: Path, held: list[CorrectionFile]) -> float:
         """On the folder `prepare` wrote them to."""

@@ -48,7 +48,7 @@ from recognition_common.errors import ApiError
 from recognition_common.imaging import ImageLimits, load_image, open_image
 from recognition_common.model_card import MODEL_FILE, ModelCard, read_card, write_card
 from recognition_common.models import load_compiled
-from recognition_common.retraining import CorrectionFile, add_retrain_arguments, next_version, retrain
+from recognition_common.retraining import CorrectionFile, Score, add_retrain_arguments, next_version, retrain
 
 EVALUATION_SEED = 2026  # the task's own evaluation (make evaluate-digit)
 CORRECTION_SHARE = 0.1  # of the training set: enough to move the model, not to take it over
@@ -109,17 +109,6 @@ class DigitRetrainer:
         count = self.args.evaluate
         x = np.round(test.x[:count, ..., 0] * 255).astype(np.uint8)
         return pipeline_eval.build_cases(x, test.y[:count], EVALUATION_SEED, count)
-
-    @property
-    def evaluation(self) -> str:
-        return (
-            f"the whole pipeline on {self.args.evaluate} MNIST test digits per set (as they are, each "
-            f"rendered style, rows) and junk to refuse, seed {EVALUATION_SEED}: share answered right"
-        )
-
-    @property
-    def evaluation_samples(self) -> int:
-        return sum(len(cases) for cases in self.evaluation_sets.values())
 
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
         args = self.args
@@ -208,10 +197,15 @@ class DigitRetrainer:
         )
         return out
 
-    def task_accuracy(self, model_dir: Path) -> float:
+    def task_scores(self, model_dir: Path) -> dict[str, Score]:
         cases = [case for cases in self.evaluation_sets.values() for case in cases]
         outcomes = self._read(model_dir, cases)
-        return float(np.mean([o.right and not o.refused if o.case.truth else o.refused for o in outcomes]))
+        right = np.mean([o.right and not o.refused if o.case.truth else o.refused for o in outcomes])
+        name = (
+            f"the whole pipeline on {self.args.evaluate} MNIST test digits per set (as they are, each "
+            f"rendered style, rows) and junk to refuse, seed {EVALUATION_SEED}: answered right"
+        )
+        return {name: Score(float(right), len(cases))}
 
     def corrections_accuracy(self, model_dir: Path, held: list[CorrectionFile]) -> float:
         cases = [pipeline_eval.Case(c.path.read_bytes(), c.label) for c in held]

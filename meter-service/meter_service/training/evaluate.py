@@ -315,6 +315,22 @@ def _read(
     return outcomes
 
 
+def read_samples(
+    samples: list[MeterSample],
+    options: MeterOptions,
+    shape: tuple[int, ...],
+    locator: Predict,
+    reader: Predict,
+    thresholds: Thresholds,
+) -> list[Outcome]:
+    """Samples already made, `CHUNK` at a time through `_read`."""
+    return [
+        outcome
+        for start in range(0, len(samples), CHUNK)
+        for outcome in _read(samples[start : start + CHUNK], options, shape, locator, reader, thresholds)
+    ]
+
+
 def locate_jobs(jobs: list[pipeline.Job], locator: Predict) -> set[int]:
     """Every locator pass of every job, the pending views of each pass in one batch, as the
     service's batcher would; returns the jobs refused (no window in a photo)."""
@@ -586,11 +602,7 @@ def _composed_strips(
     figures: dict[str, Any] = {}
     for number, split in (("5.", "test"), ("  ", "validation")):
         samples = composed_strips(real.splits[split], args.composed, args.seed)
-        outcomes = [
-            outcome
-            for start in range(0, len(samples), CHUNK)
-            for outcome in _read(samples[start : start + CHUNK], options, shape, locator, reader, thresholds)
-        ]
+        outcomes = read_samples(samples, options, shape, locator, reader, thresholds)
         held_out = ", meters never trained on" if split == "test" else ""
         title = (
             f"{number} {len(samples)} strips of 4-8 real wheels composed from the {split} split "
