@@ -33,7 +33,7 @@ class DigitRecognizer:
         # A group that may be one wide digit or two touching ones is read the way the model is
         # surest of; only the chosen reading's digits are reported.
         chosen = choose_readings(samples, probabilities.max(axis=1))
-        digits = []
+        digits: list[dict[str, Any]] = []
         for index in chosen:
             sample, probability = samples[index], probabilities[index]
             best = int(np.argmax(probability))

@@ -35,7 +35,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -223,7 +223,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def refuse_blank(image: Image.Image) -> None:
     """A picture without contrast holds no meter: say so (422 empty_image) instead of reading
     wheels into a blank crop, where the reader would only guess with low confidence."""
-    low, high = image.convert("L").getextrema()
+    low, high = cast(tuple[int, int], image.convert("L").getextrema())
     if high - low < BLANK_CONTRAST:
         raise ApiError(422, errors.EMPTY_IMAGE, "the image is blank: no meter or counter window in it")
 

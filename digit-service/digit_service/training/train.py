@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     # Outputs
-    record = {key: [float(v) for v in values] for key, values in history.items()}
+    record: dict[str, Any] = {key: [float(v) for v in values] for key, values in history.items()}
     record.update(
         best_epoch=best_epoch,
         best_val_accuracy=best_val_accuracy,

@@ -297,7 +297,7 @@ def _read(
         outcome.accepted = odometer.acceptable_texts(snapped)
         cut = None if i in refused else pipeline.cut(job)
         if photo:
-            outcome.iou = 0.0 if cut is None else quad_iou(cut.corners, sample.corners)
+            outcome.iou = 0.0 if cut is None or cut.corners is None else quad_iou(cut.corners, sample.corners)
             outcome.conditions = photo_conditions(sample)
         outcomes.append(outcome)
         cuts.append(cut)
@@ -337,7 +337,7 @@ def locate_jobs(jobs: list[pipeline.Job], locator: Predict) -> set[int]:
     refused: set[int] = set()
     pending = [i for i, job in enumerate(jobs) if job.view is not None]
     while pending:
-        outputs = locator(np.concatenate([jobs[i].view for i in pending]))  # type: ignore[misc]
+        outputs = locator(np.concatenate([jobs[i].view for i in pending]))
         for i, output in zip(pending, outputs, strict=True):
             try:
                 pipeline.located(jobs[i], output)

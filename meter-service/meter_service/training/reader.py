@@ -334,9 +334,9 @@ class Selector(keras.callbacks.Callback):
             logs[f"val_{key}"] = figures[key]
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
-        key = (round(figures["within_0_5"], 6), -figures["mae_tenths"])
-        if key >= self.best_key:
-            self.best_key, self.best_epoch = key, epoch + 1
+        score = (round(figures["within_0_5"], 6), -figures["mae_tenths"])
+        if score >= self.best_key:
+            self.best_key, self.best_epoch = score, epoch + 1
             self.best_weights = self.model.get_weights()
         if not self.quiet:
             print(
