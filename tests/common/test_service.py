@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from recognition_common.model_card import ModelCard, write_card
-from recognition_common.recognizer import Stages
 from recognition_common.service import create_recognizer_app
-from recognition_common.settings import RecognizerSettings
+from recognition_common.serving.model_card import ModelCard, write_card
+from recognition_common.serving.recognizer import Stages
+from recognition_common.serving.settings import RecognizerSettings
 
 
 def _save_model(model_dir: Path, name: str, scale: float, components: list[str] | None = None) -> None:

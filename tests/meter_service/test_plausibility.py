@@ -8,7 +8,7 @@ import pytest
 
 from meter_service.pipeline import parse_options
 from meter_service.plausibility import check, parse_time
-from recognition_common.errors import ApiError
+from recognition_common.edge.errors import ApiError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

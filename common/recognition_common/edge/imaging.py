@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
 # Formats a browser, phone, scanner or webcam produces. SVG is deliberately absent: it is a
 # program, not pixels.
