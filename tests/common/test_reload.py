@@ -23,12 +23,12 @@ from fastapi import FastAPI
 from PIL import Image
 
 from recognition_common.serving.app import create_app
-from recognition_common.serving.registry import ServedModel
-from recognition_common.serving.spec import Execution, TaskSpec
 from recognition_common.serving.model_card import ModelCard, write_card
 from recognition_common.serving.models import fingerprint
 from recognition_common.serving.recognizer import Prepared
+from recognition_common.serving.registry import ServedModel
 from recognition_common.serving.settings import RecognizerSettings
+from recognition_common.serving.spec import Execution, TaskSpec
 
 PIXELS = [1, 2, 3, 4]
 
@@ -118,7 +118,9 @@ def make_app(root: Path, recognizer: Any = None, **settings: Any) -> FastAPI:
     options = RecognizerSettings(model_dir=root, default_model="main", max_wait_ms=1, **settings)
     chosen = recognizer or ScaleRecognizer()
     execution = Execution.STAGED if isinstance(chosen, ScaleRecognizer) else Execution.PLAIN
-    spec = TaskSpec(name="scale", settings=RecognizerSettings, recognizer=lambda _: chosen, execution=execution)
+    spec = TaskSpec(
+        name="scale", settings=RecognizerSettings, recognizer=lambda _: chosen, execution=execution
+    )
     return create_app(spec, options)
 
 
