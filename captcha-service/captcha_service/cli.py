@@ -18,7 +18,7 @@ import importlib
 import sys
 
 from recognition_common.cli import run_main
-from recognition_common.models import import_tensorflow
+from recognition_common.serving.models import import_tensorflow
 
 # command -> (module with run(args, argv), options function "module:function", help).
 # Options live apart from the work so `--help` never imports TensorFlow.

@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from digit_service.preprocess import PREPROCESS_VERSION, DigitSample, choose_readings, prepare_readings
-from recognition_common.model_card import ModelCard
-from recognition_common.recognizer import Prepared
+from recognition_common.serving.model_card import ModelCard
+from recognition_common.serving.recognizer import Prepared
 
 
 class DigitRecognizer:

@@ -22,7 +22,7 @@ import importlib
 import sys
 
 from recognition_common.cli import run_main
-from recognition_common.models import import_tensorflow
+from recognition_common.serving.models import import_tensorflow
 
 # command -> (module with main(argv), help)
 COMMANDS: dict[str, tuple[str, str]] = {

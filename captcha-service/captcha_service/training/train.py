@@ -58,7 +58,13 @@ from captcha_service.training.data import (
 from captcha_service.training.options import DEFAULT_OUT, FALLBACKS, PRESETS
 from captcha_service.training.plots import plot_history
 from captcha_service.training.sizing import choose_input_size, image_sizes
-from recognition_common.model_card import MODEL_FILE, ModelCard, check_model_name, read_card, write_card
+from recognition_common.serving.model_card import (
+    MODEL_FILE,
+    ModelCard,
+    check_model_name,
+    read_card,
+    write_card,
+)
 
 TRAIN_SCORE_SAMPLES = 1000  # training accuracy is measured on this many training samples
 MIN_STEPS_PER_EPOCH = 60  # a small folder's epoch still trains this many batches (augmented)

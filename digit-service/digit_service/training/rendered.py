@@ -21,7 +21,7 @@ import numpy as np
 
 from digit_service import styles
 from digit_service.preprocess import prepare_single_digit
-from recognition_common.errors import ApiError
+from recognition_common.edge.errors import ApiError
 
 JUNK_LABEL = -1
 CHUNK = 2000

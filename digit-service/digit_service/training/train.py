@@ -44,8 +44,8 @@ from digit_service.training.data import (
     split_validation,
 )
 from recognition_common.cli import run_main
-from recognition_common.model_card import MODEL_FILE, ModelCard, check_model_name, write_card
 from recognition_common.plots import plot_training_curve, train_and_validation
+from recognition_common.serving.model_card import MODEL_FILE, ModelCard, check_model_name, write_card
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from meter_service.card import LOCATOR
 from meter_service.geometry import quad_iou, quad_size
 from meter_service.locate import (
     INPUT_SHAPE,
@@ -53,11 +54,10 @@ from meter_service.locate import (
     window_angle,
     window_from_output,
 )
-from meter_service.recognizer import LOCATOR
 from meter_service.synth import background, generate_meter, sample_rng
 from meter_service.training.generate import parse_wheels, wheels_for
-from recognition_common.model_card import check_model_name
 from recognition_common.plots import plot_training_curve, train_and_validation
+from recognition_common.serving.model_card import check_model_name
 
 NAME = "locator"
 VERSION = "1.1.0"
@@ -287,7 +287,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     import keras
     import tensorflow as tf
 
-    from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
+    from recognition_common.serving.model_card import MODEL_FILE, ModelCard, write_card
 
     check_model_name(args.name)
     keras.utils.set_random_seed(args.seed)
@@ -426,8 +426,8 @@ def evaluate_locator(
     """Corner IoU of the whole locator on `count` fresh photos (the first pass alone too)."""
     from tqdm import tqdm
 
-    from recognition_common.model_card import update_card_metrics
-    from recognition_common.models import configure_tensorflow, load_compiled
+    from recognition_common.serving.model_card import update_card_metrics
+    from recognition_common.serving.models import configure_tensorflow, load_compiled
 
     configure_tensorflow()
     _, predict = load_compiled(model_dir)

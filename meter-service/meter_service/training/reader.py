@@ -63,7 +63,8 @@ from meter_service.training.reader_data import (
 from meter_service.training.window_cells import DEFAULT_SEED as WINDOW_SEED
 from meter_service.training.window_cells import JITTER, window_cells
 from recognition_common.calibration import expected_calibration_error
-from recognition_common.model_card import (
+from recognition_common.plots import plot_training_curve, train_and_validation
+from recognition_common.serving.model_card import (
     CARD_FILE,
     MODEL_FILE,
     ModelCard,
@@ -72,8 +73,7 @@ from recognition_common.model_card import (
     update_card_metrics,
     write_card,
 )
-from recognition_common.models import configure_tensorflow, load_compiled
-from recognition_common.plots import plot_training_curve, train_and_validation
+from recognition_common.serving.models import configure_tensorflow, load_compiled
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 REPO_ROOT = SERVICE_ROOT.parent

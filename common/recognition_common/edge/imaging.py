@@ -20,8 +20,8 @@ from typing import cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
 # Formats a browser, phone, scanner or webcam produces. SVG is deliberately absent: it is a
 # program, not pixels.
