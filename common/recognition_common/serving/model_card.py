@@ -84,7 +84,7 @@ def write_card(model_dir: Path, card: ModelCard) -> Path:
 
 def update_card_metrics(model_dir: Path, metrics: dict[str, Any]) -> ModelCard:
     """Merge freshly measured figures into an existing card and write it back."""
-    card = read_card(model_dir)
+    card: ModelCard = read_card(model_dir)
     card.metrics = {**card.metrics, **metrics}
     write_card(model_dir, card)
     return card

@@ -117,7 +117,7 @@ def _components(model_dir: Path) -> list[str]:
 def load_compiled(
     model_dir: Path,
     warmup_batch: int = 1,
-    card_class: type[CardT] = ModelCard,  # type: ignore[assignment]
+    card_class: type[CardT] = ModelCard,
 ) -> tuple[CardT, PredictFn]:
     """Load a model directory; return its card (as `card_class`) and a compiled batch ->
     probabilities function."""
