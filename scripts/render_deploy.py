@@ -1,3 +1,5 @@
+# The templates below are the YAML lines they write, some longer than the code's line limit.
+# ruff: noqa: E501
 """Write compose's and Kubernetes' per-task parts from tasks.toml (`make deploy-files`).
 
 Before this, each recognizer was a hand-kept copy in docker-compose.yml, docker-compose.gpu.yml,
@@ -31,9 +33,7 @@ from pathlib import Path
 
 from task_table import REPO_ROOT, Task, TaskTableError, backends, load_tasks
 
-GENERATED_HEADER = (
-    "# Generated from tasks.toml by scripts/render_deploy.py (make deploy-files): edit the table, not this file."
-)
+GENERATED_HEADER = "# Generated from tasks.toml by scripts/render_deploy.py (make deploy-files): edit the table, not this file."
 BEGIN = "# BEGIN generated from tasks.toml (make deploy-files): {name}"
 END = "# END generated from tasks.toml: {name}"
 DOCKERFILE = "deploy/recognizer.Dockerfile"
@@ -67,7 +67,7 @@ def compose_service(task: Task) -> str:
         f'      - "{task.port}"\n'
         "    # Ready, not only alive: the gateway starts once the models are loaded.\n"
         "    healthcheck:\n"
-        f"      test: [\"CMD\", \"python\", \"-c\", \"import urllib.request; urllib.request.urlopen('{ready}', timeout=2)\"]\n"
+        f'      test: ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen(\'{ready}\', timeout=2)"]\n'
         "      interval: 10s\n"
         "      timeout: 3s\n"
         "      retries: 3\n"
@@ -315,8 +315,7 @@ def gateway_tag(overlay_text: str, path: str) -> str:
 
 def overlay_images(tasks: list[Task], tag: str, gpu: bool) -> str:
     return "".join(
-        f"  - name: recognition/{task.image}\n"
-        f'    newTag: "{tag}{"-gpu" if gpu and task.gpu else ""}"\n'
+        f'  - name: recognition/{task.image}\n    newTag: "{tag}{"-gpu" if gpu and task.gpu else ""}"\n'
         for task in tasks
     )
 
