@@ -131,8 +131,9 @@ def table_path(path: Path | str | None = None) -> Path:
 def load_tasks(path: Path | str | None = None, *, check_folders: bool = True) -> list[Task]:
     """Every task of the table, in table order (the order compose, Kubernetes and `make run` use).
 
-    `check_folders`: each task's folder (and its models folder) must exist next to the table, which
-    is what building an image needs; a test that renders a table of imaginary tasks turns it off.
+    `check_folders`: each task's package and models folder must exist in the repository, where
+    images are built and `make run` starts them (whichever table is read); a test that renders a
+    table with an imaginary task turns it off.
     """
     source = table_path(path)
     try:
@@ -150,7 +151,7 @@ def load_tasks(path: Path | str | None = None, *, check_folders: bool = True) ->
     tasks = [_task(source, name, entry) for name, entry in entries.items()]
     _check_unique(source, tasks)
     if check_folders:
-        root = source.resolve().parent
+        root = REPO_ROOT
         for task in tasks:
             package_dir = root / task.folder / task.package
             if not (package_dir / "main.py").is_file():
