@@ -13,15 +13,19 @@
 ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${BASE_IMAGE} AS builder
-# The task (tasks.toml): its folder and Python package. No defaults: a build that forgot them
-# should fail here, not produce an image of the wrong service.
+# The task (tasks.toml): its folder, Python package, settings prefix and port. No defaults: a build
+# that forgot one fails here (the runtime stage copies from this one), not with an image of the
+# wrong service.
 ARG SERVICE_DIR
 ARG PACKAGE
+ARG ENV_PREFIX
+ARG PORT
 # Empty: tensorflow-cpu, as common[inference] pins it. Otherwise a pip requirement that replaces it.
 ARG TENSORFLOW=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN if [ -z "$SERVICE_DIR" ] || [ -z "$PACKAGE" ]; then \
-        echo "build with --build-arg SERVICE_DIR=... --build-arg PACKAGE=... (tasks.toml)" >&2; exit 1; \
+RUN if [ -z "$SERVICE_DIR" ] || [ -z "$PACKAGE" ] || [ -z "$ENV_PREFIX" ] || [ -z "$PORT" ]; then \
+        echo "build with --build-arg SERVICE_DIR=... PACKAGE=... ENV_PREFIX=... PORT=... (tasks.toml)" >&2; \
+        exit 1; \
     fi \
     && python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

@@ -98,10 +98,6 @@ def recognizer_dirs() -> list[Path]:
     return sorted(path.parent for path in REPO_ROOT.glob("*-service/pyproject.toml"))
 
 
-def task_of(service_dir: Path) -> str:
-    return service_dir.name.removesuffix("-service")
-
-
 @dataclass(frozen=True)
 class Dockerfile:
     """A Dockerfile as the build sees it: with `build_args` (and the ARG defaults) substituted into

@@ -61,8 +61,8 @@ def test_the_build_arguments_are_the_tables():
     for task in TASKS:
         assert required <= set(task.build_args()) <= set(declared), task.name
     # A build that forgot them stops at once with the reason, before any COPY of an empty path.
-    (check, *_) = [arg for arg in image.args("RUN") if "--build-arg SERVICE_DIR" in arg]
-    assert "exit 1" in check
+    (check, *_) = [arg for arg in image.args("RUN") if "--build-arg SERVICE_DIR=" in arg]
+    assert "exit 1" in check and all(f'[ -z "${name}" ]' in check for name in required)
 
 
 @pytest.mark.parametrize("service_dir", SERVICE_DIRS)
