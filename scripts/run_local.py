@@ -61,13 +61,13 @@ def plan(tasks: list[Task], environ: Mapping[str, str]) -> Plan:
     """The processes for these tasks: each on its table port unless <TASK>_PORT says otherwise, the
     gateway on GATEWAY_PORT (8000) told where each one is through GATEWAY_BACKENDS."""
     ports = {task.name: int(environ.get(task.port_variable, task.port)) for task in tasks}
-    recognizers = [_process(task.name, task.app, ports[task.name]) for task in tasks]
+    recognizers = [_process(task.name, task.app, ports[task.name], task.directory) for task in tasks]
     gateway = _process("gateway", GATEWAY_APP, int(environ.get("GATEWAY_PORT", "8000")))
     return Plan(recognizers, gateway, {"GATEWAY_BACKENDS": json.dumps(backends(tasks, HOST, ports))})
 
 
-def _process(name: str, app: str, port: int) -> Process:
-    return Process(name, uvicorn(app, port), port, f"http://{HOST}:{port}/readyz")
+def _process(name: str, app: str, port: int, app_dir: Path | None = None) -> Process:
+    return Process(name, uvicorn(app, port, app_dir), port, f"http://{HOST}:{port}/readyz")
 
 
 def port_free(port: int) -> bool:
@@ -125,9 +125,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def uvicorn(app: str, port: int) -> list[str]:
-    """The command line of one service: this interpreter's uvicorn, loopback only."""
-    return [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
+def uvicorn(app: str, port: int, app_dir: Path | None = None) -> list[str]:
+    """The command line of one service: this interpreter's uvicorn, loopback only; a task's app
+    is imported from its folder (`--app-dir`), so a new task runs before it is pip-installed."""
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
+    return [*argv, "--app-dir", str(app_dir)] if app_dir is not None else argv
 
 
 def main() -> None:

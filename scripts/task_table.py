@@ -76,6 +76,14 @@ class Task:
     k8s_settings: Mapping[str, str] = field(
         default_factory=lambda: {"INFERENCE_THREADS": "2", "PREPROCESS_THREADS": "2"}
     )
+    # What `folder` is relative to: the directory of the table that names it (the repository for
+    # tasks.toml), so a table elsewhere can describe task folders beside it.
+    root: Path = REPO_ROOT
+
+    @property
+    def directory(self) -> Path:
+        """The task's folder on disk: `make run` serves its package from there."""
+        return self.root / self.folder
 
     @property
     def app(self) -> str:
@@ -131,9 +139,9 @@ def table_path(path: Path | str | None = None) -> Path:
 def load_tasks(path: Path | str | None = None, *, check_folders: bool = True) -> list[Task]:
     """Every task of the table, in table order (the order compose, Kubernetes and `make run` use).
 
-    `check_folders`: each task's package and models folder must exist in the repository, where
-    images are built and `make run` starts them (whichever table is read); a test that renders a
-    table with an imaginary task turns it off.
+    `check_folders`: each task's package and models folder must exist beside the table (for
+    tasks.toml: in the repository, where images are built and `make run` starts them); a test that
+    renders a table with an imaginary task turns it off.
     """
     source = table_path(path)
     try:
@@ -148,17 +156,17 @@ def load_tasks(path: Path | str | None = None, *, check_folders: bool = True) ->
     entries = data.get("tasks")
     if not isinstance(entries, dict) or not entries:
         raise TaskTableError(f"{source}: no [tasks.<name>] entries")
-    tasks = [_task(source, name, entry) for name, entry in entries.items()]
+    root = source.resolve().parent
+    tasks = [replace(_task(source, name, entry), root=root) for name, entry in entries.items()]
     _check_unique(source, tasks)
     if check_folders:
-        root = REPO_ROOT
         for task in tasks:
-            package_dir = root / task.folder / task.package
+            package_dir = task.directory / task.package
             if not (package_dir / "main.py").is_file():
                 raise TaskTableError(
                     f"{source}: [tasks.{task.name}]: no {task.folder}/{task.package}/main.py"
                 )
-            if not (root / task.folder / task.models).is_dir():
+            if not (task.directory / task.models).is_dir():
                 raise TaskTableError(
                     f"{source}: [tasks.{task.name}]: no models folder {task.folder}/{task.models}"
                 )
