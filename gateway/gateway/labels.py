@@ -3,8 +3,8 @@
 The gateway knows no task's labels itself. A task's `LabelRule` (configuration, `GATEWAY_LABEL_RULES`)
 gives a pattern the label must match and, optionally, a field in which the sender states the
 label's length; without a rule, the model's card says it when it can (the characters it reads,
-`charset` or its `classes`, and `min_length`/`max_length`); otherwise a label is 1 to 64 letters
-and digits. Anything else is refused with 422 `invalid_label` and the reason, before it can teach
+`charset` or its `classes`, and `min_length`/`max_length`); otherwise a label is 1 to 64 ASCII letters
+and numerals. Anything else is refused with 422 `invalid_label` and the reason, before it can teach
 a model something wrong.
 """
 
@@ -52,7 +52,7 @@ def check_label(
         _check_card(card, text)
         return text, None
     if not _ANY_LABEL.fullmatch(text):
-        raise _refuse("a label is 1 to 64 letters and digits")
+        raise _refuse("a label is 1 to 64 ASCII letters and numerals 0-9")
     return text, None
 
 
