@@ -72,7 +72,8 @@ async def extra_route(request: Request) -> Response:
         if route.method == "POST":
             headers["content-type"] = request.headers.get("content-type", "")
             body = await request.body()
-        params = list(request.query_params.multi_items())
+        # An empty query parameter (`?model=`) means "not given", as everywhere in the API.
+        params = [(key, value) for key, value in request.query_params.multi_items() if value]
         reply = await backend.forward(route.method, route.path, params=params, content=body, headers=headers)
     except ApiError as exc:
         exc.headers = {**exc.headers, "X-Request-ID": request_id}
