@@ -44,24 +44,9 @@ PORTS = {GATEWAY: GATEWAY_PORT, **{task.name: task.port for task in TASKS}}
 WIRING = {"REDIS_URL", "GATEWAY_REDIS_URL", "GATEWAY_BACKENDS"}
 
 
-def gateway_reads_backends() -> bool:
-    return "GATEWAY_BACKENDS" in env_names(settings_class(GATEWAY))
-
-
-# GATEWAY_BACKENDS replaces GATEWAY_<TASK>_URL in the gateway's own part of issue 17; until that is
-# merged this branch's gateway still reads the old names, and the check says so instead of failing.
-PENDING_GATEWAY = pytest.mark.xfail(
-    not gateway_reads_backends(),
-    reason="the gateway does not read GATEWAY_BACKENDS yet (issue 17, gateway part)",
-    strict=True,
-)
-
-
-# Read by this branch's gateway until its part of issue 17 replaces them by GATEWAY_BACKENDS; no
-# longer documented or set anywhere, so the documentation check passes over them meanwhile.
-SUPERSEDED = (
-    set() if gateway_reads_backends() else {"GATEWAY_DIGIT_URL", "GATEWAY_CAPTCHA_URL", "GATEWAY_METER_URL"}
-)
+# Settings documented in prose in .env.example: their defaults are a path inside the image, a
+# JSON object, or a sentence, not a value to copy.
+IN_PROSE = {"GATEWAY_FRONTEND_DIR", "GATEWAY_LABEL_RULES", "GATEWAY_DESCRIPTION"}
 
 
 def service_dir(service: str) -> str:
@@ -151,7 +136,7 @@ def test_health_paths_exist_and_are_probed(service):
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_variable_set_is_a_real_setting(service):
-    known = set(settings_env(service)) | {"GATEWAY_BACKENDS"}  # test_the_gateway_reads_its_backends
+    known = set(settings_env(service))
     assert set(COMPOSE[service].get("environment", {})) <= known, "docker-compose.yml"
     for overlay in OVERLAYS:
         assert set(configmap(overlay, service)) <= known, f"k8s {overlay} ConfigMap"
@@ -166,13 +151,11 @@ def test_env_example_documents_every_setting_with_its_default(service):
     documented = env_example()
     settings = settings_class(service_dir(service))
     for name, field_name in settings_env(service).items():
-        if name in SUPERSEDED:
-            continue
         if name in WIRING:
             assert name in text or name == "GATEWAY_REDIS_URL", f".env.example: mention {name} (wiring)"
             continue
         if name not in documented:
-            assert name == "GATEWAY_FRONTEND_DIR" and name in text, f".env.example: document # {name}=..."
+            assert name in IN_PROSE and name in text, f".env.example: document # {name}=..."
             continue
         default = settings.model_fields[field_name].default
         if isinstance(default, Path):  # a path inside the image, not the source tree's default
@@ -214,9 +197,7 @@ def test_gateway_is_wired_to_every_recognizer_and_redis():
         assert redis_port["port"] == 6379
 
 
-@PENDING_GATEWAY
 def test_the_gateway_reads_its_backends(monkeypatch):
-    assert gateway_reads_backends()
     monkeypatch.setenv("GATEWAY_BACKENDS", COMPOSE[GATEWAY]["environment"]["GATEWAY_BACKENDS"])
     backends = settings_class(GATEWAY)().backends
     assert backends == {task.name: f"http://{task.name}:{task.port}" for task in TASKS}
