@@ -46,8 +46,12 @@ register_url_convertor("extra_route", ExtraRouteName())
 
 router = APIRouter()
 
+# Every method reaches the handler, so that one a route does not take is answered with that
+# route's own Allow header, not with the union of every route's methods.
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
-@router.api_route("/api/v1/{task}/{name:extra_route}", methods=["GET", "POST"], include_in_schema=False)
+
+@router.api_route("/api/v1/{task}/{name:extra_route}", methods=_METHODS, include_in_schema=False)
 async def extra_route(request: Request) -> Response:
     """Documented per task and route in /openapi.json (gateway.openapi), from the catalogues."""
     state: GatewayState = request.app.state.gateway
@@ -60,7 +64,9 @@ async def extra_route(request: Request) -> Response:
         route = catalogue.routes.get(name)
         if route is None:
             raise ApiError(404, errors.NOT_FOUND, f"the {task} task has no route {name!r}")
-        if request.method != route.method:
+        # HEAD is a GET without its body, as on every other GET route.
+        method = "GET" if request.method == "HEAD" else request.method
+        if method != route.method:
             raise ApiError(
                 405,
                 errors.METHOD_NOT_ALLOWED,
