@@ -20,7 +20,8 @@ from meter_service.pipeline import Thresholds
 from recognition_common.model_card import ModelCard
 from recognition_common.recognizer import Stages
 
-# Bump when pre-processing or composing changes an answer for the same image and models.
+# Bump when pre-processing or composing changes an answer for the same image and models. Each
+# service keeps this in its recognizer.py, where it becomes the cache's `preprocess_version`.
 PREPROCESS_VERSION = "meter-3"
 LOCATOR = "locator"  # the component's sub-directory and name in the card's `components`
 

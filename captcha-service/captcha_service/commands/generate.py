@@ -6,6 +6,7 @@ The same seed, spec and count give byte-identical files, whatever the number of 
 from __future__ import annotations
 
 import argparse
+import sys
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -77,3 +78,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> None:
         f"wrote {written} captchas ({spec.min_length}-{spec.max_length} of {spec.charset!r}, "
         f"{spec.width}x{spec.height}, seed {args.seed}) to {args.out}"
     )
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The command line: its options (`add_arguments`), then `run` with the words it was given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv), argv)

@@ -55,7 +55,7 @@ from captcha_service.training.data import (
     make_pipeline,
     split_paths,
 )
-from captcha_service.training.options import DEFAULT_OUT, FALLBACKS, PRESETS
+from captcha_service.training.options import DEFAULT_OUT, FALLBACKS, PRESETS, add_train_arguments
 from captcha_service.training.plots import plot_history
 from captcha_service.training.sizing import choose_input_size, image_sizes
 from recognition_common.model_card import MODEL_FILE, ModelCard, check_model_name, read_card, write_card
@@ -620,3 +620,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         raise SystemExit(1)
     print(f"installed {files} in {training_seconds:.0f} s of training", flush=True)
     return model_dir
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The command line: its options (`add_train_arguments`), then `run` with the words it was given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_train_arguments(parser)
+    run(parser.parse_args(argv), argv)

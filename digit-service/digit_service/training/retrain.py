@@ -43,7 +43,6 @@ from digit_service.recognizer import calibrated, card_temperature
 from digit_service.training import pipeline_eval
 from digit_service.training.data import DataSet, load_dataset, make_pipeline, split_validation
 from digit_service.training.train import DEFAULT_DATA, DEFAULT_OUT, RECIPES, REPO_ROOT, render, save_servable
-from recognition_common.cli import run_main
 from recognition_common.errors import ApiError
 from recognition_common.imaging import ImageLimits, load_image, open_image
 from recognition_common.model_card import MODEL_FILE, ModelCard, read_card, write_card
@@ -54,9 +53,9 @@ EVALUATION_SEED = 2026  # the task's own evaluation (make evaluate-digit)
 CORRECTION_SHARE = 0.1  # of the training set: enough to move the model, not to take it over
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str], prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m digit_service.training.retrain",
+        prog=prog,
         description="Fine-tune a served digit model on users' corrections; install it only if better.",
     )
     add_retrain_arguments(parser, "digit", DEFAULT_OUT, "DIGIT_ADMIN_TOKEN", model="cnn")
@@ -272,11 +271,7 @@ def line_up(samples: list[DigitSample], confidences: np.ndarray, digits: int) ->
     return best[digits][1] if digits in best else None
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    retrain(DigitRetrainer(args), args, ["python", "-m", "digit_service.training.retrain", *argv])
-
-
-if __name__ == "__main__":
-    run_main(main, "python -m digit_service.training.retrain")
+    args = parse_args(argv, prog)
+    retrain(DigitRetrainer(args), args, ["python", "-m", "digit_service.cli", "retrain", *argv])

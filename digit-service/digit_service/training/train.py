@@ -43,7 +43,6 @@ from digit_service.training.data import (
     sha256_of,
     split_validation,
 )
-from recognition_common.cli import run_main
 from recognition_common.model_card import MODEL_FILE, ModelCard, check_model_name, write_card
 from recognition_common.plots import plot_training_curve, train_and_validation
 
@@ -90,9 +89,9 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m digit_service.training.train",
+        prog=prog,
         description="Train a digit classifier and write <out>/<name>/{model.keras,card.json}.",
     )
     parser.add_argument("--model", choices=sorted(ARCHITECTURES), required=True, help="the architecture")
@@ -228,9 +227,9 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str) -> Non
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     recipe = RECIPES[args.model]
     name = check_model_name(args.name or args.model)
     epochs = args.epochs or recipe.epochs
@@ -329,11 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         training_seconds=round(training_seconds),
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
-        trained_with=shlex.join(["python", "-m", "digit_service.training.train", *argv]),
+        trained_with=shlex.join(["python", "-m", "digit_service.cli", "train", *argv]),
     )
     write_card(model_dir, card)
     print(f"wrote {model_dir}/{{{MODEL_FILE},card.json,history.json,training_curve.png}}")
-
-
-if __name__ == "__main__":
-    run_main(main, "python -m digit_service.training.train")

@@ -79,11 +79,7 @@ def run(args: argparse.Namespace) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    main()

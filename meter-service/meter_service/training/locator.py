@@ -385,7 +385,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         training_seconds=round(training_seconds),
         training_machine="2 CPU cores (shared), no GPU",
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
-        trained_with=shlex.join(["python", "-m", "meter_service.training.locator", *(argv or [])]),
+        trained_with=shlex.join(["python", "-m", "meter_service.cli", "train-locator", *(argv or [])]),
     )
     write_card(out, card)
     print(
@@ -462,7 +462,7 @@ def evaluate_locator(
         "evaluation_photos": count,
         "evaluation_seed": seed,
         "evaluation_wheels": _wheels_text(wheels),
-        "evaluated_with": f"python -m meter_service.training.locator --evaluate --model-dir {model_dir} "
+        "evaluated_with": f"python -m meter_service.cli train-locator --evaluate --model-dir {model_dir} "
         f"--count {count} --eval-seed {seed} --wheels {_wheels_text(wheels)}",
         "evaluated_at": date.today().isoformat(),
     }
@@ -481,9 +481,9 @@ def evaluate_locator(
 # --- Command line ----------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--out", type=Path, default=Path("meter-service/models"), help="models folder (default: %(default)s)"
     )
@@ -529,7 +529,3 @@ def main(argv: list[str] | None = None) -> None:
         )
     else:
         train(args, argv)
-
-
-if __name__ == "__main__":
-    main()

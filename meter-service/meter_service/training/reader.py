@@ -501,7 +501,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         training_seconds=round(training_seconds),
         training_machine="2 CPU cores, no GPU",
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
-        trained_with=shlex.join(["python", "-m", "meter_service.training.reader", *(argv or [])]),
+        trained_with=shlex.join(["python", "-m", "meter_service.cli", "train-reader", *(argv or [])]),
     )
     write_card(out, card)
     if not args.quiet:
@@ -635,7 +635,9 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None = None) -> dic
     metrics = evaluate_reader(
         args.model_dir, args.data, args.cache, args.folder, args.synthetic_eval, not args.quiet
     )
-    metrics["evaluated_with"] = shlex.join(["python", "-m", "meter_service.training.reader", *(argv or [])])
+    metrics["evaluated_with"] = shlex.join(
+        ["python", "-m", "meter_service.cli", "train-reader", *(argv or [])]
+    )
     metrics["evaluated_at"] = date.today().isoformat()
     print(f"{card.name} {card.version} on {metrics['test_data']}")
     print(
@@ -666,9 +668,9 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None = None) -> dic
 # --- Command line ------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m meter_service.training.reader",
+        prog=prog,
         description="Train (default) or --evaluate the meter wheel reader.",
     )
     parser.add_argument(
@@ -715,14 +717,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     if args.evaluate:
         run_evaluate(args, argv)
     else:
         train(args, argv)
-
-
-if __name__ == "__main__":
-    main()

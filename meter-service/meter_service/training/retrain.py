@@ -80,9 +80,9 @@ SYNTHETIC_SHARE = 0.2  # of the mixed-in crops, rendered (as in training), the r
 COMPOSED_STRIPS, COMPOSED_SEED = 300, 2026  # as `make evaluate-meter` composes them
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str], prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m meter_service.cli retrain",
+        prog=prog,
         description="Fine-tune a served meter reader on users' corrections; install it only if better.",
     )
     add_retrain_arguments(parser, "meter", DEFAULT_MODELS, "METER_ADMIN_TOKEN")
@@ -337,7 +337,7 @@ def _mass_near(probabilities: np.ndarray, digit: int) -> float:
     return float(probabilities[classes].sum())
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     retrain(MeterRetrainer(args), args, ["python", "-m", "meter_service.cli", "retrain", *argv])
