@@ -1,10 +1,10 @@
-"""The shared training-curve figure."""
+"""The shared training artefacts: the training-curve figure."""
 
 from pathlib import Path
 
 from PIL import Image
 
-from recognition_common.plots import plot_training_curve, train_and_validation
+from recognition_common.artifacts import plot_training_curve, train_and_validation
 
 
 def test_the_figure_is_a_png_with_both_panels(tmp_path: Path) -> None:

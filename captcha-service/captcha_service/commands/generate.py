@@ -13,6 +13,9 @@ from pathlib import Path
 from captcha_service.labels import resolve_charset
 from captcha_service.synth import CaptchaSpec, chunk_tasks, render_chunk
 
+# The drawn styles of training/styles.py, named here so `--help` need not import PIL's fonts.
+STYLE_NAMES = ("blue-heights", "outline", "ruled", "stamp")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder to write into (created)")
@@ -30,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--style",
+        choices=STYLE_NAMES,
+        help="draw captchas in a style the shipped models never saw (training/styles.py: its own "
+        "size, charset and lengths; --charset, the lengths, the size and --workers do not apply)",
+    )
 
 
 def _write_chunk(args: tuple[CaptchaSpec, int, int, int, str, int]) -> int:
@@ -66,6 +75,12 @@ def generate(
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> None:
+    if args.style:  # one command writes every kind of labelled folder, generated or drawn
+        from captcha_service.training.styles import write_style
+
+        write_style(args.style, args.count, args.out, args.seed)
+        print(f"wrote {args.count} {args.style} captchas to {args.out}")
+        return
     spec = CaptchaSpec(
         resolve_charset(args.charset),
         args.min_length,

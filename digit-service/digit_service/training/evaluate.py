@@ -1,6 +1,6 @@
 """Measure a trained digit model on held-out data, and optionally record the figures in its card.
 
-    python -m digit_service.training.evaluate --model-dir digit-service/models/cnn --write-card
+    python -m digit_service.cli evaluate --model-dir digit-service/models/cnn --write-card
 
 On an MNIST `.npz` it scores the 10,000 test images (never used in training or model selection);
 on a folder `<root>/<0-9>/*.png` it scores every image. It prints overall and per-class accuracy,

@@ -1,6 +1,6 @@
 """`retrain`: users' corrections in, a better digit model served, or a clear reason why not.
 
-    python -m digit_service.training.retrain --feedback http://127.0.0.1:8000 [--model cnn] \\
+    python -m digit_service.cli retrain --feedback http://127.0.0.1:8000 [--model cnn] \\
         [--data ../shared/data/mnist.npz] [--service http://127.0.0.1:8001]   # = make retrain-digit
 
 1. The corrections of `--model`, from the gateway's export (`--feedback URL`, with `--api-key`
@@ -42,7 +42,8 @@ from digit_service.preprocess import DigitSample, prepare_readings
 from digit_service.recognizer import calibrated, card_temperature
 from digit_service.training import pipeline_eval
 from digit_service.training.data import DataSet, load_dataset, make_pipeline, split_validation
-from digit_service.training.train import DEFAULT_DATA, DEFAULT_OUT, RECIPES, REPO_ROOT, render, save_servable
+from digit_service.training.train import DEFAULT_DATA, DEFAULT_OUT, RECIPES, REPO_ROOT, render
+from recognition_common.artifacts import CURVE_FILE, HISTORY_FILE, servable_copy
 from recognition_common.errors import ApiError
 from recognition_common.imaging import ImageLimits, load_image, open_image
 from recognition_common.model_card import MODEL_FILE, ModelCard, read_card, write_card
@@ -172,8 +173,9 @@ class DigitRetrainer:
         ).history
         out = work / "out" / card.name
         out.mkdir(parents=True)
-        save_servable(lambda: keras.models.clone_model(model), model.get_weights(), out / MODEL_FILE)
-        for extra in ("training_curve.png", "history.json"):  # the original run's, for reference
+        servable = servable_copy(lambda: keras.models.clone_model(model), model.get_weights())
+        keras.saving.save_model(servable, out / MODEL_FILE)
+        for extra in (CURVE_FILE, HISTORY_FILE):  # the original run's, for reference
             if (model_dir / extra).is_file():
                 shutil.copy(model_dir / extra, out / f"original_{extra}")
         training_data = dict(card.training_data)

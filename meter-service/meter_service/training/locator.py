@@ -1,8 +1,8 @@
 """Train and evaluate the window locator: a small U-Net that paints the wheel row.
 
-    python -m meter_service.training.locator [--out meter-service/models] [--name default] \
+    python -m meter_service.cli train-locator [--out meter-service/models] [--name default] \
         --samples 4000 --epochs 11 --seed 42        # writes <out>/<name>/locator/
-    python -m meter_service.training.locator --evaluate --model-dir meter-service/models/default/locator
+    python -m meter_service.cli train-locator --evaluate --model-dir meter-service/models/default/locator
 
 Training data are generated photos (`synth.generate_meter`, 4 to 8 wheels), each seen the ways
 the service sees a photo (see `locate`): letterboxed whole (plus a random turned crop, as
@@ -27,7 +27,6 @@ whole locator (`locate.locate_window`: whole-photo pass, then refining passes) o
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -56,8 +55,8 @@ from meter_service.locate import (
 from meter_service.recognizer import LOCATOR
 from meter_service.synth import background, generate_meter, sample_rng
 from meter_service.training.generate import parse_wheels, wheels_for
+from recognition_common.artifacts import Curve, save_training_artifacts, servable_copy
 from recognition_common.model_card import check_model_name
-from recognition_common.plots import plot_training_curve, train_and_validation
 
 NAME = "locator"
 VERSION = "1.1.0"
@@ -287,7 +286,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     import keras
     import tensorflow as tf
 
-    from recognition_common.model_card import MODEL_FILE, ModelCard, write_card
+    from recognition_common.model_card import ModelCard
 
     check_model_name(args.name)
     keras.utils.set_random_seed(args.seed)
@@ -339,14 +338,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     model.set_weights(best["weights"])
 
     out: Path = args.out / args.name / LOCATOR
-    out.mkdir(parents=True, exist_ok=True)
-    servable = build_locator()  # uncompiled: no optimizer state or custom loss in the file
-    servable.set_weights(best["weights"])
-    keras.saving.save_model(servable, out / MODEL_FILE)
+    servable = servable_copy(build_locator, best["weights"])  # no optimizer state or custom loss
     training_seconds = time.perf_counter() - started
-    record = {**history, "best_epoch": best["epoch"], "training_seconds": round(training_seconds, 1)}
-    (out / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    plot_history(history, out / "training_curve.png", f"locator: best epoch {best['epoch']}")
     card = ModelCard(
         name=NAME,
         version=VERSION,
@@ -387,25 +380,28 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
         trained_with=shlex.join(["python", "-m", "meter_service.cli", "train-locator", *(argv or [])]),
     )
-    write_card(out, card)
-    print(
-        f"wrote {out}/{{{MODEL_FILE},card.json,history.json,training_curve.png}} in {training_seconds:.0f} s"
+    files = save_training_artifacts(
+        out,
+        model=servable,
+        card=card,
+        history=history,
+        best_epoch=best["epoch"],
+        training_seconds=training_seconds,
+        curve=CURVE,
+        title=f"locator: best epoch {best['epoch']}",
     )
+    print(f"wrote {files} in {training_seconds:.0f} s")
     if args.evaluate_count:
         evaluate_locator(out, args.evaluate_count, EVALUATION_SEED, write_card=True, progress=progress)
     return out
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
-    """Loss (log scale) and validation mask IoU per epoch, as a PNG beside the model."""
-    plot_training_curve(
-        path,
-        title,
-        loss=train_and_validation(history, "loss"),
-        loss_label="BCE + 0.5 Dice",
-        measures={"validation mask IoU": history["val_mask_iou"]},
-        measures_label="IoU",
-    )
+# The training curve: loss (log scale) and validation mask IoU per epoch.
+CURVE = Curve(
+    loss_label="BCE + 0.5 Dice",
+    measures=lambda history: {"validation mask IoU": history["val_mask_iou"]},
+    measures_label="IoU",
+)
 
 
 # --- Evaluation ------------------------------------------------------------------------------

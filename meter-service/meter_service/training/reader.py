@@ -1,8 +1,8 @@
 """Train and evaluate the wheel reader: 20x32 wheel crop -> where the wheel stands, in tenths.
 
-    python -m meter_service.training.reader --data ../shared/data/meter-digits/meterdigits.tar.gz \\
+    python -m meter_service.cli train-reader --data ../shared/data/meter-digits/meterdigits.tar.gz \\
         [--out meter-service/models] [--name default] --epochs 18 --seed 42 [--extra MY_CROPS ...]
-    python -m meter_service.training.reader --evaluate --model-dir meter-service/models/default \\
+    python -m meter_service.cli train-reader --evaluate --model-dir meter-service/models/default \\
         --data ../shared/data/meter-digits/meterdigits.tar.gz [--write-card]
 
 Training uses the real crops' train split (see `reader_data`: de-duplicated, split by wheel),
@@ -24,7 +24,6 @@ meter's wheels) and, with `--write-card`, records the figures in the card.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -62,6 +61,7 @@ from meter_service.training.reader_data import (
 )
 from meter_service.training.window_cells import DEFAULT_SEED as WINDOW_SEED
 from meter_service.training.window_cells import JITTER, window_cells
+from recognition_common.artifacts import Curve, History, save_training_artifacts, servable_copy
 from recognition_common.calibration import expected_calibration_error
 from recognition_common.model_card import (
     CARD_FILE,
@@ -70,10 +70,8 @@ from recognition_common.model_card import (
     check_model_name,
     read_card,
     update_card_metrics,
-    write_card,
 )
 from recognition_common.models import configure_tensorflow, load_compiled
-from recognition_common.plots import plot_training_curve, train_and_validation
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 REPO_ROOT = SERVICE_ROOT.parent
@@ -409,14 +407,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         model.set_weights(selector.best_weights)
 
     out: Path = args.out / args.name
-    out.mkdir(parents=True, exist_ok=True)
-    servable = build_reader()
-    servable.set_weights(model.get_weights())
-    keras.saving.save_model(servable, out / MODEL_FILE)  # no optimizer state: small, servable
+    servable = servable_copy(build_reader, model.get_weights())
     best = selector.best_epoch
-    record = {**history, "best_epoch": best, "training_seconds": round(training_seconds, 1)}
-    (out / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    plot_history(history, out / "training_curve.png", f"{args.name}: wheel reader, best epoch {best}")
 
     training_data = {
         "source": (
@@ -503,12 +495,20 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
         trained_with=shlex.join(["python", "-m", "meter_service.cli", "train-reader", *(argv or [])]),
     )
-    write_card(out, card)
+    files = save_training_artifacts(
+        out,
+        model=servable,
+        card=card,
+        history=history,
+        best_epoch=best,
+        training_seconds=training_seconds,
+        curve=CURVE,
+        title=f"{args.name}: wheel reader, best epoch {best}",
+    )
     if not args.quiet:
         size = (out / MODEL_FILE).stat().st_size / 1e6
         print(
-            f"wrote {out}/{{{MODEL_FILE},{CARD_FILE},history.json,training_curve.png}} "
-            f"({size:.2f} MB) in {training_seconds:.0f} s; best epoch {best}",
+            f"wrote {files} ({size:.2f} MB) in {training_seconds:.0f} s; best epoch {best}",
             flush=True,
         )
     return out
@@ -534,24 +534,25 @@ def _print_split(
     print(f"  + {extra} extra crops, {synthetic} synthetic crops in training", flush=True)
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
-    """Loss and validation error rates per epoch (both log scale), as a PNG beside the model."""
-    plot_training_curve(
-        path,
-        title,
-        loss=train_and_validation(history, "loss"),
-        loss_label="cross-entropy (soft labels)",
-        measures={
-            f"validation: {label}": [max(1.0 - value, 1e-4) for value in history[key]]
-            for key, label in (
-                ("val_whole_digit_accuracy", "whole digit misread"),
-                ("val_within_0_5", "off by more than 0.5"),
-                ("val_within_0_1", "off by more than 0.1"),
-            )
-        },
-        measures_label="error rate (1 - accuracy)",
-        log_measures=True,  # 5% -> 2% matters as much as 50% -> 20%
-    )
+def error_rates(history: History) -> dict[str, list[float]]:
+    """Validation error rates per epoch (1 - accuracy, floored for the log scale)."""
+    return {
+        f"validation: {label}": [max(1.0 - value, 1e-4) for value in history[key]]
+        for key, label in (
+            ("val_whole_digit_accuracy", "whole digit misread"),
+            ("val_within_0_5", "off by more than 0.5"),
+            ("val_within_0_1", "off by more than 0.1"),
+        )
+    }
+
+
+# The training curve: loss and validation error rates per epoch, both on a log scale.
+CURVE = Curve(
+    loss_label="cross-entropy (soft labels)",
+    measures=error_rates,
+    measures_label="error rate (1 - accuracy)",
+    log_measures=True,  # 5% -> 2% matters as much as 50% -> 20%
+)
 
 
 # --- Evaluation --------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ from meter_service.training.reader import (
     score_positions,
 )
 from meter_service.training.reader_data import RealCrops, load_real, synthetic_crops
+from recognition_common.artifacts import CURVE_FILE, HISTORY_FILE, servable_copy
 from recognition_common.errors import ApiError
 from recognition_common.model_card import MODEL_FILE, read_card, write_card
 from recognition_common.models import load_compiled
@@ -226,15 +227,13 @@ class MeterRetrainer:
         )
         out = work / "out" / card.name
         # The locator (a sub-directory) as it is; the reader's own files are replaced below.
-        replaced = {MODEL_FILE, "history.json", "training_curve.png"}
+        replaced = {MODEL_FILE, HISTORY_FILE, CURVE_FILE}
         shutil.copytree(
             model_dir,
             out,
             ignore=lambda folder, names: [n for n in names if Path(folder) == model_dir and n in replaced],
         )
-        servable = build_reader()
-        servable.set_weights(model.get_weights())
-        keras.saving.save_model(servable, out / MODEL_FILE)
+        keras.saving.save_model(servable_copy(build_reader, model.get_weights()), out / MODEL_FILE)
         training_data = dict(card.training_data)
         training_data["fine_tuned_on_corrections"] = {
             "from_version": card.version,
