@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,36 +117,38 @@ def servable_copy(build: Callable[[], keras.Model], weights: list[np.ndarray]) -
     return model
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """What a training run leaves besides the model: its per-epoch history and how it went."""
+
+    history: History
+    best_epoch: int
+    seconds: float
+    extra: Mapping[str, Any] = field(default_factory=dict)  # more figures for history.json
+
+
 def save_training_artifacts(
-    model_dir: Path,
-    *,
-    model: keras.Model,
-    card: ModelCard,
-    history: History,
-    best_epoch: int,
-    training_seconds: float,
-    curve: Curve,
-    title: str,
-    extra: Mapping[str, Any] | None = None,
+    model_dir: Path, model: keras.Model, card: ModelCard, run: TrainingRun, curve: Curve, label: str
 ) -> str:
     """Write model, card, history and curve into `model_dir`; return them as one line to print.
 
     `model` should be a `servable_copy`. The history file holds every per-epoch series, then
-    `best_epoch`, any `extra` figures and `training_seconds` (rounded to 0.1 s).
+    `best_epoch`, the run's `extra` figures and `training_seconds` (rounded to 0.1 s); the curve
+    is titled "<label>: best epoch <n>".
     """
     import keras
 
     model_dir.mkdir(parents=True, exist_ok=True)
     keras.saving.save_model(model, model_dir / MODEL_FILE)
     record = {
-        **{key: list(values) for key, values in history.items()},
-        "best_epoch": best_epoch,
-        **(extra or {}),
-        "training_seconds": round(training_seconds, 1),
+        **{key: list(values) for key, values in run.history.items()},
+        "best_epoch": run.best_epoch,
+        **run.extra,
+        "training_seconds": round(run.seconds, 1),
     }
     # default=float: Keras can record NumPy scalars, which json cannot write by itself
     text = json.dumps(record, indent=2, default=float) + "\n"
     (model_dir / HISTORY_FILE).write_text(text, encoding="utf-8")
-    plot_history(history, model_dir / CURVE_FILE, title, curve)
+    plot_history(run.history, model_dir / CURVE_FILE, f"{label}: best epoch {run.best_epoch}", curve)
     write_card(model_dir, card)
     return f"{model_dir}/{{{','.join(ARTIFACT_FILES)}}}"

@@ -159,4 +159,3 @@ def write_style(style: str, count: int, out: Path, seed: int) -> list[Path]:
         spec.draw(text, rng).save(path)
         paths.append(path)
     return paths
-

@@ -57,7 +57,7 @@ from captcha_service.training.data import (
 )
 from captcha_service.training.options import DEFAULT_OUT, FALLBACKS, PRESETS, add_train_arguments
 from captcha_service.training.sizing import choose_input_size, image_sizes
-from recognition_common.artifacts import Curve, save_training_artifacts
+from recognition_common.artifacts import Curve, TrainingRun, save_training_artifacts
 from recognition_common.model_card import MODEL_FILE, ModelCard, check_model_name, read_card
 
 # The training curve: CTC loss, and char / whole-captcha accuracy, training against validation.
@@ -612,16 +612,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
         trained_with=shlex.join(["python", "-m", "captcha_service.cli", "train", *(argv or [])]),
     )
-    files = save_training_artifacts(
-        model_dir,
-        model=servable,
-        card=card,
-        history=history,
-        best_epoch=best_epoch,
-        training_seconds=training_seconds,
-        curve=CURVE,
-        title=f"{settled['name']}: best epoch {best_epoch}",
-    )
+    outcome = TrainingRun(history, best_epoch, training_seconds)
+    files = save_training_artifacts(model_dir, servable, card, outcome, CURVE, settled["name"])
     if not installed:
         print(
             f"NOT installed: whole-captcha accuracy {test_metrics['test_whole_accuracy']:.1%} on the "

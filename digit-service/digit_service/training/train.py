@@ -42,7 +42,13 @@ from digit_service.training.data import (
     sha256_of,
     split_validation,
 )
-from recognition_common.artifacts import Curve, save_training_artifacts, servable_copy, train_and_validation
+from recognition_common.artifacts import (
+    Curve,
+    TrainingRun,
+    save_training_artifacts,
+    servable_copy,
+    train_and_validation,
+)
 from recognition_common.model_card import ModelCard, check_model_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -306,15 +312,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
         trained_with=shlex.join(["python", "-m", "digit_service.cli", "train", *argv]),
     )
-    files = save_training_artifacts(
-        model_dir,
-        model=servable,
-        card=card,
-        history=history,
-        best_epoch=best_epoch,
-        training_seconds=training_seconds,
-        curve=CURVE,
-        title=f"{args.model}: best epoch {best_epoch}",
-        extra={"best_val_accuracy": best_val_accuracy},
-    )
+    outcome = TrainingRun(history, best_epoch, training_seconds, {"best_val_accuracy": best_val_accuracy})
+    files = save_training_artifacts(model_dir, servable, card, outcome, CURVE, args.model)
     print(f"wrote {files}")

@@ -55,7 +55,7 @@ from meter_service.locate import (
 from meter_service.recognizer import LOCATOR
 from meter_service.synth import background, generate_meter, sample_rng
 from meter_service.training.generate import parse_wheels, wheels_for
-from recognition_common.artifacts import Curve, save_training_artifacts, servable_copy
+from recognition_common.artifacts import Curve, TrainingRun, save_training_artifacts, servable_copy
 from recognition_common.model_card import check_model_name
 
 NAME = "locator"
@@ -380,16 +380,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
         trained_with=shlex.join(["python", "-m", "meter_service.cli", "train-locator", *(argv or [])]),
     )
-    files = save_training_artifacts(
-        out,
-        model=servable,
-        card=card,
-        history=history,
-        best_epoch=best["epoch"],
-        training_seconds=training_seconds,
-        curve=CURVE,
-        title=f"locator: best epoch {best['epoch']}",
-    )
+    outcome = TrainingRun(history, best["epoch"], training_seconds)
+    files = save_training_artifacts(out, servable, card, outcome, CURVE, "locator")
     print(f"wrote {files} in {training_seconds:.0f} s")
     if args.evaluate_count:
         evaluate_locator(out, args.evaluate_count, EVALUATION_SEED, write_card=True, progress=progress)

@@ -61,7 +61,7 @@ from meter_service.training.reader_data import (
 )
 from meter_service.training.window_cells import DEFAULT_SEED as WINDOW_SEED
 from meter_service.training.window_cells import JITTER, window_cells
-from recognition_common.artifacts import Curve, History, save_training_artifacts, servable_copy
+from recognition_common.artifacts import Curve, History, TrainingRun, save_training_artifacts, servable_copy
 from recognition_common.calibration import expected_calibration_error
 from recognition_common.model_card import (
     CARD_FILE,
@@ -495,16 +495,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
         trained_with=shlex.join(["python", "-m", "meter_service.cli", "train-reader", *(argv or [])]),
     )
-    files = save_training_artifacts(
-        out,
-        model=servable,
-        card=card,
-        history=history,
-        best_epoch=best,
-        training_seconds=training_seconds,
-        curve=CURVE,
-        title=f"{args.name}: wheel reader, best epoch {best}",
-    )
+    outcome = TrainingRun(history, best, training_seconds)
+    files = save_training_artifacts(out, servable, card, outcome, CURVE, f"{args.name}: wheel reader")
     if not args.quiet:
         size = (out / MODEL_FILE).stat().st_size / 1e6
         print(
