@@ -67,9 +67,7 @@ train-digit: setup  ## retrain both digit models from DATA (MNIST .npz in render
 	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) --calibrate --write-card
 
 download-mnist: setup  ## fetch MNIST with Keras' loader (needs internet) into DATA, for train-digit and evaluate-digit
-	$(PY) -c "import pathlib, numpy as np, keras; (a, b), (c, d) = keras.datasets.mnist.load_data(); \
-	path = pathlib.Path('$(DATA)'); path.parent.mkdir(parents=True, exist_ok=True); \
-	np.savez_compressed(path, x_train=a, y_train=b, x_test=c, y_test=d); print('wrote', path)"
+	$(PY) -m digit_service.cli download --out $(DATA)
 
 evaluate-digit: setup  ## score the digit models on MNIST test: the model alone, then the whole pipeline on MNIST, rendered styles, rows, junk (WRITE_CARD=--write-card records it)
 	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) $(WRITE_CARD)

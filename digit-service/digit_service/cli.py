@@ -3,6 +3,8 @@
     train      train a classifier on MNIST (or a folder of labelled images) -> models/<name>/
     evaluate   accuracy and the whole pipeline on MNIST's test split or a folder; --write-card
     retrain    fine-tune a served model on users' corrections (the gateway's feedback export)
+    download   fetch MNIST with Keras' loader (needs internet) -> ../shared/data/mnist.npz; only
+               this command downloads, never training or evaluation
 
 The captcha and meter services read the same way (`recognition_common.cli.dispatch`): each
 command is its module's `main(argv, prog)`, imported only when it runs, so this listing needs no
@@ -28,6 +30,11 @@ COMMANDS: dict[str, Command] = {
     "retrain": Command(
         "digit_service.training.retrain",
         "fine-tune a served model on users' corrections; install it only if it is better",
+        uses_tensorflow=True,
+    ),
+    "download": Command(
+        "digit_service.training.download",
+        "fetch MNIST with Keras' loader (needs internet) into ../shared/data/mnist.npz",
         uses_tensorflow=True,
     ),
 }

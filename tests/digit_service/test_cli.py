@@ -42,4 +42,5 @@ def test_the_same_job_has_the_same_name_in_every_service() -> None:
     for commands in (COMMANDS, CAPTCHA_COMMANDS, METER_COMMANDS):
         assert {"evaluate", "retrain"} <= set(commands)
         assert "train" in commands or {"train-locator", "train-reader"} <= set(commands)
+    assert "download" in COMMANDS and "download" in METER_COMMANDS
     assert "generate" in CAPTCHA_COMMANDS and "generate" in METER_COMMANDS

@@ -1,4 +1,4 @@
-"""The digit commands' modules (`python -m digit_service.cli train | evaluate | retrain`).
+"""The digit commands' modules (`python -m digit_service.cli train | evaluate | retrain | download`).
 
 Their modules import TensorFlow at the top; it is imported here first, without the lines its
 C++ side prints while loading (`recognition_common.models.import_tensorflow`).
