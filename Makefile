@@ -37,13 +37,15 @@ down:  ## stop and remove the Docker stack (CPU or GPU)
 logs:  ## follow the Docker stack's logs
 	$(COMPOSE) logs -f --tail=100
 
-test:  ## install what is missing, then lint and run the whole test suite
+test:  ## install what is missing, then lint, type-check and run the whole test suite
 	@scripts/bootstrap.sh --test
 	@$(PY) -m ruff check .
+	@$(PY) -m mypy
 	@$(PY) -m pytest
 
-lint:  ## ruff
+lint:  ## ruff and mypy
 	@$(PY) -m ruff check .
+	@$(PY) -m mypy
 
 format:  ## ruff format + autofix
 	@$(PY) -m ruff check --fix .

@@ -37,7 +37,7 @@ import redis
 
 from bench.loadgen import _read_response, build_multipart
 from bench.run_bench import distinct_images
-from recognition_common.models import find_model_dirs
+from recognition_common.serving.models import find_model_dirs
 from tests.support import processes
 from tests.support.images import captcha_png
 from tests.support.load import with_nonce

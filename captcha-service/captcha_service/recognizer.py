@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from captcha_service.card import CaptchaCard
 from captcha_service.ctc import greedy_decode
 from captcha_service.preprocess import to_model_input, to_pixels
-from recognition_common.model_card import ModelCard
-from recognition_common.recognizer import Prepared
+from recognition_common.serving.model_card import ModelCard
+from recognition_common.serving.recognizer import Prepared
 
 # Bumped whenever the pixels handed to the model change for the same upload. Each service keeps
 # this in its recognizer.py, where it becomes the cache's `preprocess_version`.
@@ -39,13 +40,11 @@ class CaptchaRecognizer:
             f"{PREPROCESS_VERSION}+reject{min_confidence:g}+answer{min_answer_confidence:g}"
         )
 
-    def preprocess(self, image: Image.Image, card: ModelCard) -> Prepared:
+    def preprocess(self, image: Image.Image, card: CaptchaCard) -> Prepared:
         height, width = card.input_shape[0], card.input_shape[1]
-        # Cards written before the field existed (the shipped models) were trained on stretched images.
-        resize = str(getattr(card, "resize", "stretch"))
-        return Prepared(inputs=to_model_input(to_pixels(image, width, height, resize))[np.newaxis])
+        return Prepared(inputs=to_model_input(to_pixels(image, width, height, card.resize))[np.newaxis])
 
-    def decode(self, outputs: np.ndarray, prepared: Prepared, card: ModelCard) -> dict[str, Any]:
+    def decode(self, outputs: np.ndarray, prepared: Prepared, card: CaptchaCard) -> dict[str, Any]:
         decoded = greedy_decode(outputs[0], card_charset(card))
         characters = [
             {"char": char, "confidence": round(confidence, 4)}
@@ -63,8 +62,8 @@ class CaptchaRecognizer:
             reasons.append(
                 f"answer confidence {confidence:.2f} below the threshold {self.min_answer_confidence:g}"
             )
-        min_length = int(getattr(card, "min_length", 1))
-        max_length = int(getattr(card, "max_length", len(decoded.text) or 1))
+        min_length = card.min_length
+        max_length = card.max_length if card.max_length is not None else (len(decoded.text) or 1)
         if not min_length <= len(decoded.text) <= max_length:
             reasons.append(f"read {len(decoded.text)} characters; model reads {min_length}-{max_length}")
         result: dict[str, Any] = {

@@ -1,8 +1,9 @@
-"""Routes only the captcha service has, built on the shared app's registry and batchers.
+"""Routes only the captcha service has, built on its `RecognitionService`.
 
 * `POST /b`                      the seed project's API: multipart `image_file` ->
                                  `{"time", "value", "speed_time(ms)"}`, so its users keep working
 * `GET  /captcha/[?model=]`      a freshly rendered captcha PNG, its text in `X-Captcha-Text`
+* `GET  /v1/sample[?model=]`     the same, under the path the gateway's `sample` route forwards to
 * `POST /v1/recognize-batch`     several images in one request (multipart `files`, or JSON
                                  `{"images_base64": [...]}`), answered in order
 """
@@ -19,34 +20,54 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
+from captcha_service.card import CaptchaCard
+from captcha_service.config import CaptchaSettings
 from captcha_service.synth import render
-from recognition_common import errors
-from recognition_common.errors import ApiError, error_body
-from recognition_common.intake import decode_base64, json_model, parse_json, read_form, read_image_upload
-from recognition_common.service import json_dumps, model_reference
-
-router = APIRouter()
-
-
-@router.post("/b", summary="Seed-compatible recognize: multipart image_file -> {time, value}")
-async def seed_recognize(request: Request) -> JSONResponse:
-    started = time.perf_counter()
-    upload = await read_image_upload(request, file_field="image_file")
-    _, result = await request.app.state.recognize_bytes(upload.data, upload.model)
-    return JSONResponse(
-        {
-            "time": int(time.time()),
-            "value": result["text"],
-            "speed_time(ms)": round((time.perf_counter() - started) * 1000, 2),
-        }
-    )
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError, error_body
+from recognition_common.edge.intake import decode_base64, json_model, parse_json, read_form, read_image_upload
+from recognition_common.serving.responses import json_dumps
+from recognition_common.serving.service import RecognitionService
 
 
-@router.get("/captcha/", summary="A new captcha image (PNG); its text in the X-Captcha-Text header")
-async def new_captcha(request: Request, model: str | None = None) -> Response:
-    card = request.app.state.registry.get(model).card
+def captcha_router(service: RecognitionService) -> APIRouter:
+    """The captcha service's own routes, recognizing through `service` as `/v1/recognize` does."""
+    settings = service.settings
+    assert isinstance(settings, CaptchaSettings)
+    router = APIRouter()
+
+    @router.post("/b", summary="Seed-compatible recognize: multipart image_file -> {time, value}")
+    async def seed_recognize(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        upload = await read_image_upload(request, file_field="image_file")
+        _, result = await service.recognize(upload.data, upload.model)
+        return JSONResponse(
+            {
+                "time": int(time.time()),
+                "value": result["text"],
+                "speed_time(ms)": round((time.perf_counter() - started) * 1000, 2),
+            }
+        )
+
+    @router.get("/captcha/", summary="A new captcha image (PNG); its text in the X-Captcha-Text header")
+    @router.get("/v1/sample", summary="A new captcha image (PNG); its text in the X-Captcha-Text header")
+    async def new_captcha(model: str | None = None) -> Response:
+        return sample(service, model)
+
+    @router.post("/v1/recognize-batch", summary="Recognize several images; results in request order")
+    async def recognize_batch(request: Request) -> Response:
+        return await recognize_many(service, request, settings.max_batch_images)
+
+    return router
+
+
+def sample(service: RecognitionService, model: str | None) -> Response:
+    """A freshly rendered captcha for `model`, its text and model in headers."""
+    card = service.registry.get(model).card
+    assert isinstance(card, CaptchaCard)
     charset = "".join(card.classes[1:])
-    length = card.min_length + secrets.randbelow(card.max_length - card.min_length + 1)
+    longest = card.max_length if card.max_length is not None else card.min_length
+    length = card.min_length + secrets.randbelow(longest - card.min_length + 1)
     text = "".join(secrets.choice(charset) for _ in range(length))
     buffer = io.BytesIO()
     render(text, card.width, card.height).save(buffer, "PNG")
@@ -57,16 +78,16 @@ async def new_captcha(request: Request, model: str | None = None) -> Response:
     )
 
 
-@router.post("/v1/recognize-batch", summary="Recognize several images; results in request order")
-async def recognize_batch(request: Request) -> Response:
-    images, model = await _read_batch(request, request.app.state.captcha_settings.max_batch_images)
-    card = request.app.state.registry.get(model).card  # unknown model: one 404, not N
-    recognize = request.app.state.recognize_bytes
+async def recognize_many(service: RecognitionService, request: Request, max_images: int) -> Response:
+    """The batch endpoint: every image through `service` at once, results in request order."""
+    images, model = await _read_batch(request, max_images)
+    served = service.registry.get(model)  # unknown model: one 404, not N
+    name = served.card.name
 
     async def one(data: bytes | str) -> Any:
         if isinstance(data, str):  # base64: not valid base64 is this image's own error, like any other
             data = decode_base64(data)
-        return await recognize(data, card.name)
+        return await service.recognize(data, name)
 
     # All images go to the batcher at once, so they share forward passes.
     outcomes = await asyncio.gather(*(one(data) for data in images), return_exceptions=True)
@@ -79,8 +100,8 @@ async def recognize_batch(request: Request) -> Response:
         else:
             results.append({"status": 200, "result": outcome[1]})
     body = {
-        "model": model_reference(card),  # with its files' fingerprint, like every answer
-        "preprocess_version": request.app.state.recognizer.preprocess_version,
+        "model": served.reference(),  # with its files' fingerprint, like every answer
+        "preprocess_version": service.preprocess_version,
         "results": results,
     }
     return Response(json_dumps(body), media_type="application/json")

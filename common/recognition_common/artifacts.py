@@ -1,7 +1,7 @@
 """What every recognizer's training writes beside its model, written in one place.
 
     <model_dir>/model.keras           the servable model: best weights, no optimizer state
-    <model_dir>/card.json             the model card (recognition_common.model_card)
+    <model_dir>/card.json             the model card (recognition_common.serving.model_card)
     <model_dir>/history.json          per-epoch figures, the best epoch, training seconds
     <model_dir>/training_curve.png    the same, plotted
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recognition_common.model_card import CARD_FILE, MODEL_FILE, ModelCard, write_card
+from recognition_common.serving.model_card import CARD_FILE, MODEL_FILE, ModelCard, write_card
 
 if TYPE_CHECKING:
     import keras

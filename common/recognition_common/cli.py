@@ -95,7 +95,7 @@ def dispatch(
     name, rest = argv[0], argv[1:]
     command = commands[name]
     if command.uses_tensorflow:
-        from recognition_common.models import import_tensorflow  # TensorFlow only when it is used
+        from recognition_common.serving.models import import_tensorflow  # TensorFlow only when it is used
 
         import_tensorflow()
     module_main: CommandMain = importlib.import_module(command.module).main

@@ -11,7 +11,7 @@
    next version; the one it replaces is kept in `<models>/.history/<name>-<version>/` (a folder
    the services do not load from), and nothing is deleted.
 5. `request_reload`: `POST /v1/admin/reload` on the recognizer, which swaps models without
-   dropping a request (`recognition_common.reloading`).
+   dropping a request (`recognition_common.serving.reloading`).
 
 `retrain` runs them in that order for any task: the task supplies a `Retrainer` (its training
 data, its fine-tuning, its two measures), and every task's command reports, judges and installs
@@ -37,7 +37,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from recognition_common.model_card import CARD_FILE, read_card, update_card_metrics
+from recognition_common.serving.model_card import CARD_FILE, read_card, update_card_metrics
 
 HISTORY = ".history"
 MANIFEST = "manifest.csv"

@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
 # Working resolution: a digit needs ~40 px of height to be read, not more. Bounding both sides keeps
 # pre-processing near a millisecond for a canvas and bounded for a 12-megapixel photo.

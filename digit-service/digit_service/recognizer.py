@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from digit_service.preprocess import DigitSample, choose_readings, prepare_readings
-from recognition_common.model_card import ModelCard
-from recognition_common.recognizer import Prepared
+from recognition_common.serving.model_card import ModelCard
+from recognition_common.serving.recognizer import Prepared
 
 # Bump when pre-processing or decoding changes an answer for the same image and model. Each
 # service keeps this in its recognizer.py, where it becomes the cache's `preprocess_version`.
@@ -37,7 +37,7 @@ class DigitRecognizer:
         # A group that may be one wide digit or two touching ones is read the way the model is
         # surest of; only the chosen reading's digits are reported.
         chosen = choose_readings(samples, probabilities.max(axis=1))
-        digits = []
+        digits: list[dict[str, Any]] = []
         for index in chosen:
             sample, probability = samples[index], probabilities[index]
             best = int(np.argmax(probability))

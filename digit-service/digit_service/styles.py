@@ -180,12 +180,12 @@ def row(
         values = _crop(_as_float(digit), 0.05)
         scale = rng.uniform(0.6, 1.0) * 0.7 * height / values.shape[0]
         pieces.append(_upscale(values, scale, Image.Resampling.BILINEAR))
-    gaps = [int(rng.uniform(*gaps) * 0.7 * height) for _ in pieces]
+    spaces = [int(rng.uniform(*gaps) * 0.7 * height) for _ in pieces]
     margin = int(0.15 * height)
-    width = 2 * margin + sum(piece.shape[1] for piece in pieces) + max(0, sum(gaps[1:]))
+    width = 2 * margin + sum(piece.shape[1] for piece in pieces) + max(0, sum(spaces[1:]))
     canvas = np.zeros((height, width), dtype=np.float32)
     left = margin
-    for piece, gap in zip(pieces, [0, *gaps[1:]], strict=True):
+    for piece, gap in zip(pieces, [0, *spaces[1:]], strict=True):
         left = max(0, left + gap)
         room = height - piece.shape[0]
         top = int(np.clip(room / 2 + rng.uniform(-0.1, 0.1) * height, 0, room))

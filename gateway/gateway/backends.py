@@ -28,8 +28,8 @@ from urllib.parse import urlencode
 import httpx
 
 from gateway.transport import KeepAliveTransport, request_bytes
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
 logger = logging.getLogger("gateway.backends")
 

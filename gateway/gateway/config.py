@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recognition_common.imaging import ImageLimits
+from recognition_common.edge.imaging import ImageLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 SIDECAR = ".json"
-# The image's extension from its format (`recognition_common.imaging.inspect_image`).
+# The image's extension from its format (`recognition_common.edge.imaging.inspect_image`).
 EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp", "TIFF": ".tif"}
 MANIFEST_FIELDS = ("id", "label", "file", "model", "model_version", "time", "sha256", "wheels", "request_id")
 

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
 if TYPE_CHECKING:
     from gateway.config import GatewaySettings

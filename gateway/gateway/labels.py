@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
 MAX_DIGITS = 16  # a row of handwritten digits
 METER_WHEELS = (4, 8)

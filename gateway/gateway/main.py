@@ -17,9 +17,9 @@ from gateway.docs import install_docs
 from gateway.feedback import DirectoryStore
 from gateway.pages import mount_pages
 from gateway.security import install_security
-from recognition_common.errors import install_error_handlers
-from recognition_common.intake import BodyLimitMiddleware
-from recognition_common.timeouts import BodyTimeoutMiddleware
+from recognition_common.edge.errors import install_error_handlers
+from recognition_common.edge.intake import BodyLimitMiddleware
+from recognition_common.edge.timeouts import BodyTimeoutMiddleware
 
 logger = logging.getLogger("gateway")
 

@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.docs import DOCS_PATHS
 from gateway.optional_redis import REDIS_FAILURES, OptionalRedis
-from recognition_common import errors
-from recognition_common.errors import ApiError, send_error
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError, send_error
 
 logger = logging.getLogger("gateway.security")
 

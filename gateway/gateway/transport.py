@@ -24,6 +24,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 
@@ -54,7 +55,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._keepalive_expiry_s = keepalive_expiry_s
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        payload = _serialise(request, b"".join([part async for part in request.stream]))
+        payload = _serialise(
+            request, b"".join([part async for part in cast(httpx.AsyncByteStream, request.stream)])
+        )
         origin = (request.url.host, request.url.port or 80)
         timeouts = request.extensions.get("timeout", {})
         status, headers, body = await self.send(origin, payload, request.method, timeouts, request)
@@ -241,7 +244,7 @@ async def _read_body(reader: asyncio.StreamReader, headers: list[tuple[bytes, by
         return b""
     encoding = _header(headers, b"transfer-encoding")
     if encoding is not None and b"chunked" in encoding.lower():
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";")[0].strip(), 16)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
-from recognition_common.settings import RecognizerSettings
+from recognition_common.serving.settings import RecognizerSettings
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 SERVICE_ROOT = PACKAGE_ROOT.parent

@@ -1,6 +1,7 @@
 """The synchronous steps from an image to a meter reading, shared by the service and `evaluate`.
 
-    start    options checked, mode chosen (auto|photo|window), the locator's first input made
+    start    mode chosen (auto|photo|window, from the checked `options.MeterOptions`), the
+             locator's first input made
     located  the locator's output for that input read (`locate.window_from_output`); returns the
              next input to run (a refining view round the estimate, `locate.refine_input`), or
              None when the window is found: the passes of `locate.locate_window`, one at a time
@@ -32,10 +33,9 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -43,13 +43,12 @@ from PIL import Image
 from meter_service import locate, plausibility
 from meter_service.geometry import UNIT_SQUARE, homography, quad_iou, quad_size, rectify, transform_points
 from meter_service.odometer import MAX_WHEELS, MIN_WHEELS
+from meter_service.options import MeterOptions
 from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, decode_wheels, reader_input
 from meter_service.reading import compose
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
-OPTIONS = ("mode", "wheels", "previous_value", "previous_time", "max_rate", "time")
-MODES = ("auto", "photo", "window")
 WIDE_ASPECT = 2.0
 MAX_SUPERSAMPLE = 4  # rectify at up to this many times the cell size, then shrink (no aliasing)
 # Cuts of a window read when the cut as located reads unsure (overall confidence below SURE):
@@ -69,79 +68,6 @@ class Thresholds:
     min_confidence: float  # a wheel below it rejects the reading
     min_window_score: float  # a located window below it rejects the reading
     min_reading_confidence: float = 0.0  # an overall confidence below it rejects the reading
-
-
-@dataclass(frozen=True)
-class MeterOptions:
-    """A request's options, checked and typed."""
-
-    mode: str = "auto"
-    wheels: int | None = None  # None: counted from the window (`wheels=auto`)
-    previous_value: float | None = None
-    previous_time: datetime | None = None
-    max_rate: float | None = None
-    time: datetime | None = None
-
-    @property
-    def wants_plausibility(self) -> bool:
-        return self.previous_value is not None or self.previous_time is not None or self.max_rate is not None
-
-
-def parse_options(options: Mapping[str, str]) -> MeterOptions:
-    """Request options (text) -> MeterOptions; ApiError 400 naming the bad one."""
-    mode = options.get("mode", "auto").strip().lower() or "auto"
-    if mode not in MODES:
-        raise _bad(f"mode must be one of {', '.join(MODES)}; got {options['mode']!r}")
-    wheels = None
-    text = options.get("wheels", "").strip().lower()
-    if text and text != "auto":
-        if not text.isdigit() or not MIN_WHEELS <= int(text) <= MAX_WHEELS:
-            raise _bad(
-                f"wheels must be auto or a whole number from {MIN_WHEELS} to {MAX_WHEELS}; got {text!r}"
-            )
-        wheels = int(text)
-    previous_value = _number(options, "previous_value")
-    most = 10 ** (wheels or MAX_WHEELS)
-    if previous_value is not None and not 0 <= previous_value < most:
-        raise _bad(f"previous_value must be from 0 to below 10^{wheels or MAX_WHEELS} (the counter's range)")
-    max_rate = _number(options, "max_rate")
-    if max_rate is not None and max_rate <= 0:
-        raise _bad("max_rate must be a positive number of units per hour")
-    return MeterOptions(
-        mode=mode,
-        wheels=wheels,
-        previous_value=previous_value,
-        previous_time=_time(options, "previous_time"),
-        max_rate=max_rate,
-        time=_time(options, "time"),
-    )
-
-
-def _number(options: Mapping[str, str], name: str) -> float | None:
-    text = options.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        raise _bad(f"{name} must be a number; got {text!r}")
-    return number
-
-
-def _time(options: Mapping[str, str], name: str) -> datetime | None:
-    text = options.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        return plausibility.parse_time(text, name)
-    except ValueError as exc:
-        raise _bad(str(exc)) from exc
-
-
-def _bad(message: str) -> ApiError:
-    return ApiError(400, errors.BAD_REQUEST, message)
 
 
 # --- The steps ------------------------------------------------------------------------------
@@ -223,7 +149,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def refuse_blank(image: Image.Image) -> None:
     """A picture without contrast holds no meter: say so (422 empty_image) instead of reading
     wheels into a blank crop, where the reader would only guess with low confidence."""
-    low, high = image.convert("L").getextrema()
+    low, high = cast(tuple[int, int], image.convert("L").getextrema())
     if high - low < BLANK_CONTRAST:
         raise ApiError(422, errors.EMPTY_IMAGE, "the image is blank: no meter or counter window in it")
 

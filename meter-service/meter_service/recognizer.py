@@ -1,6 +1,7 @@
 """The meter recognizer: locate the counter window, read its wheels, compose the reading.
 
-A staged recognizer (`recognition_common.recognizer.StagedRecognizer`): a photo takes three
+A staged recognizer (`recognition_common.serving.recognizer.StagedRecognizer`), handed its
+request's options already checked (`options.MeterOptions`): a photo takes three
 model calls, the locator (the served model's `locator` component) on the whole photo and again
 on a zoomed view round its first estimate, then the wheel reader (the served model itself) on
 the window's N cells; each model has its own micro-batcher, so concurrent requests share
@@ -16,19 +17,18 @@ import numpy as np
 from PIL import Image
 
 from meter_service import pipeline
+from meter_service.card import LOCATOR, MeterCard
+from meter_service.options import MeterOptions
 from meter_service.pipeline import Thresholds
-from recognition_common.model_card import ModelCard
-from recognition_common.recognizer import Stages
+from recognition_common.serving.recognizer import Stages
 
 # Bump when pre-processing or composing changes an answer for the same image and models. Each
 # service keeps this in its recognizer.py, where it becomes the cache's `preprocess_version`.
 PREPROCESS_VERSION = "meter-3"
-LOCATOR = "locator"  # the component's sub-directory and name in the card's `components`
 
 
 class MeterRecognizer:
     task = "meter"
-    options = pipeline.OPTIONS
 
     def __init__(
         self, min_confidence: float, min_window_score: float, min_reading_confidence: float = 0.0
@@ -41,11 +41,10 @@ class MeterRecognizer:
         )
 
     async def run(
-        self, image: Image.Image, card: ModelCard, stages: Stages, options: dict[str, str]
+        self, image: Image.Image, card: MeterCard, stages: Stages, options: MeterOptions
     ) -> dict[str, Any]:
-        parsed = pipeline.parse_options(options)
         locator_shape = tuple(stages.card(LOCATOR).input_shape)
-        job = await stages.cpu(pipeline.start, image, parsed, locator_shape)
+        job = await stages.cpu(pipeline.start, image, options, locator_shape)
         view = job.view  # the whole photo (or crop), then refining views round the estimate
         while view is not None:
             output = await stages.infer(view, LOCATOR)

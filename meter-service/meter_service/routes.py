@@ -1,4 +1,4 @@
-"""Routes only the meter service has, built on the shared app's `recognize_bytes`.
+"""Routes only the meter service has, built on its `RecognitionService`.
 
 * `POST /recognize`   the seed project's API: multipart `file` ->
                       `{"code": 0, "message": "ok", "imgCrop": <base64 PNG>, "resStr": "02572"}`,
@@ -16,36 +16,49 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
-from recognition_common.intake import read_image_upload
-
-router = APIRouter()
+from meter_service.config import MeterSettings
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
+from recognition_common.edge.intake import read_image_upload
+from recognition_common.serving.service import RecognitionService
 
 DEMO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 DEMO_README = "README.txt"
+DEMO_FILENAME = "meter-demo.zip"
 
 
-@router.post("/recognize", summary="Seed-compatible recognize: multipart file -> {code, imgCrop, resStr}")
-async def seed_recognize(request: Request) -> JSONResponse:
-    try:
-        upload = await read_image_upload(request)
-        _, result = await request.app.state.recognize_bytes(upload.data, upload.model, upload.options)
-    except ApiError as exc:
-        status = exc.status if exc.status >= 500 else 200
-        return JSONResponse({"code": 1, "message": exc.message}, status_code=status, headers=exc.headers)
-    return JSONResponse(
-        {"code": 0, "message": "ok", "imgCrop": result["crop_png_base64"], "resStr": result["text"]}
-    )
+def meter_router(service: RecognitionService) -> APIRouter:
+    """The meter service's own routes, recognizing through `service` as `/v1/recognize` does."""
+    settings = service.settings
+    assert isinstance(settings, MeterSettings)
+    router = APIRouter()
+
+    @router.post("/recognize", summary="Seed-compatible recognize: multipart file -> {code, imgCrop, resStr}")
+    async def seed_recognize(request: Request) -> JSONResponse:
+        try:
+            upload = await read_image_upload(request)
+            _, result = await service.recognize(upload.data, upload.model, upload.options)
+        except ApiError as exc:
+            status = exc.status if exc.status >= 500 else 200
+            return JSONResponse({"code": 1, "message": exc.message}, status_code=status, headers=exc.headers)
+        return JSONResponse(
+            {"code": 0, "message": "ok", "imgCrop": result["crop_png_base64"], "resStr": result["text"]}
+        )
+
+    @router.get("/v1/demo", summary="Sample meter images (zip) with their true readings in README.txt")
+    async def demo() -> Response:
+        return demo_zip(settings.demo_dir)
+
+    return router
 
 
-@router.get("/v1/demo", summary="Sample meter images (zip) with their true readings in README.txt")
-async def demo(request: Request) -> Response:
-    folder = request.app.state.meter_settings.demo_dir
+def demo_zip(folder: Path) -> Response:
+    """The demo images in `folder` and their README, zipped; 404 when there are none."""
     files = sorted(
         path
         for path in (folder.iterdir() if folder.is_dir() else ())
@@ -62,7 +75,7 @@ async def demo(request: Request) -> Response:
         buffer.getvalue(),
         media_type="application/zip",
         headers={
-            "Content-Disposition": 'attachment; filename="meter-demo.zip"',
+            "Content-Disposition": f'attachment; filename="{DEMO_FILENAME}"',
             "Cache-Control": "max-age=3600",
         },
     )

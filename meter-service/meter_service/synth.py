@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -332,8 +332,9 @@ def _face(
         bezel = ((200, 160, 80), (120, 85, 30))  # brass
     else:
         colour = _hue(rng, 0.8) if rng.random() < 0.6 else _tone(rng, 10, 60)
-        bezel = (colour, tuple(int(c * 0.55) for c in colour))
-    meter.paste(_radial_disc(diameter, *bezel), (0, 0), mask)  # type: ignore[arg-type]
+        shade = (int(colour[0] * 0.55), int(colour[1] * 0.55), int(colour[2] * 0.55))
+        bezel = (colour, shade)
+    meter.paste(_radial_disc(diameter, *bezel), (0, 0), mask)
     face_r = diameter / 2 * rng.uniform(0.8, 0.9)
     kind = rng.random()
     if kind < 0.65:
@@ -382,7 +383,7 @@ def _face_clutter(
     draw = ImageDraw.Draw(meter)
     centre = diameter / 2
     wx0, wy0, wx1, wy1 = window_box
-    placed = [(wx0 - 4, wy0 - 4, wx1 + 4, wy1 + 4)]
+    placed: list[tuple[float, float, float, float]] = [(wx0 - 4, wy0 - 4, wx1 + 4, wy1 + 4)]
 
     def free(box: tuple[float, float, float, float]) -> bool:
         inside = all(math.hypot(x - centre, y - centre) < face_r * 0.95 for x in box[::2] for y in box[1::2])
@@ -503,7 +504,9 @@ def background(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     base = np.array(
         _hue(rng, rng.uniform(0.1, 0.7)) if rng.random() < 0.5 else _tone(rng, 30, 220, 30), np.float32
     )
-    texture = sum(_noise_field(rng, size, cells) * rng.uniform(0, 60) for cells in (3, 9, 40))
+    texture = cast(
+        np.ndarray, sum(_noise_field(rng, size, cells) * rng.uniform(0, 60) for cells in (3, 9, 40))
+    )
     pixels = base + (texture - texture.mean())[..., None] * rng.uniform(0.5, 1.5, size=3)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
@@ -641,7 +644,7 @@ def generate_meter(
         offset = tuple(int(v) for v in rng.integers(-10, 11, size=2))
         shadow = Image.new("RGBA", (width, height), (0, 0, 0, 0))
         shadow.putalpha(alpha.point(lambda v: int(v * 0.5)))
-        photo.alpha_composite(shadow, offset)  # type: ignore[arg-type]
+        photo.alpha_composite(shadow, offset)
     photo.alpha_composite(placed_meter)
     photo = _overlays(photo, placed_meter.getchannel("A"), rng)
     image = _finish(photo.convert("RGB"), rng, cell_h_photo / 32)

@@ -121,3 +121,16 @@ def test_errors_are_json(client: httpx.Client) -> None:
     assert_error(recognize(client, b"definitely not an image"), 415, "unsupported_media_type")
     truncated = captcha_png("abcd", seed=1)[:100]
     assert_error(recognize(client, truncated), 422, "unreadable_image")
+
+
+def test_v1_sample_is_the_captcha_route_under_the_gateways_path(service: httpx.Client) -> None:
+    for path in ("/captcha/", "/v1/sample"):
+        reply = service.get(path, params={"model": "alnum-4to6"})
+        assert reply.status_code == 200 and reply.headers["content-type"] == "image/png", reply.text
+        assert (
+            reply.headers["x-captcha-model"] == "alnum-4to6" and reply.headers["cache-control"] == "no-store"
+        )
+        assert 4 <= len(reply.headers["x-captcha-text"]) <= 6
+    assert service.get("/v1/sample", params={"model": "nope"}).status_code == 404
+    routes = {route["name"]: route["path"] for route in service.get("/v1/models").json()["routes"]}
+    assert routes == {"sample": "/v1/sample", "recognize-batch": "/v1/recognize-batch"}

@@ -19,8 +19,9 @@ from PIL import Image
 
 from captcha_service.cli import main as cli
 from captcha_service.config import CaptchaSettings
-from captcha_service.main import create_app
+from captcha_service.spec import SPEC
 from captcha_service.training.styles import write_style
+from recognition_common.serving.app import create_app
 
 CONVERGED_FLOOR = 0.6  # whole-captcha, on the held-out test images
 
@@ -68,7 +69,7 @@ def test_a_new_style_converges_from_a_few_hundred_images(trained: Path) -> None:
 
 def test_the_model_serves_uploads_of_any_size(trained: Path, tmp_path: Path) -> None:
     write_style("stamp", 12, tmp_path / "fresh", seed=99)  # not a training seed
-    app = create_app(CaptchaSettings(model_dir=trained.parent, default_model="stamp"))
+    app = create_app(SPEC, CaptchaSettings(model_dir=trained.parent, default_model="stamp"))
     right = 0
     with TestClient(app) as client:
         deadline = time.monotonic() + 60

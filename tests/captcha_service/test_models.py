@@ -7,7 +7,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from recognition_common.model_card import read_card
+from recognition_common.serving.model_card import read_card
 
 MODELS = Path(__file__).resolve().parents[2] / "captcha-service" / "models"
 # name: (charset, min_length, max_length, width, height, whole-captcha target, char target)

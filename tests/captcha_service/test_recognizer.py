@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from captcha_service.card import CaptchaCard
 from captcha_service.recognizer import CaptchaRecognizer
-from recognition_common.model_card import ModelCard
-from recognition_common.recognizer import Prepared
+from recognition_common.serving.recognizer import Prepared
 
-CARD = ModelCard(
+CARD = CaptchaCard(
     name="t",
     version="1",
     task="captcha",

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from captcha_service.cli import main as cli
 from captcha_service.config import CaptchaSettings
-from captcha_service.main import create_app
+from captcha_service.spec import SPEC
+from recognition_common.serving.app import create_app
 
 TINY = [
     "--generate",
@@ -96,7 +97,7 @@ def test_resume_continues_from_the_checkpoint(trained: Path) -> None:
 
 
 def test_the_trained_model_serves(trained: Path) -> None:
-    app = create_app(CaptchaSettings(model_dir=trained / "models", default_model="tiny"))
+    app = create_app(SPEC, CaptchaSettings(model_dir=trained / "models", default_model="tiny"))
     with TestClient(app) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200:

@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from recognition_common.batching import BatchStats, MicroBatcher, QueueFull
+from recognition_common.serving.batching import BatchStats, MicroBatcher, QueueFull
 
 
 class RecordingModel:

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognition_common.errors import ApiError
-from recognition_common.imaging import ImageLimits, decode_image, inspect_image, sniff_format
+from recognition_common.edge.errors import ApiError
+from recognition_common.edge.imaging import ImageLimits, decode_image, inspect_image, sniff_format
 from tests.support.images import encode, png_bomb
 
 LIMITS = ImageLimits(max_bytes=1_000_000, max_pixels=4_000_000)

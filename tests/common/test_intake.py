@@ -7,8 +7,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from recognition_common.errors import install_error_handlers
-from recognition_common.intake import (
+from recognition_common.edge.errors import install_error_handlers
+from recognition_common.edge.intake import (
     BodyLimitMiddleware,
     body_limit,
     decode_base64,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 QUIET_IMPORT = (
-    "import sys; from recognition_common.models import import_tensorflow; "
+    "import sys; from recognition_common.serving.models import import_tensorflow; "
     "tf = import_tensorflow(); print('after the import', file=sys.stderr); "
     "print(tf.constant(2).numpy() * 21)"
 )

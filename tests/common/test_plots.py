@@ -41,7 +41,7 @@ def test_a_training_run_leaves_model_card_history_and_curve(tmp_path: Path) -> N
         save_training_artifacts,
         servable_copy,
     )
-    from recognition_common.model_card import ModelCard, read_card
+    from recognition_common.serving.model_card import ModelCard, read_card
 
     def build() -> keras.Model:
         return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from digit_service.recognizer import DigitRecognizer
-from recognition_common import errors
-from recognition_common.errors import ApiError
-from recognition_common.imaging import ImageLimits
-from recognition_common.model_card import read_card
-from recognition_common.preprocessing import PreprocessPool, prepare_upload
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
+from recognition_common.edge.imaging import ImageLimits
+from recognition_common.serving.model_card import read_card
+from recognition_common.serving.workers import PreprocessPool, prepare_upload
 from tests.support.images import encode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,14 +104,15 @@ def test_a_service_whose_workers_cannot_start_works_without_them(monkeypatch: py
     from fastapi.testclient import TestClient
 
     from digit_service.config import DigitSettings
-    from recognition_common.service import create_recognizer_app
+    from digit_service.spec import SPEC
+    from recognition_common.serving.app import create_app
 
     async def refuse(self: PreprocessPool) -> None:
         raise OSError("no /dev/shm")
 
     monkeypatch.setattr(PreprocessPool, "start", refuse)
     settings = DigitSettings(model_dir=REPO / "digit-service" / "models", default_model="lenet5")
-    app = create_recognizer_app(DigitRecognizer(0.5), settings)
+    app = create_app(SPEC, settings)
     with TestClient(app) as client:
         for _ in range(300):
             if client.get("/readyz").status_code == 200:

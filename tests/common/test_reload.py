@@ -22,11 +22,13 @@ import pytest
 from fastapi import FastAPI
 from PIL import Image
 
-from recognition_common.model_card import ModelCard, write_card
-from recognition_common.models import fingerprint
-from recognition_common.recognizer import Prepared
-from recognition_common.service import ServedModel, create_recognizer_app
-from recognition_common.settings import RecognizerSettings
+from recognition_common.serving.app import create_app
+from recognition_common.serving.model_card import ModelCard, write_card
+from recognition_common.serving.models import fingerprint
+from recognition_common.serving.recognizer import Prepared
+from recognition_common.serving.registry import ServedModel
+from recognition_common.serving.settings import RecognizerSettings
+from recognition_common.serving.spec import Execution, TaskSpec
 
 PIXELS = [1, 2, 3, 4]
 
@@ -67,7 +69,7 @@ class ScaleRecognizer:
 
     async def run(self, image: Image.Image, card: ModelCard, stages: Any, options: dict) -> dict[str, Any]:
         inputs = np.asarray(image.convert("L"), dtype=np.float32)[0, :4][np.newaxis]
-        if getattr(card, "components", None):
+        if card.components:
             inputs = await stages.infer(inputs, "pre")
         outputs = await stages.infer(inputs)
         return {"text": "ok", "confidence": 1.0, "values": [round(float(v), 3) for v in outputs[0]]}
@@ -114,7 +116,12 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 def make_app(root: Path, recognizer: Any = None, **settings: Any) -> FastAPI:
     options = RecognizerSettings(model_dir=root, default_model="main", max_wait_ms=1, **settings)
-    return create_recognizer_app(recognizer or ScaleRecognizer(), options)
+    chosen = recognizer or ScaleRecognizer()
+    execution = Execution.STAGED if isinstance(chosen, ScaleRecognizer) else Execution.PLAIN
+    spec = TaskSpec(
+        name="scale", settings=RecognizerSettings, recognizer=lambda _: chosen, execution=execution
+    )
+    return create_app(spec, options)
 
 
 async def recognize(client: httpx.AsyncClient, data: bytes | None = None) -> dict[str, Any]:
@@ -124,7 +131,7 @@ async def recognize(client: httpx.AsyncClient, data: bytes | None = None) -> dic
 
 
 def served_model(app: FastAPI, name: str = "main") -> ServedModel:
-    return app.state.registry.models[name]
+    return app.state.service.registry.models[name]
 
 
 async def wait_drained(client: httpx.AsyncClient) -> None:

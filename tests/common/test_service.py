@@ -1,4 +1,5 @@
-"""The shared recognizer app with a staged recognizer: components, options, the batchers."""
+"""The shared recognizer app with a staged recognizer: components, options, the batchers, and
+the catalogue (`GET /v1/models`) the gateway builds its routes from."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from pydantic import BaseModel, Field
 
-from recognition_common.model_card import ModelCard, write_card
-from recognition_common.recognizer import Stages
-from recognition_common.service import create_recognizer_app
-from recognition_common.settings import RecognizerSettings
+from recognition_common.serving.app import create_app
+from recognition_common.serving.model_card import ModelCard, write_card
+from recognition_common.serving.recognizer import Stages
+from recognition_common.serving.settings import RecognizerSettings
+from recognition_common.serving.spec import Execution, GatewayRoute, TaskSpec
 
 
 def _save_model(model_dir: Path, name: str, scale: float, components: list[str] | None = None) -> None:
@@ -38,26 +41,50 @@ def _save_model(model_dir: Path, name: str, scale: float, components: list[str] 
     write_card(model_dir, card)
 
 
+class FactorOptions(BaseModel):
+    factor: float = Field(1.0, gt=0, description="what the finder's output is multiplied by")
+
+
 class TwoStageRecognizer:
     """Runs its component, then its main model on the component's output."""
 
     task = "staged"
     preprocess_version = "staged-1"
-    options = ("factor",)
 
     async def run(
-        self, image: Image.Image, card: ModelCard, stages: Stages, options: dict[str, str]
+        self, image: Image.Image, card: ModelCard, stages: Stages, options: FactorOptions
     ) -> dict[str, Any]:
         pixels = await stages.cpu(lambda: np.asarray(image.convert("L"), dtype=np.float32)[0, :4])
         first = await stages.infer(pixels[np.newaxis], "finder")
-        second = await stages.infer(first * float(options.get("factor", "1")))
+        second = await stages.infer(first * options.factor)
         return {
             "text": "ok",
             "confidence": 1.0,
             "values": second[0].tolist(),
-            "options": options,
+            "options": options.model_dump(),
             "cards": [stages.card().name, stages.card("finder").name],
         }
+
+
+EXTRA = GatewayRoute(
+    name="extra",
+    method="GET",
+    path="/v1/extra",
+    summary="An extra route",
+    passed_headers=("Content-Type",),
+    download_filename="extra.txt",
+    parameters=({"name": "model", "in": "query", "required": False, "schema": {"type": "string"}},),
+    responses={"200": {"description": "text"}},
+)
+
+SPEC = TaskSpec(
+    name="staged",
+    settings=RecognizerSettings,
+    recognizer=lambda _: TwoStageRecognizer(),
+    execution=Execution.STAGED,
+    options=FactorOptions,
+    routes=(EXTRA,),
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +93,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     _save_model(root / "main", "main", 2.0, components=["finder"])
     _save_model(root / "main" / "finder", "finder", 10.0)
     settings = RecognizerSettings(model_dir=root, default_model="main")
-    with TestClient(create_recognizer_app(TwoStageRecognizer(), settings)) as test_client:
+    with TestClient(create_app(SPEC, settings)) as test_client:
         for _ in range(200):  # models load in the background after start-up
             if test_client.get("/readyz").status_code == 200:
                 break
@@ -92,7 +119,7 @@ def test_a_staged_recognizer_runs_its_component_and_main_model(client: TestClien
     result = reply.json()["result"]
     # finder x10, then x0.5 from the option, then main x2.
     assert result["values"] == pytest.approx([10.0, 20.0, 30.0, 40.0])
-    assert result["options"] == {"factor": "0.5"}  # only the recognizer's own options arrive
+    assert result["options"] == {"factor": 0.5}  # only the task's own options arrive, typed
     assert result["cards"] == ["main", "finder"]
 
 
@@ -103,3 +130,38 @@ def test_models_list_component_cards_and_options(client: TestClient) -> None:
     assert model["name"] == "main"
     assert model["components"]["finder"]["name"] == "finder"
     assert model["components"]["finder"]["version"] == "1.0.0"
+
+
+def test_a_bad_option_is_a_400_naming_it(client: TestClient) -> None:
+    reply = client.post("/v1/recognize?factor=-1", files={"file": ("x.png", _png([1, 2, 3, 4]))})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["code"] == "bad_request"
+    assert reply.json()["error"]["message"].startswith("factor:")
+    # The image is checked first, as before: not an image is a 415 whatever the options.
+    reply = client.post("/v1/recognize?factor=-1", files={"file": ("x.png", b"no image")})
+    assert reply.status_code == 415, reply.text
+
+
+def test_the_catalogue_publishes_options_schema_and_gateway_routes(client: TestClient) -> None:
+    listing = client.get("/v1/models").json()
+    for field in ("task", "ready", "default_model", "preprocess_version", "options", "device", "max_batch"):
+        assert field in listing
+    schema = listing["options_schema"]
+    assert schema["type"] == "object"
+    assert schema["properties"]["factor"]["type"] == "number"
+    assert schema["properties"]["factor"]["default"] == 1.0
+    assert schema["properties"]["factor"]["description"] == "what the finder's output is multiplied by"
+    assert listing["routes"] == [
+        {
+            "name": "extra",
+            "method": "GET",
+            "path": "/v1/extra",
+            "summary": "An extra route",
+            "description": "",
+            "passed_headers": ["content-type"],
+            "download_filename": "extra.txt",
+            "parameters": [{"name": "model", "in": "query", "required": False, "schema": {"type": "string"}}],
+            "request_body": None,
+            "responses": {"200": {"description": "text"}},
+        }
+    ]

@@ -12,9 +12,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from recognition_common.errors import install_error_handlers
-from recognition_common.intake import read_image_upload
-from recognition_common.timeouts import BodyTimeoutMiddleware
+from recognition_common.edge.errors import install_error_handlers
+from recognition_common.edge.intake import read_image_upload
+from recognition_common.edge.timeouts import BodyTimeoutMiddleware
 
 SCOPE = {"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""}
 

@@ -168,7 +168,7 @@ def settings_class(service_dir: str) -> type[BaseSettings]:
         from gateway.config import GatewaySettings
 
         return GatewaySettings
-    from recognition_common.settings import RecognizerSettings
+    from recognition_common.serving.settings import RecognizerSettings
 
     module = importlib.import_module(service_dir.replace("-", "_") + ".config")
     found = [

@@ -13,11 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from digit_service.config import DigitSettings
-from digit_service.main import create_app
 from digit_service.preprocess import prepare_digits
+from digit_service.spec import SPEC
 from digit_service.synth import draw_number
-from recognition_common.model_card import read_card
-from recognition_common.models import find_model_dirs, fingerprint, load_compiled
+from recognition_common.serving.app import create_app
+from recognition_common.serving.model_card import read_card
+from recognition_common.serving.models import find_model_dirs, fingerprint, load_compiled
 from tests.support.images import encode
 
 MODELS_DIR = DigitSettings().model_dir
@@ -128,7 +129,7 @@ def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
 
     assert find_model_dirs(out) == [model_dir]
     assert card.name == "lenet5-mine"
-    app = create_app(DigitSettings(model_dir=out, default_model="lenet5-mine"))
+    app = create_app(SPEC, DigitSettings(model_dir=out, default_model="lenet5-mine"))
     with TestClient(app) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200:

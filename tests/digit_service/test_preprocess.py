@@ -7,7 +7,7 @@ from scipy import ndimage
 
 from digit_service.preprocess import choose_readings, prepare_digits, prepare_readings
 from digit_service.synth import draw_number
-from recognition_common.errors import ApiError
+from recognition_common.edge.errors import ApiError
 
 
 def only(image: Image.Image) -> np.ndarray:

@@ -20,8 +20,8 @@ from digit_service import styles
 from digit_service.config import DigitSettings
 from digit_service.recognizer import DigitRecognizer, calibrated
 from digit_service.synth import draw_number
-from recognition_common.errors import ApiError
-from recognition_common.models import load_compiled
+from recognition_common.edge.errors import ApiError
+from recognition_common.serving.models import load_compiled
 
 MODEL_DIR = DigitSettings().model_dir / "cnn"
 Read = Callable[[Image.Image], dict[str, Any]]

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.feedback import DirectoryStore, summarize, write_export
 from gateway.labels import check_label
-from recognition_common.errors import ApiError
+from recognition_common.edge.errors import ApiError
 
 CAPTCHA_CARD = {
     "name": "default",

@@ -25,7 +25,7 @@ from gateway.fetch import (
     is_public_address,
     parse_allowed_hosts,
 )
-from recognition_common.errors import ApiError
+from recognition_common.edge.errors import ApiError
 from tests.support.image_server import ImageServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"rest-of-image"

@@ -230,7 +230,7 @@ async def test_backend_recognize_writes_its_request_onto_the_transport() -> None
 async def _recognize_status(url: str) -> int:
     """The status of the ApiError a Backend at `url` with short timeouts raises for a recognize."""
     from gateway.backends import Backend
-    from recognition_common.errors import ApiError
+    from recognition_common.edge.errors import ApiError
 
     backend = Backend(
         "digit", url, timeout_s=0.3, connect_timeout_s=0.3, max_connections=1, catalogue_ttl_s=2.0

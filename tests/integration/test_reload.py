@@ -19,8 +19,8 @@ import pytest
 
 from digit_service.config import DigitSettings
 from digit_service.synth import draw_number
-from recognition_common.model_card import read_card, write_card
-from recognition_common.models import fingerprint
+from recognition_common.serving.model_card import read_card, write_card
+from recognition_common.serving.models import fingerprint
 from tests.support import processes
 from tests.support.images import digit_png, encode
 from tests.support.load import BackgroundLoad, fresh_digit_png, summary, with_nonce

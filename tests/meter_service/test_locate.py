@@ -143,7 +143,7 @@ def test_training_views_come_with_matching_masks() -> None:
 
 @pytest.mark.skipif(not (MODEL_DIR / "model.keras").is_file(), reason="no trained locator committed")
 def test_committed_locator_finds_windows_in_fresh_photos() -> None:
-    from recognition_common.models import load_compiled
+    from recognition_common.serving.models import load_compiled
 
     _, predict = load_compiled(MODEL_DIR)
     ious = []

@@ -11,7 +11,7 @@ from meter_service.geometry import quad_iou
 from meter_service.pipeline import MeterOptions, Thresholds
 from meter_service.reader import NUM_CLASSES, class_of
 from meter_service.synth import render_window
-from recognition_common.errors import ApiError
+from recognition_common.edge.errors import ApiError
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meter_service.pipeline import parse_options
+from meter_service.options import MeterOptions
 from meter_service.plausibility import check, parse_time
-from recognition_common.errors import ApiError
+from recognition_common.edge.errors import ApiError
+from recognition_common.serving.options import parse_options as parse
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -80,13 +81,16 @@ def test_bad_times(text: str) -> None:
 
 
 def test_options_are_parsed_and_checked() -> None:
-    options = parse_options(
-        {"previous_value": "2570.5", "previous_time": "1772366400", "max_rate": "3", "wheels": "6"}
+    options = parse(
+        MeterOptions,
+        {"previous_value": "2570.5", "previous_time": "1772366400", "max_rate": "3", "wheels": "6"},
     )
     assert options.wheels == 6 and options.previous_value == 2570.5 and options.max_rate == 3
     assert options.previous_time == NOW and options.mode == "auto" and options.wants_plausibility
-    assert not parse_options({}).wants_plausibility
-    assert parse_options({}).wheels is None and parse_options({"wheels": "auto"}).wheels is None  # counted
+    assert not parse(MeterOptions, {}).wants_plausibility
+    assert (
+        parse(MeterOptions, {}).wheels is None and parse(MeterOptions, {"wheels": "auto"}).wheels is None
+    )  # counted
 
 
 @pytest.mark.parametrize(
@@ -108,5 +112,5 @@ def test_options_are_parsed_and_checked() -> None:
 )
 def test_bad_options_are_400(options: dict[str, str], message: str) -> None:
     with pytest.raises(ApiError) as raised:
-        parse_options(options)
+        parse(MeterOptions, options)
     assert raised.value.status == 400 and message in raised.value.message

@@ -181,7 +181,7 @@ def test_split_dedupes_and_keeps_prefixes_disjoint(tmp_path: Path) -> None:
 def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     from meter_service.cli import main as cli
     from meter_service.training.reader import evaluate_reader
-    from recognition_common.models import load_compiled
+    from recognition_common.serving.models import load_compiled
 
     data = make_fake_folder(tmp_path / "crops")
     extra = tmp_path / "mine" / "7"
@@ -225,7 +225,7 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
 
 
 def test_the_committed_model_reads_rendered_whole_digits() -> None:
-    from recognition_common.models import load_compiled
+    from recognition_common.serving.models import load_compiled
 
     card, predict = load_compiled(MODEL_DIR)
     assert card.classes == classes_tenths() and card.input_shape == [32, 20, 3]

@@ -104,12 +104,14 @@ def augment_batch(pixels: np.ndarray, rng: np.random.Generator, spec: Augmentati
     images = ndimage.map_coordinates(images, coordinates, order=1, mode="nearest")
     for index in np.flatnonzero(rng.random(count) < spec.blur_probability):
         images[index] = ndimage.gaussian_filter(images[index], rng.uniform(*spec.blur_sigma))
-    contrast = rng.uniform(*spec.contrast, count).astype(np.float32)[:, None, None]
-    brightness = rng.uniform(-spec.brightness, spec.brightness, count).astype(np.float32)[:, None, None]
+    contrast = np.asarray(rng.uniform(*spec.contrast, count)).astype(np.float32)[:, None, None]
+    brightness = np.asarray(rng.uniform(-spec.brightness, spec.brightness, count)).astype(np.float32)[
+        :, None, None
+    ]
     mean = images.mean(axis=(1, 2), keepdims=True)
     images = (images - mean) * contrast + mean + brightness
-    noise = rng.uniform(0, spec.noise, count).astype(np.float32)[:, None, None]
+    noise = np.asarray(rng.uniform(0, spec.noise, count)).astype(np.float32)[:, None, None]
     images = images + noise * rng.standard_normal(images.shape).astype(np.float32)
     images = np.clip(images, 0.0, 1.0)
-    gamma = rng.uniform(*spec.gamma, count).astype(np.float32)[:, None, None]
+    gamma = np.asarray(rng.uniform(*spec.gamma, count)).astype(np.float32)[:, None, None]
     return np.power(images, gamma)

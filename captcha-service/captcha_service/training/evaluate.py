@@ -27,8 +27,8 @@ from captcha_service.synth import CaptchaSpec, generate_arrays
 from captcha_service.training.data import load_folder
 from captcha_service.training.options import add_evaluate_arguments
 from recognition_common.calibration import expected_calibration_error, reliability
-from recognition_common.model_card import read_card, update_card_metrics
-from recognition_common.models import configure_tensorflow, load_compiled
+from recognition_common.serving.model_card import read_card, update_card_metrics
+from recognition_common.serving.models import configure_tensorflow, load_compiled
 
 SINGLE_TIMING_SAMPLES = 200
 REJECTION_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

@@ -36,8 +36,8 @@ from typing import Any
 
 from captcha_service.synth import CaptchaSpec, random_text, render
 from captcha_service.training.options import DEFAULT_CHECKPOINTS, DEFAULT_OUT
-from recognition_common.model_card import read_card
 from recognition_common.retraining import CorrectionFile, Score, add_retrain_arguments, next_version, retrain
+from recognition_common.serving.model_card import read_card
 
 EVALUATION_SEED = 2026  # the task's own evaluation (make evaluate-captcha)
 
@@ -155,7 +155,7 @@ class CaptchaRetrainer:
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, Any]:
-    from recognition_common.models import configure_tensorflow
+    from recognition_common.serving.models import configure_tensorflow
 
     configure_tensorflow()
     return retrain(

@@ -48,7 +48,7 @@ def _glyph(
 ) -> Image.Image:
     """One character on a transparent tile just big enough for it."""
     box = font.getbbox(char, stroke_width=stroke)
-    tile = Image.new("RGBA", (box[2] - box[0] + 4, box[3] - box[1] + 4), (0, 0, 0, 0))
+    tile = Image.new("RGBA", (int(box[2] - box[0]) + 4, int(box[3] - box[1]) + 4), (0, 0, 0, 0))
     ImageDraw.Draw(tile).text(
         (2 - box[0], 2 - box[1]), char, font=font, fill=fill, stroke_width=stroke, stroke_fill=stroke_fill
     )

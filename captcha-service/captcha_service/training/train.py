@@ -58,7 +58,7 @@ from captcha_service.training.data import (
 from captcha_service.training.options import DEFAULT_OUT, FALLBACKS, PRESETS, add_train_arguments
 from captcha_service.training.sizing import choose_input_size, image_sizes
 from recognition_common.artifacts import Curve, TrainingRun, save_training_artifacts
-from recognition_common.model_card import MODEL_FILE, ModelCard, check_model_name, read_card
+from recognition_common.serving.model_card import MODEL_FILE, ModelCard, check_model_name, read_card
 
 # The training curve: CTC loss, and char / whole-captcha accuracy, training against validation.
 CURVE = Curve(

@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from digit_service.preprocess import prepare_digits
-from recognition_common.errors import ApiError
-from recognition_common.imaging import ImageLimits, decode_image
+from recognition_common.edge.errors import ApiError
+from recognition_common.edge.imaging import ImageLimits, decode_image
 
 IMAGE_SIZE = 28
 NUM_CLASSES = 10

@@ -36,7 +36,13 @@ from digit_service.training import pipeline_eval
 from digit_service.training.architectures import INPUT_SHAPE
 from digit_service.training.data import CLASSES, NUM_CLASSES, VALIDATION_SAMPLES, DataSet, load_dataset
 from digit_service.training.train import DEFAULT_DATA
-from recognition_common.model_card import MODEL_FILE, ModelCard, read_card, update_card_metrics, write_card
+from recognition_common.serving.model_card import (
+    MODEL_FILE,
+    ModelCard,
+    read_card,
+    update_card_metrics,
+    write_card,
+)
 
 BATCH_SIZE = 256
 

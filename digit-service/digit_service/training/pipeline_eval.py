@@ -31,9 +31,9 @@ from digit_service import styles
 from digit_service.preprocess import choose_readings
 from digit_service.recognizer import DigitRecognizer, calibrated, card_temperature
 from recognition_common.calibration import expected_calibration_error
-from recognition_common.errors import ApiError
-from recognition_common.imaging import ImageLimits, load_image, open_image
-from recognition_common.model_card import ModelCard
+from recognition_common.edge.errors import ApiError
+from recognition_common.edge.imaging import ImageLimits, load_image, open_image
+from recognition_common.serving.model_card import ModelCard
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 CANVAS = 280

@@ -21,7 +21,7 @@ import numpy as np
 
 from digit_service import styles
 from digit_service.preprocess import prepare_single_digit
-from recognition_common.errors import ApiError
+from recognition_common.edge.errors import ApiError
 
 JUNK_LABEL = -1
 CHUNK = 2000
@@ -43,7 +43,7 @@ def render_training_set(
     images: np.ndarray, labels: np.ndarray, seed: int, *, junk_share: float = 0.1, processes: int = 2
 ) -> tuple[np.ndarray, np.ndarray]:
     """(x, y): uint8 (N, 28, 28) MNIST digits -> float32 (M, 28, 28, 1) inputs and int64 labels."""
-    jobs = [
+    jobs: list[tuple[np.ndarray | None, np.ndarray, int, int]] = [
         (images[start : start + CHUNK], labels[start : start + CHUNK], seed, index)
         for index, start in enumerate(range(0, len(labels), CHUNK))
     ]

@@ -44,11 +44,11 @@ from digit_service.training import pipeline_eval
 from digit_service.training.data import DataSet, load_dataset, make_pipeline, split_validation
 from digit_service.training.train import DEFAULT_DATA, DEFAULT_OUT, RECIPES, REPO_ROOT, render
 from recognition_common.artifacts import CURVE_FILE, HISTORY_FILE, servable_copy
-from recognition_common.errors import ApiError
-from recognition_common.imaging import ImageLimits, load_image, open_image
-from recognition_common.model_card import MODEL_FILE, ModelCard, read_card, write_card
-from recognition_common.models import load_compiled
+from recognition_common.edge.errors import ApiError
+from recognition_common.edge.imaging import ImageLimits, load_image, open_image
 from recognition_common.retraining import CorrectionFile, Score, add_retrain_arguments, next_version, retrain
+from recognition_common.serving.model_card import MODEL_FILE, ModelCard, read_card, write_card
+from recognition_common.serving.models import load_compiled
 
 EVALUATION_SEED = 2026  # the task's own evaluation (make evaluate-digit)
 CORRECTION_SHARE = 0.1  # of the training set: enough to move the model, not to take it over

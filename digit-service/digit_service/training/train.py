@@ -49,7 +49,7 @@ from recognition_common.artifacts import (
     servable_copy,
     train_and_validation,
 )
-from recognition_common.model_card import ModelCard, check_model_name
+from recognition_common.serving.model_card import ModelCard, check_model_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()

@@ -11,9 +11,9 @@ from gateway.backends import Backend, Catalogue
 from gateway.cache import ResultCache
 from gateway.config import GatewaySettings
 from gateway.feedback import FeedbackStore
-from recognition_common import errors
-from recognition_common.errors import ApiError
-from recognition_common.metrics import LATENCY_BUCKETS
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
+from recognition_common.edge.metrics import LATENCY_BUCKETS
 
 
 class GatewayMetrics:

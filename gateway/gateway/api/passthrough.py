@@ -14,8 +14,8 @@ from fastapi.responses import Response
 
 from gateway.api.deps import GatewayState
 from gateway.backends import Backend, BackendReply
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
 
 def task_backend(request: Request, task: str) -> Backend:

@@ -6,15 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recognition_common.intake import MAX_FORM_FIELDS, MAX_FORM_FILES, MAX_OPTION_LENGTH, MAX_OPTIONS
+from recognition_common.edge.intake import MAX_FORM_FIELDS, MAX_FORM_FILES, MAX_OPTION_LENGTH, MAX_OPTIONS
 
 # An image in base64, as the OpenAPI document describes it: the standard alphabet with padding,
 # optionally after a data: URL prefix. The intake also takes the URL-safe alphabet, missing padding
-# and line breaks (recognition_common.intake.decode_base64); anything else is 400 bad_request.
+# and line breaks (recognition_common.edge.intake.decode_base64); anything else is 400 bad_request.
 BASE64_PATTERN = r"^(data:[^,]*,)?([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$"
 BASE64_IMAGE: dict[str, Any] = {"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN}
 
-# Any other parameter is an option for some task's recognizer (recognition_common.intake): a short
+# Any other parameter is an option for some task's recognizer (recognition_common.edge.intake): a short
 # scalar, at most MAX_OPTIONS of them; a form takes the file and at most MAX_FORM_FIELDS fields.
 EXTRA_FORM_FIELD = {"type": "string", "maxLength": MAX_OPTION_LENGTH}
 EXTRA_JSON_FIELD = {

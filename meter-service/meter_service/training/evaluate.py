@@ -46,14 +46,14 @@ import numpy as np
 from PIL import Image
 
 from meter_service import odometer, pipeline
+from meter_service.card import LOCATOR
 from meter_service.geometry import quad_iou, quad_size
 from meter_service.pipeline import MeterOptions, Thresholds
 from meter_service.reading import ROLLING_MARGIN, snap
-from meter_service.recognizer import LOCATOR
 from meter_service.synth import MeterSample, generate_meter, random_positions, render_window, sample_rng
 from recognition_common.calibration import expected_calibration_error
-from recognition_common.errors import ApiError
-from recognition_common.model_card import update_card_metrics
+from recognition_common.edge.errors import ApiError
+from recognition_common.serving.model_card import update_card_metrics
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_DIR = SERVICE_ROOT / "models" / "default"
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, Any]:
-    from recognition_common.models import configure_tensorflow, load_compiled
+    from recognition_common.serving.models import configure_tensorflow, load_compiled
 
     configure_tensorflow()
     card, read_wheels = load_compiled(args.model_dir, args.batch_size)
@@ -297,7 +297,7 @@ def _read(
         outcome.accepted = odometer.acceptable_texts(snapped)
         cut = None if i in refused else pipeline.cut(job)
         if photo:
-            outcome.iou = 0.0 if cut is None else quad_iou(cut.corners, sample.corners)
+            outcome.iou = 0.0 if cut is None or cut.corners is None else quad_iou(cut.corners, sample.corners)
             outcome.conditions = photo_conditions(sample)
         outcomes.append(outcome)
         cuts.append(cut)
@@ -337,7 +337,7 @@ def locate_jobs(jobs: list[pipeline.Job], locator: Predict) -> set[int]:
     refused: set[int] = set()
     pending = [i for i, job in enumerate(jobs) if job.view is not None]
     while pending:
-        outputs = locator(np.concatenate([jobs[i].view for i in pending]))  # type: ignore[misc]
+        outputs = locator(np.concatenate([jobs[i].view for i in pending]))
         for i, output in zip(pending, outputs, strict=True):
             try:
                 pipeline.located(jobs[i], output)

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from meter_service.card import LOCATOR
 from meter_service.geometry import quad_iou, quad_size
 from meter_service.locate import (
     INPUT_SHAPE,
@@ -52,11 +53,10 @@ from meter_service.locate import (
     window_angle,
     window_from_output,
 )
-from meter_service.recognizer import LOCATOR
 from meter_service.synth import background, generate_meter, sample_rng
 from meter_service.training.generate import parse_wheels, wheels_for
 from recognition_common.artifacts import Curve, TrainingRun, save_training_artifacts, servable_copy
-from recognition_common.model_card import check_model_name
+from recognition_common.serving.model_card import check_model_name
 
 NAME = "locator"
 VERSION = "1.1.0"
@@ -286,7 +286,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     import keras
     import tensorflow as tf
 
-    from recognition_common.model_card import ModelCard
+    from recognition_common.serving.model_card import ModelCard
 
     check_model_name(args.name)
     keras.utils.set_random_seed(args.seed)
@@ -414,8 +414,8 @@ def evaluate_locator(
     """Corner IoU of the whole locator on `count` fresh photos (the first pass alone too)."""
     from tqdm import tqdm
 
-    from recognition_common.model_card import update_card_metrics
-    from recognition_common.models import configure_tensorflow, load_compiled
+    from recognition_common.serving.model_card import update_card_metrics
+    from recognition_common.serving.models import configure_tensorflow, load_compiled
 
     configure_tensorflow()
     _, predict = load_compiled(model_dir)

@@ -63,7 +63,7 @@ from meter_service.training.window_cells import DEFAULT_SEED as WINDOW_SEED
 from meter_service.training.window_cells import JITTER, window_cells
 from recognition_common.artifacts import Curve, History, TrainingRun, save_training_artifacts, servable_copy
 from recognition_common.calibration import expected_calibration_error
-from recognition_common.model_card import (
+from recognition_common.serving.model_card import (
     CARD_FILE,
     MODEL_FILE,
     ModelCard,
@@ -71,7 +71,7 @@ from recognition_common.model_card import (
     read_card,
     update_card_metrics,
 )
-from recognition_common.models import configure_tensorflow, load_compiled
+from recognition_common.serving.models import configure_tensorflow, load_compiled
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 REPO_ROOT = SERVICE_ROOT.parent
@@ -332,9 +332,9 @@ class Selector(keras.callbacks.Callback):
             logs[f"val_{key}"] = figures[key]
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
-        key = (round(figures["within_0_5"], 6), -figures["mae_tenths"])
-        if key >= self.best_key:
-            self.best_key, self.best_epoch = key, epoch + 1
+        score = (round(figures["within_0_5"], 6), -figures["mae_tenths"])
+        if score >= self.best_key:
+            self.best_key, self.best_epoch = score, epoch + 1
             self.best_weights = self.model.get_weights()
         if not self.quiet:
             print(

@@ -271,8 +271,8 @@ def attach_lookalikes(
     attached = 0
     for row, match, gap in zip(unnamed_rows, nearest, distance, strict=True):
         if gap < threshold:
-            crop = crops[row]
-            out[row] = Crop(crop.path, crop.label, crops[named_rows[match]].prefix, crop.sha256)
+            crop = crops[int(row)]
+            out[row] = Crop(crop.path, crop.label, crops[int(named_rows[match])].prefix, crop.sha256)
             attached += 1
     return out, attached
 
@@ -365,8 +365,8 @@ def read_pixels(crops: Sequence[Crop], progress: bool = False, desc: str = "read
 
     pixels = np.empty((len(crops), CROP_HEIGHT, CROP_WIDTH, 3), dtype=np.uint8)
     for row, crop in enumerate(tqdm(crops, desc=desc, unit="img", disable=not progress, leave=False)):
-        with Image.open(crop.path) as image:
-            image = image.convert("RGB")
+        with Image.open(crop.path) as source:
+            image = source.convert("RGB")
             if image.size != (CROP_WIDTH, CROP_HEIGHT):
                 image = image.resize((CROP_WIDTH, CROP_HEIGHT), Image.Resampling.BILINEAR)
             pixels[row] = np.asarray(image, dtype=np.uint8)

@@ -45,9 +45,9 @@ import numpy as np
 from PIL import Image
 
 from meter_service import pipeline
+from meter_service.card import LOCATOR
 from meter_service.pipeline import MeterOptions, Thresholds
 from meter_service.reader import NUM_CLASSES, decode_wheels, reader_input
-from meter_service.recognizer import LOCATOR
 from meter_service.synth import MeterSample
 from meter_service.training.composed import composed_strips
 from meter_service.training.evaluate import (
@@ -69,10 +69,10 @@ from meter_service.training.reader import (
 )
 from meter_service.training.reader_data import RealCrops, load_real, synthetic_crops
 from recognition_common.artifacts import CURVE_FILE, HISTORY_FILE, servable_copy
-from recognition_common.errors import ApiError
-from recognition_common.model_card import MODEL_FILE, read_card, write_card
-from recognition_common.models import load_compiled
+from recognition_common.edge.errors import ApiError
 from recognition_common.retraining import CorrectionFile, Score, add_retrain_arguments, next_version, retrain
+from recognition_common.serving.model_card import MODEL_FILE, read_card, write_card
+from recognition_common.serving.models import load_compiled
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CORRECTION_SHARE = 0.2  # of the training set: enough to move the reader, not to take it over

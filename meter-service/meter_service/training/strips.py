@@ -116,7 +116,7 @@ def read_strips(
     from meter_service.training.evaluate import read_images
 
     options = MeterOptions(mode="window", wheels=wheels)
-    images = [Image.open(strip.file) for strip in strips]
+    images: list[Image.Image] = [Image.open(strip.file) for strip in strips]
     results = read_images(images, options, locator_shape, locator, reader, thresholds)
     outcomes = []
     for strip, result in zip(strips, results, strict=True):

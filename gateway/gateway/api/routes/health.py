@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
 from gateway.api.deps import GatewayState, get_state
-from recognition_common.metrics import metrics_response
+from recognition_common.edge.metrics import metrics_response
 
 router = APIRouter()
 

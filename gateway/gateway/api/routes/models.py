@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from gateway.api.deps import GatewayState, get_state
 from gateway.api.schemas import ModelsResponse, TaskModels
 from gateway.backends import Backend
-from recognition_common.errors import ApiError
+from recognition_common.edge.errors import ApiError
 
 router = APIRouter()
 

@@ -23,10 +23,10 @@ from gateway.api.schemas import (
 from gateway.backends import Backend
 from gateway.cache import cache_key
 from gateway.fetch import UrlPolicy, fetch_image
-from recognition_common import errors
-from recognition_common.errors import ApiError
-from recognition_common.imaging import inspect_image
-from recognition_common.intake import (
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
+from recognition_common.edge.imaging import inspect_image
+from recognition_common.edge.intake import (
     MAX_OPTION_LENGTH,
     read_image_upload,
 )

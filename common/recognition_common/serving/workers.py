@@ -25,11 +25,11 @@ from concurrent.futures.process import BrokenProcessPool
 
 from PIL import Image
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
-from recognition_common.imaging import ImageLimits, load_image, open_image
-from recognition_common.model_card import ModelCard
-from recognition_common.recognizer import Prepared, Recognizer
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
+from recognition_common.edge.imaging import ImageLimits, load_image, open_image
+from recognition_common.serving.model_card import ModelCard
+from recognition_common.serving.recognizer import Prepared, Recognizer
 
 logger = logging.getLogger("recognition.preprocessing")
 _RETRY = {"Retry-After": "1"}

@@ -19,8 +19,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recognition_common import errors
-from recognition_common.errors import ApiError, send_error
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError, send_error
 
 
 class BodyTimeout(ApiError):

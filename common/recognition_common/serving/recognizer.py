@@ -1,25 +1,27 @@
 """What a recognizer is: a pre-processing step and a decoder around a model.
 
-The shared service (`recognition_common.service`) does everything else: intake, validation,
+The serving layer (`recognition_common.serving`) does everything else: intake, validation,
 model loading, batching, errors, health and metrics. A new recognizer implements this protocol
-and nothing more.
+and nothing more, and its task folder describes it in a `TaskSpec`.
 
 A recognizer whose answer takes more than one model call (the meter service finds the counter
 window with one model, then reads its wheels with another) also implements `StagedRecognizer`:
-the service then hands it the decoded image and a `Stages` object to run its models through,
-batched like everyone else's, instead of calling `preprocess` and `decode` itself.
+the service then hands it the decoded image, its request's options (the task's `Options` model,
+validated) and a `Stages` object to run its models through, batched like everyone else's,
+instead of calling `preprocess` and `decode` itself. Which of the two a task is, its `TaskSpec`
+says (`Execution`), not the recognizer's attributes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
-from recognition_common.model_card import ModelCard
+from recognition_common.serving.model_card import ModelCard
 
 T = TypeVar("T")
 
@@ -32,14 +34,12 @@ class Prepared:
     context: Any = None
 
 
+@runtime_checkable
 class Recognizer(Protocol):
     task: str
     # Bumped whenever pre-processing or decoding changes its output for the same image and model;
     # the gateway's cache key includes it.
     preprocess_version: str
-    # Request parameters besides the image and `model` that change the answer (e.g. the meter's
-    # `mode`); the service passes exactly these on, and the gateway forwards and caches by them.
-    options: tuple[str, ...] = ()
 
     def preprocess(self, image: Image.Image, card: ModelCard) -> Prepared:
         """Turn a decoded, upright image into model inputs; raise ApiError(422) if unreadable."""
@@ -67,15 +67,15 @@ class Stages(Protocol):
         ...
 
 
+@runtime_checkable
 class StagedRecognizer(Protocol):
     task: str
     preprocess_version: str
-    options: tuple[str, ...]
 
-    async def run(
-        self, image: Image.Image, card: ModelCard, stages: Stages, options: dict[str, str]
-    ) -> dict[str, Any]:
+    async def run(self, image: Image.Image, card: Any, stages: Stages, options: Any) -> dict[str, Any]:
         """The whole recognition of one decoded, upright image: the task's `result` object.
 
-        Raise ApiError (400 for a bad option, 422 for an unreadable image) to refuse it."""
+        `card` is the task's card class and `options` its `Options` model, both validated by the
+        service (a bad option is already a 400). Raise ApiError (422 for an unreadable image) to
+        refuse the image."""
         ...

@@ -21,7 +21,7 @@ from types import ModuleType
 
 import numpy as np
 
-from recognition_common.model_card import CARD_FILE, MODEL_FILE, ModelCard, read_card
+from recognition_common.serving.model_card import CARD_FILE, MODEL_FILE, CardT, ModelCard, read_card
 
 logger = logging.getLogger("recognition.models")
 
@@ -114,12 +114,17 @@ def _components(model_dir: Path) -> list[str]:
     return [str(name) for name in listed] if isinstance(listed, list) else []
 
 
-def load_compiled(model_dir: Path, warmup_batch: int = 1) -> tuple[ModelCard, PredictFn]:
-    """Load a model directory; return its card and a compiled batch -> probabilities function."""
+def load_compiled(
+    model_dir: Path,
+    warmup_batch: int = 1,
+    card_class: type[CardT] = ModelCard,
+) -> tuple[CardT, PredictFn]:
+    """Load a model directory; return its card (as `card_class`) and a compiled batch ->
+    probabilities function."""
     import keras
     import tensorflow as tf
 
-    card = read_card(model_dir)
+    card = read_card(model_dir, card_class)
     model = keras.saving.load_model(model_dir / MODEL_FILE, compile=False)
     signature = [tf.TensorSpec([None, *card.input_shape], tf.float32)]
 

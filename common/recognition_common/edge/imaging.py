@@ -16,11 +16,12 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
 # Formats a browser, phone, scanner or webcam produces. SVG is deliberately absent: it is a
 # program, not pixels.
@@ -160,7 +161,7 @@ def _plain_mode(image: Image.Image) -> Image.Image:
         # that uses only part of it (12-bit scanner data, 8-bit values stored in 16 bits, floats
         # in 0..1) keeps its contrast instead of collapsing to black.
         wide = image if image.mode == "F" else image.convert("I")
-        low, high = wide.getextrema()
+        low, high = _band_extrema(wide)
         scale = 255 / (high - low) if high > low else 0.0
         return wide.point(lambda v: v * scale - low * scale).convert("L")
     if image.mode == "1":
@@ -170,3 +171,9 @@ def _plain_mode(image: Image.Image) -> Image.Image:
     if image.mode == "RGBa":
         return image.convert("RGBA")
     return image.convert("RGB")
+
+
+def _band_extrema(image: Image.Image) -> tuple[float, float]:
+    """(lowest, highest) value of a one-band image (PIL types getextrema for every mode)."""
+    low, high = cast(tuple[float, float], image.getextrema())
+    return float(low), float(high)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
 
 logger = logging.getLogger("recognition.batching")
 

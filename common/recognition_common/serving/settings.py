@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recognition_common.imaging import ImageLimits
+from recognition_common.edge.imaging import ImageLimits
 
 
 class RecognizerSettings(BaseSettings):
@@ -23,7 +23,7 @@ class RecognizerSettings(BaseSettings):
     max_pixels: int = 40_000_000
     inline_max_pixels: int = 250_000  # images up to this size are pre-processed on the event loop
     preprocess_threads: int = 2  # threads that pre-process larger images
-    # Worker processes that decode and pre-process uploads (recognition_common.preprocessing);
+    # Worker processes that decode and pre-process uploads (recognition_common.serving.workers);
     # 0: on the event loop and the threads above, as a staged recognizer (the meter's) always does.
     preprocess_processes: int = 1
     inference_threads: int = 0  # TensorFlow intra-op threads; 0 lets TensorFlow decide

@@ -29,8 +29,8 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recognition_common import errors
-from recognition_common.errors import ApiError, send_error
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError, send_error
 
 # Multipart limits: one image and a few small fields is all any endpoint takes.
 MAX_FORM_FILES = 1

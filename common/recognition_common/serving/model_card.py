@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
@@ -39,6 +39,23 @@ class ModelCard(BaseModel):
         default_factory=dict, description="Figures measured by the evaluate command."
     )
     created: str = Field(description="ISO date the model was trained.")
+    components: list[str] = Field(
+        default_factory=list,
+        description="Models in sub-directories of this one that its recognizer runs besides it "
+        "(the meter's `locator`); each is served behind its own batcher.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_components(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A card without components is written and served without the key, as before the
+        field was typed: cards on disk and `GET /v1/models` stay as they were."""
+        data: dict[str, Any] = handler(self)
+        if not self.components:
+            data.pop("components", None)
+        return data
+
+
+CardT = TypeVar("CardT", bound=ModelCard)
 
 
 # A model's name is what clients send as `model=` and its folder under a models directory.
@@ -52,9 +69,10 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def read_card(model_dir: Path) -> ModelCard:
-    """Read and validate `<model_dir>/card.json`."""
-    return ModelCard.model_validate_json((model_dir / CARD_FILE).read_text(encoding="utf-8"))
+def read_card(model_dir: Path, card_class: type[CardT] = ModelCard) -> CardT:  # type: ignore[assignment]
+    """Read and validate `<model_dir>/card.json`, as `card_class` (a task's own card, whose extra
+    fields are typed and checked when the model loads, not when a request first needs them)."""
+    return card_class.model_validate_json((model_dir / CARD_FILE).read_text(encoding="utf-8"))
 
 
 def write_card(model_dir: Path, card: ModelCard) -> Path:
@@ -66,7 +84,7 @@ def write_card(model_dir: Path, card: ModelCard) -> Path:
 
 def update_card_metrics(model_dir: Path, metrics: dict[str, Any]) -> ModelCard:
     """Merge freshly measured figures into an existing card and write it back."""
-    card = read_card(model_dir)
+    card: ModelCard = read_card(model_dir)
     card.metrics = {**card.metrics, **metrics}
     write_card(model_dir, card)
     return card

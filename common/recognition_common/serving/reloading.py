@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from recognition_common import errors
-from recognition_common.errors import ApiError
-from recognition_common.models import find_model_dirs, fingerprint
-
-if TYPE_CHECKING:
-    from recognition_common.service import ModelRegistry, ServedModel
+from recognition_common.edge import errors
+from recognition_common.edge.errors import ApiError
+from recognition_common.serving.loader import ModelLoader
+from recognition_common.serving.models import find_model_dirs, fingerprint
+from recognition_common.serving.registry import ModelRegistry, ServedModel
 
 logger = logging.getLogger("recognition.reload")
 
@@ -53,18 +51,18 @@ class ReloadRefused(ApiError):
 
 
 class ModelReloader:
+    """Reloads `registry`'s models from `model_dir` through `loader`, the way they were loaded."""
+
     def __init__(
         self,
         registry: ModelRegistry,
         model_dir: Path,
-        load: Callable[[Path], Awaitable[ServedModel]],
-        activate: Callable[[ServedModel], None],
+        loader: ModelLoader,
         drain_timeout_s: float = DRAIN_TIMEOUT_S,
     ) -> None:
         self.registry = registry
         self.model_dir = model_dir
-        self._load = load
-        self._activate = activate
+        self._loader = loader
         self.drain_timeout_s = drain_timeout_s
         self._lock = asyncio.Lock()
         self._retiring: dict[int, asyncio.Task[None]] = {}  # id(old served model) -> its drain
@@ -92,7 +90,7 @@ class ModelReloader:
                     ):
                         entries.append((model_dir, current, False))
                         continue
-                    entries.append((model_dir, await self._load(model_dir), True))
+                    entries.append((model_dir, await self._loader.load(model_dir), True))
                 except Exception as exc:
                     failures[model_dir.name] = _reason(exc)
             models: dict[str, ServedModel] = {}
@@ -105,14 +103,14 @@ class ModelReloader:
             loaded = [served for _, served, new in entries if new]
             if failures:
                 for served in loaded:
-                    await stop_batchers(served)
+                    await served.stop()
                 logger.error("model reload refused, the previous models keep serving: %s", failures)
                 raise ReloadRefused(failures)
 
             previous = registry.models
             registry.models = models  # the swap: one assignment, between two requests
             for served in loaded:
-                self._activate(served)
+                self._loader.activate(served)
             for served in previous.values():
                 if models.get(served.card.name) is not served:
                     self._retire(served)
@@ -159,7 +157,7 @@ class ModelReloader:
         try:
             while served.in_flight > 0 and loop.time() < deadline:
                 await asyncio.sleep(0.01)
-            await stop_batchers(served)
+            await served.stop()
         finally:
             self._retiring.pop(id(served), None)
 
@@ -167,11 +165,6 @@ class ModelReloader:
         """At shutdown: let draining models finish."""
         for task in list(self._retiring.values()):
             await task
-
-
-async def stop_batchers(served: ServedModel) -> None:
-    for batcher in served.batchers():
-        await batcher.stop()
 
 
 def _reason(exc: Exception) -> str:

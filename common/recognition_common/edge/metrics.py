@@ -22,36 +22,38 @@ class RecognizerMetrics:
 
     def __init__(self, task: str) -> None:
         self.registry = CollectorRegistry()
-        labels = {"registry": self.registry}
         self.requests = Counter(
             "recognizer_requests",
             "Recognize requests by model and outcome",
             ["task", "model", "status"],
-            **labels,
+            registry=self.registry,
         )
         self.latency = Histogram(
             "recognizer_request_seconds",
             "Time to answer a recognize request",
             ["task", "model"],
             buckets=LATENCY_BUCKETS,
-            **labels,
+            registry=self.registry,
         )
         self.batch_size = Histogram(
             "recognizer_batch_size",
             "Samples per forward pass",
             ["task", "model"],
             buckets=BATCH_BUCKETS,
-            **labels,
+            registry=self.registry,
         )
         self.inference = Histogram(
             "recognizer_inference_seconds",
             "Time of one forward pass",
             ["task", "model"],
             buckets=LATENCY_BUCKETS,
-            **labels,
+            registry=self.registry,
         )
         self.queue_depth = Gauge(
-            "recognizer_queue_samples", "Samples waiting for a forward pass", ["task", "model"], **labels
+            "recognizer_queue_samples",
+            "Samples waiting for a forward pass",
+            ["task", "model"],
+            registry=self.registry,
         )
         self.task = task
 
