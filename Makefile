@@ -13,7 +13,7 @@ SEED ?= 42
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 COMPOSE_GPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.gpu.yml
 
-.PHONY: help setup run test lint format bench bench-meter clean download-mnist download-meter-digits train-digit evaluate-digit train-captcha evaluate-captcha retrain-captcha train-meter evaluate-meter retrain-digit retrain-meter up up-gpu down logs
+.PHONY: help setup run test lint format bench bench-meter clean download-mnist download-meter-digits train-digit evaluate-digit train-captcha evaluate-captcha retrain-captcha train-meter evaluate-meter retrain-digit retrain-meter up up-gpu down logs deploy-files
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*:)?([a-z-]+):.*## /  \2\t/' | expand -t 24
@@ -36,6 +36,11 @@ down:  ## stop and remove the Docker stack (CPU or GPU)
 
 logs:  ## follow the Docker stack's logs
 	$(COMPOSE) logs -f --tail=100
+
+# Standard library only: works before `make setup` too, with any Python >= 3.11.
+RENDER_PY := $(or $(wildcard $(PY)),python3)
+deploy-files:  ## rewrite compose's and Kubernetes' per-task parts from tasks.toml (CHECK=1: only compare)
+	@$(RENDER_PY) scripts/render_deploy.py $(if $(CHECK),--check)
 
 test:  ## install what is missing, then lint, type-check and run the whole test suite
 	@scripts/bootstrap.sh --test

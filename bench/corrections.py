@@ -98,6 +98,7 @@ STYLES = {"digit": seven_segment, "meter": small_drums, "captcha": serif_captcha
 
 def write_corrections(task: str, count: int, out: Path, seed: int = 2026) -> Path:
     """`count` corrections of `task` in its style, exported as the gateway exports them."""
+    from gateway.config import DEFAULT_LABEL_RULES
     from gateway.feedback import DirectoryStore, write_export
 
     rng = random.Random(seed)
@@ -107,7 +108,9 @@ def write_corrections(task: str, count: int, out: Path, seed: int = 2026) -> Pat
             image, text = STYLES[task](rng)
             store.add(task, image, "JPEG" if task == "meter" else "PNG", text, model=MODELS[task])
         buffer = io.BytesIO()
-        write_export(store, store.corrections(task), buffer)
+        rule = DEFAULT_LABEL_RULES.get(task)
+        folders = bool(rule and rule.folder_per_label)
+        write_export(store, store.corrections(task), buffer, folder_per_label=folders)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(buffer.getvalue())
     return out

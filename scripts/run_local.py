@@ -1,9 +1,11 @@
 """`make run`: the whole stack as native processes on 127.0.0.1, no Docker needed.
 
 Starts redis-server when a binary is found (otherwise the gateway's in-process cache stands in),
-the digit, captcha and meter services, then the gateway on port 8000, and prints the URL. Ctrl-C
-stops everything.
-Ports and settings come from the environment with the documented defaults (see README).
+one recognizer per entry of tasks.toml (RECOGNITION_TASKS_FILE names another table) on the table's
+port, then the gateway on port 8000 with GATEWAY_BACKENDS built from the same table, and prints the
+URL. Ctrl-C stops everything.
+Ports and settings come from the environment with the documented defaults (see README): GATEWAY_PORT,
+and <TASK>_PORT (DIGIT_PORT, ...) to move a recognizer off the table's port.
 """
 
 from __future__ import annotations
@@ -19,15 +21,53 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from task_table import Task, TaskTableError, backends, load_tasks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8000"))
-DIGIT_PORT = int(os.environ.get("DIGIT_PORT", "8001"))
-CAPTCHA_PORT = int(os.environ.get("CAPTCHA_PORT", "8002"))
-METER_PORT = int(os.environ.get("METER_PORT", "8003"))
+GATEWAY_APP = "gateway.main:app"
 REDIS_PORT = int(os.environ.get("RUN_REDIS_PORT", "6390"))  # not 6379: leave a system Redis alone
+
+
+@dataclass(frozen=True)
+class Process:
+    """One uvicorn `make run` starts: what it is called, its command line and when it is ready."""
+
+    name: str
+    argv: list[str]
+    port: int
+    ready_url: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `make run` will start, worked out before anything starts (and what tests read):
+    the recognizers in table order, then the gateway with `gateway_env` added to its environment."""
+
+    recognizers: list[Process]
+    gateway: Process
+    gateway_env: dict[str, str]
+
+    @property
+    def processes(self) -> list[Process]:
+        return [*self.recognizers, self.gateway]
+
+
+def plan(tasks: list[Task], environ: Mapping[str, str]) -> Plan:
+    """The processes for these tasks: each on its table port unless <TASK>_PORT says otherwise, the
+    gateway on GATEWAY_PORT (8000) told where each one is through GATEWAY_BACKENDS."""
+    ports = {task.name: int(environ.get(task.port_variable, task.port)) for task in tasks}
+    recognizers = [_process(task.name, task.app, ports[task.name], task.directory) for task in tasks]
+    gateway = _process("gateway", GATEWAY_APP, int(environ.get("GATEWAY_PORT", "8000")))
+    return Plan(recognizers, gateway, {"GATEWAY_BACKENDS": json.dumps(backends(tasks, HOST, ports))})
+
+
+def _process(name: str, app: str, port: int, app_dir: Path | None = None) -> Process:
+    return Process(name, uvicorn(app, port, app_dir), port, f"http://{HOST}:{port}/readyz")
 
 
 def port_free(port: int) -> bool:
@@ -85,16 +125,24 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def uvicorn(app: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
+def uvicorn(app: str, port: int, app_dir: Path | None = None) -> list[str]:
+    """The command line of one service: this interpreter's uvicorn, loopback only; a task's app
+    is imported from its folder (`--app-dir`), so a new task runs before it is pip-installed."""
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
+    return [*argv, "--app-dir", str(app_dir)] if app_dir is not None else argv
 
 
 def main() -> None:
-    for port in (GATEWAY_PORT, DIGIT_PORT, CAPTCHA_PORT, METER_PORT):
-        if not port_free(port):
+    try:
+        tasks = load_tasks()
+    except TaskTableError as exc:
+        raise SystemExit(str(exc)) from None
+    stack = plan(tasks, os.environ)
+    for service in stack.processes:
+        if not port_free(service.port):
+            variables = "/".join(["GATEWAY_PORT", *(task.port_variable for task in tasks)])
             raise SystemExit(
-                f"port {port} is in use; stop what runs there or set "
-                "GATEWAY_PORT/DIGIT_PORT/CAPTCHA_PORT/METER_PORT"
+                f"port {service.port} ({service.name}) is in use; stop what runs there or set {variables}"
             )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     children: list[subprocess.Popen[bytes]] = []
@@ -139,11 +187,11 @@ def main() -> None:
         print("cache: in-process LRU (no redis-server found)")
 
     try:
-        start_stack(env, children)
+        start_stack(stack, env, children)
     except SystemExit as failed:  # a service that cannot start: say why, leave nothing running
         stop_children()
         raise SystemExit(failed.code) from None
-    print(f"\nRecognition Services is running: http://{HOST}:{GATEWAY_PORT}/  (API docs: /docs)")
+    print(f"\nRecognition Services is running: http://{HOST}:{stack.gateway.port}/  (API docs: /docs)")
     print("Press Ctrl-C to stop.\n")
     while all(child.poll() is None for child in children):
         time.sleep(0.5)
@@ -151,29 +199,17 @@ def main() -> None:
     stop_all()
 
 
-def start_stack(env: dict[str, str], children: list[subprocess.Popen[bytes]]) -> None:
-    """The three recognizers one after the other, then the gateway, each waited for."""
-    print("starting the digit service (loading models)...")
-    digit = subprocess.Popen(uvicorn("digit_service.main:app", DIGIT_PORT), env=env, cwd=REPO_ROOT)
-    children.append(digit)
-    wait_http(f"http://{HOST}:{DIGIT_PORT}/readyz", digit)
-
-    print("starting the captcha service (loading models)...")
-    captcha = subprocess.Popen(uvicorn("captcha_service.main:app", CAPTCHA_PORT), env=env, cwd=REPO_ROOT)
-    children.append(captcha)
-    wait_http(f"http://{HOST}:{CAPTCHA_PORT}/readyz", captcha)
-
-    print("starting the meter service (loading models)...")
-    meter = subprocess.Popen(uvicorn("meter_service.main:app", METER_PORT), env=env, cwd=REPO_ROOT)
-    children.append(meter)
-    wait_http(f"http://{HOST}:{METER_PORT}/readyz", meter)
-
-    env["GATEWAY_DIGIT_URL"] = f"http://{HOST}:{DIGIT_PORT}"
-    env["GATEWAY_CAPTCHA_URL"] = f"http://{HOST}:{CAPTCHA_PORT}"
-    env["GATEWAY_METER_URL"] = f"http://{HOST}:{METER_PORT}"
-    gateway = subprocess.Popen(uvicorn("gateway.main:app", GATEWAY_PORT), env=env, cwd=REPO_ROOT)
+def start_stack(stack: Plan, env: dict[str, str], children: list[subprocess.Popen[bytes]]) -> None:
+    """The recognizers one after the other, then the gateway, each waited for."""
+    for service in stack.recognizers:
+        print(f"starting the {service.name} service (loading models)...")
+        child = subprocess.Popen(service.argv, env=env, cwd=REPO_ROOT)
+        children.append(child)
+        wait_http(service.ready_url, child)
+    env.update(stack.gateway_env)
+    gateway = subprocess.Popen(stack.gateway.argv, env=env, cwd=REPO_ROOT)
     children.append(gateway)
-    wait_http(f"http://{HOST}:{GATEWAY_PORT}/readyz", gateway)
+    wait_http(stack.gateway.ready_url, gateway)
 
 
 if __name__ == "__main__":

@@ -21,27 +21,18 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
+from gateway.catalogue import Catalogue, parse_catalogue
 from gateway.transport import KeepAliveTransport, request_bytes
 from recognition_common.edge import errors
 from recognition_common.edge.errors import ApiError
 
 logger = logging.getLogger("gateway.backends")
-
-
-@dataclass
-class Catalogue:
-    default_model: str
-    preprocess_version: str
-    models: dict[str, dict[str, Any]]  # name -> card
-    options: tuple[str, ...]  # request parameters the recognizer reads besides image and model
-    raw: dict[str, Any] = field(repr=False)
-    fetched_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +98,7 @@ class Backend:
         current = self._catalogue
         fresh = current is not None and time.monotonic() - current.fetched_at < self.catalogue_ttl_s
         if fresh and not refresh:
-            return current  # type: ignore[return-value]
+            return current
         running = self._refresh()
         if current is not None and not refresh:
             return current
@@ -157,14 +148,7 @@ class Backend:
                 f"the {self.task} service is still loading its models",
                 {"Retry-After": "2"},
             )
-        self._catalogue = Catalogue(
-            default_model=raw["default_model"],
-            preprocess_version=raw["preprocess_version"],
-            models={card["name"]: card for card in raw["models"]},
-            options=tuple(raw.get("options") or ()),
-            raw=raw,
-            fetched_at=time.monotonic(),
-        )
+        self._catalogue = parse_catalogue(raw, time.monotonic())
         return self._catalogue
 
     def cached_catalogue(self) -> Catalogue | None:
@@ -195,7 +179,7 @@ class Backend:
         return BackendReply(status, body, names)
 
     async def forward(self, method: str, path: str, **kwargs: Any) -> BackendReply:
-        """Any other call on the backend (task-specific passthrough routes), errors mapped alike."""
+        """Any other call on the backend (the routes its catalogue declares), errors mapped alike."""
         return await self._call(method, path, **kwargs)
 
     async def readiness(self) -> dict[str, Any]:

@@ -2,23 +2,71 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recognition_common.edge.imaging import ImageLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# A task name is a path segment of the API and a folder of the corrections store.
+TASK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+# The only place the gateway names its tasks: what it serves when nothing is configured, and the
+# rules for the tasks whose catalogue cannot say what a correct label is. Every other piece of
+# task knowledge comes from the backends' catalogues (`GET /v1/models`).
+DEFAULT_BACKENDS = {
+    "digit": "http://127.0.0.1:8001",
+    "captcha": "http://127.0.0.1:8002",
+    "meter": "http://127.0.0.1:8003",
+}
+DEFAULT_DESCRIPTION = "Handwritten digits, text CAPTCHAs and water-meter readings over one JSON API."
+
+
+class LabelRule(BaseModel):
+    """How a correction's text is checked for one task (gateway.labels).
+
+    For tasks whose model cards do not say it themselves (a card with `charset` or `classes` and
+    `min_length`/`max_length` needs no rule).
+    """
+
+    pattern: str = Field(description="A regular expression the whole label must match")
+    describe: str = Field(description="What a right label is, for the 422 message")
+    length_field: str | None = Field(
+        default=None,
+        description="A form field in which the sender may state the label's length (or `auto`); "
+        "it must then match, and is kept with the correction",
+    )
+    folder_per_label: bool = Field(
+        default=False,
+        description="Exports put a one-character label's images in a folder named after it",
+    )
+
+
+DEFAULT_LABEL_RULES = {
+    "digit": LabelRule(
+        pattern="[0-9]{1,16}", describe="a digit answer is 1 to 16 digits 0-9", folder_per_label=True
+    ),
+    "meter": LabelRule(
+        pattern="[0-9]{4,8}",
+        describe="a meter reading is 4 to 8 digits (one per wheel)",
+        length_field="wheels",
+    ),
+}
+
 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_")
 
-    # One URL per task; a task whose URL is empty is not offered (404 unknown_task).
-    digit_url: str = "http://127.0.0.1:8001"
-    captcha_url: str = "http://127.0.0.1:8002"
-    meter_url: str = "http://127.0.0.1:8003"
+    # GATEWAY_BACKENDS: a JSON object, task -> base URL of its recognizer service. A task whose
+    # URL is empty is not offered (404 unknown_task); a task not named is not offered either.
+    backends: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_BACKENDS))
+    # GATEWAY_LABEL_RULES: a JSON object, task -> LabelRule (see above).
+    label_rules: dict[str, LabelRule] = Field(default_factory=lambda: dict(DEFAULT_LABEL_RULES))
+    description: str = DEFAULT_DESCRIPTION  # the API's description in /openapi.json and /docs
 
     # Unset: the embedded in-process LRU cache. Set (redis://host:6379/0): shared Redis cache.
     redis_url: str | None = Field(
@@ -65,10 +113,14 @@ class GatewaySettings(BaseSettings):
     def _empty_means_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @property
-    def backends(self) -> dict[str, str]:
-        urls = {"digit": self.digit_url, "captcha": self.captcha_url, "meter": self.meter_url}
-        return {task: url.rstrip("/") for task, url in urls.items() if url}
+    @field_validator("backends")
+    @classmethod
+    def _served_backends(cls, value: dict[str, str]) -> dict[str, str]:
+        """Empty URLs dropped (the task is off), trailing slashes stripped, names checked."""
+        for task in value:
+            if not TASK_NAME.fullmatch(task):
+                raise ValueError(f"task name {task!r} must match {TASK_NAME.pattern}")
+        return {task: url.strip().rstrip("/") for task, url in value.items() if url.strip()}
 
     @property
     def api_key_list(self) -> list[str]:

@@ -56,17 +56,20 @@ class Correction:
     model: str | None = None
     model_version: str | None = None
     request_id: str | None = None
-    wheels: int | None = None  # the meter's wheel count, when the sender gave it
+    # The label's length as its sender stated it, for a task whose LabelRule has a length_field
+    # (kept under this name: stored sidecars and export manifests use it).
+    wheels: int | None = None
 
     @property
     def image_name(self) -> str:
         return self.id + self.extension
 
-    def export_name(self) -> str:
+    def export_name(self, folder_per_label: bool = False) -> str:
         """Its file in an export, in the training commands' layout: the label before the first
-        `_` (the captcha trainer's `<label>_<anything>.png`), and a single digit in its digit's
-        folder (the digit trainer's `<0-9>/<file>.png`)."""
-        if self.task == "digit" and len(self.text) == 1:
+        `_` (`<label>_<anything>.png`), or with `folder_per_label` (the task's LabelRule) a
+        one-character label's image in a folder named after it (`<label>/<file>.png`), the
+        layout of trainers that classify single characters."""
+        if folder_per_label and len(self.text) == 1:
             return f"{self.text}/{self.image_name}"
         return f"{self.text}_{self.image_name}"
 
@@ -219,7 +222,9 @@ def conflicting(corrections: list[Correction]) -> set[str]:
     return {c.id for c in corrections if len(labels[c.sha256]) > 1}
 
 
-def write_export(store: FeedbackStore, corrections: list[Correction], out: IO[bytes]) -> None:
+def write_export(
+    store: FeedbackStore, corrections: list[Correction], out: IO[bytes], *, folder_per_label: bool = False
+) -> None:
     """A zip of `corrections` in the training commands' layout plus `manifest.csv`."""
     manifest = io.StringIO()
     writer = csv.DictWriter(manifest, fieldnames=[*MANIFEST_FIELDS, "conflict"], lineterminator="\n")
@@ -227,7 +232,7 @@ def write_export(store: FeedbackStore, corrections: list[Correction], out: IO[by
     conflicts = conflicting(corrections)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for correction in corrections:
-            name = correction.export_name()
+            name = correction.export_name(folder_per_label)
             archive.writestr(name, store.image(correction))
             writer.writerow(
                 {

@@ -226,7 +226,7 @@ async def _pinned_address(host: str, port: int, policy: UrlPolicy, resolver: Res
 async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     """The body, stopped as soon as it passes `max_bytes` (a declared length is checked first)."""
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isdecimal() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0

@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway.api.deps import GatewayMetrics, GatewayState
-from gateway.api.routes import captcha, feedback, health, meter, models, recognize
+from gateway.api.routes import extra, feedback, health, models, recognize
 from gateway.backends import Backend
 from gateway.cache import create_cache
 from gateway.config import GatewaySettings
 from gateway.docs import install_docs
 from gateway.feedback import DirectoryStore
+from gateway.openapi import install_openapi
 from gateway.pages import mount_pages
 from gateway.security import install_security
 from recognition_common.edge.errors import install_error_handlers
@@ -61,8 +62,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = FastAPI(
         title="Recognition Services",
         version="1.0.0",
-        description="Handwritten digits, text CAPTCHAs and water-meter readings over one JSON API.",
+        description=settings.description,
         lifespan=lifespan,
+        openapi_url=None,  # served by gateway.openapi, completed from the backends' catalogues
         docs_url=None,  # served by gateway.docs, from the gateway's own files
         redoc_url=None,
     )
@@ -73,10 +75,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     limiter = install_security(app, settings)
     app.include_router(recognize.router, tags=["recognition"])
     app.include_router(feedback.router, tags=["feedback"])
-    app.include_router(captcha.router, tags=["captcha"])
-    app.include_router(meter.router, tags=["meter"])
     app.include_router(models.router, tags=["models"])
     app.include_router(health.router, tags=["operations"])
+    # After the gateway's own routes: /api/v1/{task}/{name} must not shadow them.
+    app.include_router(extra.router, tags=["tasks"])
+    install_openapi(app, settings)
     install_docs(app)
     if settings.frontend_dir.is_dir():
         mount_pages(app, settings.frontend_dir)

@@ -1,8 +1,8 @@
 """The web pages (frontend/) under `/`, mounted so that they never shadow an API route.
 
 A plain `app.mount("/", StaticFiles(...))` is a full match for every path and method, so an API
-path asked with a method it does not take (`OPTIONS /api/v1/digit/recognize`,
-`GET /api/v1/captcha/recognize-batch`) was answered by the static files: 405 with `Allow: GET,
+path asked with a method it does not take (`OPTIONS /api/v1/{task}/recognize`,
+`DELETE /api/v1/{task}/feedback`) was answered by the static files: 405 with `Allow: GET,
 HEAD`, or 404, instead of the route's own 405 with `Allow: POST`. Starlette's router serves the
 first full match, else the first partial one; the pages here are only ever a partial match, so a
 route whose path fits (added before them) answers first, and every other path still reaches the

@@ -2,6 +2,7 @@
 
 Everything here is static: no Docker engine, no cluster, no cloud. The tools come from PyPI through
 requirements/dev.txt (shellcheck from apt), and a missing one fails the test, naming `make test`.
+The recognizers are the entries of tasks.toml (scripts/task_table.py), not a list kept here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
@@ -26,8 +28,24 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.gpu.yml")
 OVERLAYS = ("cpu", "gpu")
 GATEWAY = "gateway"
-# The platform's port plan (README): one port per service, the same natively, in compose and in k8s.
-RECOGNIZER_PORTS = {"digit": 8001, "captcha": 8002, "meter": 8003}
+GATEWAY_PORT = 8000
+# The one Dockerfile of every recognizer; tasks.toml's entries are its build arguments.
+RECOGNIZER_DOCKERFILE = "deploy/recognizer.Dockerfile"
+
+
+def script(name: str) -> ModuleType:
+    """A module of scripts/ (task_table, render_deploy, run_local), imported as those scripts import
+    each other: with scripts/ on sys.path. Importing runs nothing: each has a __main__ guard."""
+    folder = str(REPO_ROOT / "scripts")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+task_table = script("task_table")
+# The platform's port plan: one port per service, the same natively, in compose and in k8s.
+TASKS = task_table.load_tasks()
+TASK = {task.name: task for task in TASKS}
 
 
 def tool(name: str) -> str:
@@ -80,24 +98,48 @@ def recognizer_dirs() -> list[Path]:
     return sorted(path.parent for path in REPO_ROOT.glob("*-service/pyproject.toml"))
 
 
-def task_of(service_dir: Path) -> str:
-    return service_dir.name.removesuffix("-service")
-
-
 @dataclass(frozen=True)
 class Dockerfile:
+    """A Dockerfile as the build sees it: with `build_args` (and the ARG defaults) substituted into
+    every instruction but RUN, whose `$NAME` the shell expands (its text stays as written)."""
+
     path: Path
     text: str
+    build_args: tuple[tuple[str, str], ...] = ()
 
     @property
-    def instructions(self) -> list[tuple[str, str]]:
-        """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    def declared_args(self) -> dict[str, str | None]:
+        """ARG name -> default (None: no default, the build must pass it)."""
+        declared: dict[str, str | None] = {}
+        for name, arg in self._raw_instructions:
+            if name == "ARG":
+                key, equals, default = arg.partition("=")
+                declared.setdefault(key, default.strip('"') if equals else None)
+        return declared
+
+    @property
+    def _raw_instructions(self) -> list[tuple[str, str]]:
         joined = re.sub(r"\\\n\s*", " ", self.text)
         lines = [line.strip() for line in joined.splitlines()]
         return [
             (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
             for line in lines
             if line and not line.startswith("#")
+        ]
+
+    @property
+    def instructions(self) -> list[tuple[str, str]]:
+        """(INSTRUCTION, arguments) with continuation lines joined, comments dropped, ARGs substituted."""
+        values = {name: default for name, default in self.declared_args.items() if default is not None}
+        values |= dict(self.build_args)
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(2)
+            return values.get(name, match.group(0))
+
+        return [
+            (name, arg if name == "RUN" else re.sub(r"\$\{(\w+)\}|\$(\w+)", substitute, arg))
+            for name, arg in self._raw_instructions
         ]
 
     def args(self, instruction: str) -> list[str]:
@@ -119,15 +161,17 @@ class Dockerfile:
 
     @property
     def app(self) -> str:
-        """The ASGI app uvicorn serves, e.g. `gateway.main:app`."""
+        """The ASGI app uvicorn serves, e.g. `gateway.main:app`: CMD's argument, else UVICORN_APP
+        (uvicorn's own variable, which the recognizer image sets from its build arguments)."""
         cmd = self.cmd
         assert cmd[0] == "uvicorn", f"{self.path}: CMD should run uvicorn, got {cmd}"
-        return cmd[1]
+        positional = [arg for arg in cmd[1:2] if not arg.startswith("-")]
+        return positional[0] if positional else self.env["UVICORN_APP"]
 
     @property
     def port(self) -> int:
         cmd = self.cmd
-        return int(cmd[cmd.index("--port") + 1])
+        return int(cmd[cmd.index("--port") + 1]) if "--port" in cmd else int(self.env["UVICORN_PORT"])
 
     def copy_destination(self, source: str) -> str:
         """Where `COPY <source> <dest>` puts a directory of the build context."""
@@ -138,28 +182,20 @@ class Dockerfile:
         raise AssertionError(f"{self.path}: no COPY {source}")
 
 
-def reuse_command(task: str, port: int) -> str:
-    """How a new recognizer gets its Dockerfile from the digit service's (see that file's header)."""
-    substitutions = (
-        f"s/digit-service/{task}-service/g; s/digit_service/{task}_service/g; "
-        f"s/DIGIT_/{task.upper()}_/g; s/8001/{port}/g"
-    )
-    return f"sed '{substitutions}' digit-service/Dockerfile > {task}-service/Dockerfile"
-
-
 def dockerfile(service_dir: str) -> Dockerfile:
-    """The service's Dockerfile; a recognizer without one fails, naming the command that writes it."""
-    path = REPO_ROOT / service_dir / "Dockerfile"
-    if not path.is_file():
-        task = service_dir.removesuffix("-service")
-        command = reuse_command(task, RECOGNIZER_PORTS.get(task, 0))
-        pytest.fail(f"{path.name} missing in {service_dir}/; `docker compose build` fails until: {command}")
-    return Dockerfile(path, path.read_text())
+    """The image of a service: the gateway's own Dockerfile, or the recognizer Dockerfile with the
+    build arguments compose passes for that task (its tasks.toml entry)."""
+    if service_dir == GATEWAY:
+        path = REPO_ROOT / GATEWAY / "Dockerfile"
+        return Dockerfile(path, path.read_text())
+    (task,) = [task for task in TASKS if task.folder == service_dir]
+    path = REPO_ROOT / RECOGNIZER_DOCKERFILE
+    return Dockerfile(path, path.read_text(), tuple(task.build_args().items()))
 
 
 def service_dirs() -> list[str]:
-    """Every service that gets an image: the gateway and each recognizer."""
-    return [GATEWAY, *(path.name for path in recognizer_dirs())]
+    """Every service that gets an image: the gateway and each recognizer of the table."""
+    return [GATEWAY, *(task.folder for task in TASKS)]
 
 
 def settings_class(service_dir: str) -> type[BaseSettings]:

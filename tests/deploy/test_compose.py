@@ -3,22 +3,37 @@ validates against the Compose specification and merges the files) without a Dock
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
-from tests.deploy.helpers import COMPOSE_FILES, GATEWAY, REPO_ROOT, compose_config, env_example, run, tool
+from tests.deploy.helpers import (
+    COMPOSE_FILES,
+    GATEWAY,
+    RECOGNIZER_DOCKERFILE,
+    REPO_ROOT,
+    TASKS,
+    compose_config,
+    env_example,
+    run,
+    tool,
+)
 
 BASE = compose_config("docker-compose.yml")
 GPU = compose_config(*COMPOSE_FILES)
 
 
 def recognizers(config: dict) -> dict[str, dict]:
-    """Services built from a `<task>-service/Dockerfile`."""
+    """Services built from the recognizer Dockerfile."""
     return {
         name: service
         for name, service in config["services"].items()
-        if service.get("build", {}).get("dockerfile", "").split("/")[0].endswith("-service")
+        if service.get("build", {}).get("dockerfile") == RECOGNIZER_DOCKERFILE
     }
+
+
+def test_the_recognizers_are_the_tables():
+    assert list(recognizers(BASE)) == sorted(task.name for task in TASKS)
 
 
 def test_compose_rejects_an_invalid_file(tmp_path):
@@ -71,6 +86,8 @@ def test_gpu_override_reserves_gpus_for_every_recognizer_and_only_them():
         else:
             assert not devices, f"{name} needs no GPU"
     assert set(recognizers(GPU)) == set(recognizers(BASE)), "every recognizer needs its GPU override entry"
+    on_gpus = {name for name, service in recognizers(GPU).items() if service.get("deploy")}
+    assert on_gpus == {task.name for task in TASKS if task.gpu}, "tasks.toml: gpu"
 
 
 def test_the_gpu_tensorflow_is_pinned_like_the_cpu_one():
@@ -85,13 +102,18 @@ def test_env_example_is_accepted_as_dotenv():
     # Every documented setting uncommented, as a user would: compose accepts it and hands it to the
     # services. REDIS_URL may point elsewhere (a managed Redis); the recognizers' URLs stay wired.
     settings = {name: value for name, value in env_example().items() if name != "COMPOSE_FILE"}
-    settings |= {"REDIS_URL": "rediss://cache.example:6379/0", "GATEWAY_DIGIT_URL": "http://elsewhere:1"}
+    settings |= {
+        "REDIS_URL": "rediss://cache.example:6379/0",
+        "GATEWAY_BACKENDS": '{"digit":"http://elsewhere:1"}',
+    }
     dotenv = "".join(f"{name}={value}\n" for name, value in settings.items())
     config = compose_config("docker-compose.yml", dotenv=dotenv)
     gateway_env = config["services"][GATEWAY]["environment"]
     assert gateway_env["GATEWAY_CACHE_TTL_S"] == settings["GATEWAY_CACHE_TTL_S"]
     assert gateway_env["REDIS_URL"] == "rediss://cache.example:6379/0"
-    assert gateway_env["GATEWAY_DIGIT_URL"] == "http://digit:8001"
+    assert json.loads(gateway_env["GATEWAY_BACKENDS"]) == {
+        task.name: f"http://{task.name}:{task.port}" for task in TASKS
+    }
     assert config["services"]["digit"]["environment"]["DIGIT_MODEL_DIR"] == settings["DIGIT_MODEL_DIR"]
 
 

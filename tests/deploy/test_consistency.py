@@ -1,13 +1,13 @@
-"""One truth about each service across every way of running it: the settings classes (what the code
-reads), .env.example (the one documented list), docker-compose.yml, the Kubernetes manifests, the
-Dockerfiles and `make run` (scripts/run_local.py) must agree on ports, variable names, health paths
-and model paths. A new recognizer is picked up from its `<task>-service/` directory."""
+"""One truth about each service across every way of running it: the task table (tasks.toml), the
+settings classes (what the code reads), .env.example (the one documented list), docker-compose.yml,
+the Kubernetes manifests, the Dockerfiles and `make run` (scripts/run_local.py) must agree on ports,
+variable names, health paths and model paths. The recognizers are the table's entries; that the
+generated files are the table's output is test_task_table's (render_deploy.py --check)."""
 
 from __future__ import annotations
 
-import ast
 import importlib
-import importlib.util
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -18,35 +18,43 @@ import pytest
 from tests.deploy.helpers import (
     COMPOSE_FILES,
     GATEWAY,
+    GATEWAY_PORT,
     OVERLAYS,
-    RECOGNIZER_PORTS,
+    RECOGNIZER_DOCKERFILE,
     REPO_ROOT,
+    TASK,
+    TASKS,
     compose_config,
     dockerfile,
     env_example,
     env_names,
     k8s_objects,
     recognizer_dirs,
+    script,
     settings_class,
-    task_of,
 )
 
 COMPOSE_CONFIG = compose_config("docker-compose.yml")
 COMPOSE = COMPOSE_CONFIG["services"]
 COMPOSE_VOLUMES = COMPOSE_CONFIG.get("volumes", {})
-RECOGNIZERS = [task_of(path) for path in recognizer_dirs()]
+RECOGNIZERS = [task.name for task in TASKS]
 SERVICES = [GATEWAY, *RECOGNIZERS]  # compose/k8s service name == task name, gateway aside
-PORTS = {GATEWAY: 8000, **{task: RECOGNIZER_PORTS[task] for task in RECOGNIZERS}}
+PORTS = {GATEWAY: GATEWAY_PORT, **{task.name: task.port for task in TASKS}}
 # Wiring: set by compose and the ConfigMaps per deployment, documented in .env.example as such.
-WIRING = {"REDIS_URL", "GATEWAY_REDIS_URL", *(f"GATEWAY_{task.upper()}_URL" for task in RECOGNIZER_PORTS)}
+WIRING = {"REDIS_URL", "GATEWAY_REDIS_URL", "GATEWAY_BACKENDS"}
+
+
+# Settings documented in prose in .env.example: their defaults are a path inside the image, a
+# JSON object, or a sentence, not a value to copy.
+IN_PROSE = {"GATEWAY_FRONTEND_DIR", "GATEWAY_LABEL_RULES", "GATEWAY_DESCRIPTION"}
 
 
 def service_dir(service: str) -> str:
-    return GATEWAY if service == GATEWAY else f"{service}-service"
+    return GATEWAY if service == GATEWAY else TASK[service].folder
 
 
 def app_module(service: str) -> str:
-    return f"{service_dir(service).replace('-', '_')}.main:app"
+    return "gateway.main:app" if service == GATEWAY else TASK[service].app
 
 
 def settings_env(service: str) -> dict[str, str]:
@@ -68,6 +76,12 @@ def container(overlay: str, service: str) -> dict:
 def url_of(healthcheck: list[str]) -> tuple[int, str]:
     (url,) = re.findall(r"http://127\.0\.0\.1:\d+/\w+", " ".join(healthcheck))
     return urlsplit(url).port, urlsplit(url).path
+
+
+def test_the_table_lists_every_recognizer_folder():
+    assert sorted(task.folder for task in TASKS) == [path.name for path in recognizer_dirs()]
+    for task in TASKS:
+        assert task.package == task.folder.replace("-", "_"), "the convention settings_class relies on"
 
 
 def test_every_service_is_deployed_everywhere():
@@ -95,8 +109,13 @@ def test_dockerfile_agrees(service):
     image = dockerfile(service_dir(service))
     assert image.port == PORTS[service]
     assert image.app == app_module(service)
-    assert COMPOSE[service]["build"]["dockerfile"] == f"{service_dir(service)}/Dockerfile"
-    assert COMPOSE[service]["build"]["context"], "the repository root (common/ is shared)"
+    build = COMPOSE[service]["build"]
+    if service == GATEWAY:
+        assert build["dockerfile"] == "gateway/Dockerfile"
+    else:
+        assert build["dockerfile"] == RECOGNIZER_DOCKERFILE
+        assert build["args"] == TASK[service].build_args(), "compose passes the table's build arguments"
+    assert build["context"], "the repository root (common/ is shared)"
     prefix = "GATEWAY_" if service == GATEWAY else f"{service.upper()}_"
     unknown = {name for name in image.env if name.startswith(prefix)} - set(settings_env(service))
     assert not unknown, f"{service}/Dockerfile sets variables its settings do not read: {unknown}"
@@ -136,7 +155,7 @@ def test_env_example_documents_every_setting_with_its_default(service):
             assert name in text or name == "GATEWAY_REDIS_URL", f".env.example: mention {name} (wiring)"
             continue
         if name not in documented:
-            assert name == "GATEWAY_FRONTEND_DIR" and name in text, f".env.example: document # {name}=..."
+            assert name in IN_PROSE and name in text, f".env.example: document # {name}=..."
             continue
         default = settings.model_fields[field_name].default
         if isinstance(default, Path):  # a path inside the image, not the source tree's default
@@ -146,12 +165,13 @@ def test_env_example_documents_every_setting_with_its_default(service):
 
 @pytest.mark.parametrize("service", RECOGNIZERS)
 def test_model_paths_agree(service):
-    variable = f"{service.upper()}_MODEL_DIR"
+    task = TASK[service]
+    variable = task.model_dir_variable
     assert variable in settings_env(service)
-    assert (REPO_ROOT / f"{service}-service/models").is_dir()
+    assert (REPO_ROOT / task.folder / task.models).is_dir()
     assert env_example()[variable] == "/app/models"
-    image = dockerfile(f"{service}-service")
-    assert image.env[variable] == image.copy_destination(f"{service}-service/models/") == "/app/models"
+    image = dockerfile(task.folder)
+    assert image.env[variable] == image.copy_destination(f"{task.folder}/{task.models}/") == "/app/models"
 
 
 def test_gateway_frontend_dir_is_baked_in():
@@ -160,47 +180,39 @@ def test_gateway_frontend_dir_is_baked_in():
 
 
 def test_gateway_is_wired_to_every_recognizer_and_redis():
-    expected = {f"GATEWAY_{task.upper()}_URL": f"http://{task}:{PORTS[task]}" for task in RECOGNIZERS}
-    # Known tasks with no service yet are switched off explicitly: the settings' defaults point at
-    # 127.0.0.1, which inside a container or pod is the gateway itself.
-    expected |= {f"GATEWAY_{task.upper()}_URL": "" for task in RECOGNIZER_PORTS if task not in RECOGNIZERS}
-    expected["REDIS_URL"] = "redis://redis:6379/0"
+    # GATEWAY_BACKENDS lists exactly the table's tasks, each at its service name: a task left out
+    # is not offered, and none falls back to the settings' 127.0.0.1 default (the gateway itself).
+    backends = {task.name: f"http://{task.name}:{task.port}" for task in TASKS}
+    expected = {"REDIS_URL": "redis://redis:6379/0"}
     # Corrections: where the image's own default puts them, on a volume every replica shares.
     expected["GATEWAY_FEEDBACK_DIR"] = dockerfile(GATEWAY).env["GATEWAY_FEEDBACK_DIR"]
-    assert COMPOSE[GATEWAY]["environment"] == expected
+    wired = dict(COMPOSE[GATEWAY]["environment"])
+    assert json.loads(wired.pop("GATEWAY_BACKENDS")) == backends, "docker-compose.yml"
+    assert wired == expected
     for overlay in OVERLAYS:
-        assert configmap(overlay, GATEWAY) == expected, overlay
+        config = dict(configmap(overlay, GATEWAY))
+        assert json.loads(config.pop("GATEWAY_BACKENDS")) == backends, overlay
+        assert config == expected, overlay
         (redis_port,) = k8s_objects(overlay, "Service")["redis"]["spec"]["ports"]
         assert redis_port["port"] == 6379
 
 
-def run_local() -> tuple[dict[str, int], set[str]]:
-    """What `make run` starts: {app: port}, and the GATEWAY_*_URL variables it sets."""
-    path = REPO_ROOT / "scripts/run_local.py"
-    spec = importlib.util.spec_from_file_location("run_local", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # constants only: main() runs under __name__ == "__main__"
-    apps: dict[str, int] = {}
-    urls: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "uvicorn":
-            app, port = node.args
-            apps[ast.literal_eval(app)] = getattr(module, port.id)
-        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
-            key = node.slice
-            if isinstance(key, ast.Constant) and str(key.value).startswith("GATEWAY_"):
-                urls.add(key.value)
-    return apps, urls
+def test_the_gateway_reads_its_backends(monkeypatch):
+    monkeypatch.setenv("GATEWAY_BACKENDS", COMPOSE[GATEWAY]["environment"]["GATEWAY_BACKENDS"])
+    backends = settings_class(GATEWAY)().backends
+    assert backends == {task.name: f"http://{task.name}:{task.port}" for task in TASKS}
 
 
 def test_make_run_starts_what_compose_starts():
-    apps, urls = run_local()
+    run_local = script("run_local")
+    plan = run_local.plan(TASKS, {})
+    apps = {process.argv[process.argv.index("uvicorn") + 1]: process.port for process in plan.processes}
     assert apps == {app_module(service): PORTS[service] for service in SERVICES}
-    wired = {
-        name for name, value in COMPOSE[GATEWAY]["environment"].items() if value and name.endswith("_URL")
-    } - {"REDIS_URL"}
-    assert urls == wired
+    local = {
+        task: url.replace("127.0.0.1", task)
+        for task, url in json.loads(plan.gateway_env["GATEWAY_BACKENDS"]).items()
+    }
+    assert local == json.loads(COMPOSE[GATEWAY]["environment"]["GATEWAY_BACKENDS"])
 
 
 def test_env_example_has_no_unknown_variables():

@@ -8,11 +8,12 @@ import copy
 import kubernetes_validate
 import pytest
 
-from tests.deploy.helpers import GATEWAY, OVERLAYS, k8s_objects, kustomize, recognizer_dirs, task_of
+from tests.deploy.helpers import GATEWAY, OVERLAYS, TASKS, k8s_objects, kustomize
 
 # The oldest Kubernetes still in mainstream support when this was written; strict: unknown fields fail.
 KUBERNETES_VERSION = "1.33.0"
-RECOGNIZERS = [task_of(path) for path in recognizer_dirs()]
+RECOGNIZERS = [task.name for task in TASKS]
+ON_GPUS = [task.name for task in TASKS if task.gpu]
 
 
 def validate(doc: dict) -> None:
@@ -77,6 +78,25 @@ def test_autoscalers_and_disruption_budgets_target_the_deployments(overlay):
         assert pdb["spec"] == {**pdb["spec"], "maxUnavailable": 1} and "minAvailable" not in pdb["spec"]
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_recognizers_are_the_tables(overlay):
+    deployments = k8s_objects(overlay, "Deployment")
+    assert set(deployments) == {"redis", GATEWAY, *RECOGNIZERS}
+    for task in TASKS:
+        pod = deployments[task.name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["image"].split(":")[0] == f"recognition/{task.image}"
+        resources = task.gpu_resources if overlay == "gpu" and task.gpu else task.resources
+        assert container["resources"]["limits"]["memory"] == resources.memory_limit
+        hpa = k8s_objects(overlay, "HorizontalPodAutoscaler")[task.name]["spec"]
+        low, high = (
+            (task.gpu_min_replicas, task.gpu_max_replicas)
+            if overlay == "gpu" and task.gpu
+            else (task.replicas, task.max_replicas)
+        )
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == (low, high)
+
+
 def test_redis_is_a_capped_lru_cache():
     (container,) = k8s_objects("cpu", "Deployment")["redis"]["spec"]["template"]["spec"]["containers"]
     args = container["args"]
@@ -100,7 +120,7 @@ def test_gpu_overlay_puts_each_recognizer_on_a_gpu_and_nothing_else():
             pod = deployment["spec"]["template"]["spec"]
             (container,) = pod["containers"]
             gpus = container["resources"]["limits"].get("nvidia.com/gpu")
-            if overlay == "gpu" and name in RECOGNIZERS:
+            if overlay == "gpu" and name in ON_GPUS:
                 assert gpus == 1, name
                 assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
                 toleration = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}

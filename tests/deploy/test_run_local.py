@@ -9,16 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.deploy.helpers import REPO_ROOT
+from tests.deploy.helpers import REPO_ROOT, TASK, TASKS
 from tests.support.processes import free_port
 
 
 def test_a_model_folder_without_models_is_named_and_nothing_is_left_running(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("GATEWAY_PORT", "DIGIT_PORT", "CAPTCHA_PORT", "METER_PORT")}
+    # Every port moved off the table's (<TASK>_PORT), so that a running stack does not interfere.
+    ports = {name: free_port() for name in ("GATEWAY_PORT", *(task.port_variable for task in TASKS))}
+    digit = TASK["digit"]
     env = {
         **os.environ,
         **{name: str(port) for name, port in ports.items()},
-        "DIGIT_MODEL_DIR": str(tmp_path),
+        digit.model_dir_variable: str(tmp_path),
         "REDIS_URL": "redis://127.0.0.1:1/0",  # no redis-server started for this
     }
     result = subprocess.run(
@@ -35,4 +37,4 @@ def test_a_model_folder_without_models_is_named_and_nothing_is_left_running(tmp_
     assert "Traceback" not in output
     # The digit service it started was stopped again: its port is free.
     with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", ports["DIGIT_PORT"])) != 0
+        assert sock.connect_ex(("127.0.0.1", ports[digit.port_variable])) != 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import DEFAULT_LABEL_RULES
 from gateway.feedback import DirectoryStore, summarize, write_export
 from gateway.labels import check_label
 from recognition_common.edge.errors import ApiError
@@ -56,7 +57,7 @@ def test_the_export_is_in_the_training_commands_layout(tmp_path: Path) -> None:
     one, _ = store.add("digit", b"one", "PNG", "3", model="cnn")
     row, _ = store.add("digit", b"row", "JPEG", "2024", model="cnn")
     buffer = io.BytesIO()
-    write_export(store, store.corrections("digit"), buffer)
+    write_export(store, store.corrections("digit"), buffer, folder_per_label=True)
     with zipfile.ZipFile(buffer) as archive:
         names = set(archive.namelist())
         assert names == {f"3/{one.id}.png", f"2024_{row.id}.jpg", "manifest.csv"}
@@ -103,19 +104,22 @@ def test_writers_in_several_processes_lose_nothing_and_duplicate_nothing(tmp_pat
 )
 def test_labels_that_cannot_be_right_are_refused(task: str, text: str, wheels: str | None, says: str) -> None:
     with pytest.raises(ApiError) as refused:
-        check_label(task, text, CAPTCHA_CARD, wheels)
+        check_label(DEFAULT_LABEL_RULES.get(task), text, CAPTCHA_CARD, wheels)
     assert refused.value.status == 422
     assert refused.value.code == "invalid_label"
     assert says in refused.value.message
 
 
 def test_labels_that_can_be_right_are_kept() -> None:
-    assert check_label("digit", " 2024 ", {}) == ("2024", None)
-    assert check_label("captcha", "ab12", CAPTCHA_CARD) == ("ab12", None)
-    assert check_label("meter", "00409", {}, "5") == ("00409", 5)
-    assert check_label("meter", "0040955", {}, "auto") == ("0040955", None)
+    rules = DEFAULT_LABEL_RULES
+    assert check_label(rules["digit"], " 2024 ", {}) == ("2024", None)
+    assert check_label(None, "ab12", CAPTCHA_CARD) == ("ab12", None)
+    assert check_label(rules["meter"], "00409", {}, "5") == ("00409", 5)
+    assert check_label(rules["meter"], "0040955", {}, "auto") == ("0040955", None)
     # A card without a charset: its classes less the CTC blank.
-    assert check_label("captcha", "xy", {"classes": ["<blank>", "x", "y"], "min_length": 2, "max_length": 2})
+    assert check_label(None, "xy", {"classes": ["<blank>", "x", "y"], "min_length": 2, "max_length": 2})
+    # No rule and no alphabet on the card: letters and digits.
+    assert check_label(None, "Zx9", {}) == ("Zx9", None)
 
 
 def test_a_wrong_method_names_every_method_of_the_path(tmp_path: Path) -> None:

@@ -14,11 +14,13 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from pydantic import BaseModel, Field
 
 from gateway.config import GatewaySettings
 from gateway.main import create_app
@@ -26,6 +28,31 @@ from tests.support.images import encode
 from tests.support.processes import free_port
 
 OPTIONS = ["mode", "wheels", "previous_value", "previous_time", "max_rate", "time"]
+
+
+class MeterOptions(BaseModel):
+    """The meter's options as its service publishes them (`options_schema`)."""
+
+    mode: Literal["auto", "photo", "window"] = Field("auto", description="where the counter is")
+    wheels: int | Literal["auto"] = Field("auto", ge=4, le=8, description="digit wheels, 4 to 8")
+    previous_value: float | None = Field(None, description="the last known reading")
+    previous_time: str | None = Field(None, description="when previous_value was read")
+    max_rate: float | None = Field(None, gt=0, description="the most the meter runs per hour")
+    time: str | None = Field(None, description="when this photo was taken")
+
+
+DEMO_ROUTE = {
+    "name": "demo",
+    "method": "GET",
+    "path": "/v1/demo",
+    "summary": "Sample water-meter photos to try the meter task with (a zip)",
+    "description": "",
+    "passed_headers": ["content-type", "content-disposition", "cache-control", "etag", "retry-after"],
+    "download_filename": "meter-demo.zip",
+    "parameters": [],
+    "request_body": None,
+    "responses": {"200": {"description": "A zip of sample meter photos", "content": {"application/zip": {}}}},
+}
 
 
 def photo() -> bytes:
@@ -101,6 +128,8 @@ class FakeMeter:
                     "preprocess_version": "1",
                     "models": [card],
                     "options": OPTIONS,
+                    "options_schema": MeterOptions.model_json_schema(),
+                    "routes": [DEMO_ROUTE],
                 },
             )
         elif path == "/readyz":
@@ -126,7 +155,7 @@ class FakeMeter:
 
 
 def gateway(meter_url: str) -> TestClient:
-    settings = GatewaySettings(digit_url="", captcha_url="", meter_url=meter_url, redis_url=None)
+    settings = GatewaySettings(backends={"meter": meter_url}, redis_url=None)
     return TestClient(create_app(settings))
 
 
@@ -137,7 +166,7 @@ def meter() -> Iterator[FakeMeter]:
 
 
 def test_the_default_settings_wire_the_meter_like_the_other_recognizers() -> None:
-    assert GatewaySettings().meter_url == "http://127.0.0.1:8003"
+    assert GatewaySettings().backends["meter"] == "http://127.0.0.1:8003"
     assert set(GatewaySettings().backends) == {"digit", "captcha", "meter"}
 
 
@@ -209,8 +238,8 @@ def test_meter_options_reach_the_service_from_form_query_and_json(meter: FakeMet
     }
 
 
-def test_openapi_documents_the_meter_options_and_the_demo() -> None:
-    with gateway("") as client:
+def test_openapi_documents_the_meter_options_and_the_demo(meter: FakeMeter) -> None:
+    with gateway(meter.url) as client:
         schema = client.get("/openapi.json").json()
     operation = schema["paths"]["/api/v1/{task}/recognize"]["post"]
     query = {parameter["name"]: parameter for parameter in operation["parameters"]}

@@ -1,8 +1,9 @@
 """Property-based fuzzing of the HTTP API from its OpenAPI document (schemathesis + Hypothesis).
 
-The gateway's document is the app's own, built in-process when the tests are collected (no server
-is needed for that; `test_the_gateway_serves_this_document` checks the running gateway serves the
-same). Schemathesis generates requests from it, schema-valid and schema-violating, and sends them
+The gateway's document is the one the running gateway serves: its generic operations (the app's
+own, built in-process) completed from the backends' catalogues (their options and extra routes);
+`test_the_gateway_serves_the_generic_document_completed` checks the generic part is the app's.
+Schemathesis generates requests from it, schema-valid and schema-violating, and sends them
 to the real gateway of the session fixtures (Redis, digit and captcha services behind it). Every
 answer must be no 5xx and conform to the document: a documented status, content type, headers
 and body schema; schema-violating requests must be refused and schema-valid ones accepted.
@@ -77,34 +78,29 @@ def _config() -> schemathesis.Config:
     )
 
 
-GATEWAY_DOCUMENT = gateway_app.openapi()
+# The generic part of the gateway's document, built in-process: what the services' image endpoints
+# are fuzzed with. The gateway serves it completed from its backends' catalogues (gateway.openapi),
+# so the document the gateway is fuzzed with is the one the running gateway serves.
+BASE_DOCUMENT = gateway_app.openapi()
+RECOGNIZE = "/api/v1/{task}/recognize"
 
 
-def _without_meter_options(document: dict[str, Any]) -> dict[str, Any]:
-    """The document without the meter's options.
+def _without_task_options(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without the tasks' options.
 
-    They are documented on the shared `/api/v1/{task}/recognize` with the meter's constraints
-    (`wheels` 4 to 8, ...), and every other task ignores them unchecked, so a digit or captcha
-    request with `wheels=3` is (rightly) answered: one operation for every task cannot say
-    "checked for the meter only". The meter service's own fuzzing and tests/meter_service cover
-    how the meter checks them.
+    They are documented on the shared `/api/v1/{task}/recognize` with their task's constraints
+    (`wheels` 4 to 8, ...), and every other task ignores them unchecked, so a request for another
+    task with `wheels=3` is (rightly) answered: one operation for every task cannot say "checked
+    for that task only". Each service's own fuzzing and tests cover how it checks them.
     """
     document = copy.deepcopy(document)
-    operation = document["paths"]["/api/v1/{task}/recognize"]["post"]
-    meter_only = {
-        parameter["name"]
-        for parameter in operation["parameters"]
-        if parameter.get("description", "").startswith("meter only")
-    }
-    operation["parameters"] = [p for p in operation["parameters"] if p["name"] not in meter_only]
+    operation = document["paths"][RECOGNIZE]["post"]
+    options = {p["name"] for p in operation["parameters"] if p["name"] not in ("task", "model")}
+    operation["parameters"] = [p for p in operation["parameters"] if p["name"] not in options]
     for content in operation["requestBody"]["content"].values():
-        for name in meter_only:
+        for name in options:
             content["schema"]["properties"].pop(name, None)
     return document
-
-
-FUZZED_DOCUMENT = _without_meter_options(GATEWAY_DOCUMENT)
-gateway_schema = schemathesis.openapi.from_dict(copy.deepcopy(FUZZED_DOCUMENT), config=_config())
 
 
 def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> bool:
@@ -130,10 +126,6 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> b
     return True
 
 
-gateway_schema.hook(filter_case)
-
-
-@gateway_schema.hook
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
     """Keep the test off the network: an http(s) `image_url` is sent with its host swapped for
     one under `.invalid` (RFC 2606: never resolves), so the gateway answers 422 url_unreachable
@@ -147,7 +139,7 @@ def map_body(context: schemathesis.HookContext, body: Any) -> Any:
 
 def _image_body_without_url() -> dict[str, Any]:
     """The gateway's recognize body, without `image_url` (only the gateway fetches)."""
-    body = copy.deepcopy(FUZZED_DOCUMENT["paths"]["/api/v1/{task}/recognize"]["post"]["requestBody"])
+    body = copy.deepcopy(_without_task_options(BASE_DOCUMENT)["paths"][RECOGNIZE]["post"]["requestBody"])
     json_schema = body["content"]["application/json"]["schema"]
     json_schema["properties"].pop("image_url", None)
     json_schema.pop("oneOf", None)
@@ -155,7 +147,9 @@ def _image_body_without_url() -> dict[str, Any]:
     return body
 
 
-def _service_document(task: str) -> dict[str, Any]:
+def _service_document(task: str, catalogue: dict[str, Any]) -> dict[str, Any]:
+    """The service's own document, its image endpoints with the gateway's request body, and the
+    routes its catalogue declares with the request bodies declared there."""
     document = copy.deepcopy(importlib.import_module(f"{task}_service.main").app.openapi())
     body = _image_body_without_url()
     document["paths"]["/v1/recognize"]["post"]["requestBody"] = body
@@ -165,31 +159,68 @@ def _service_document(task: str) -> dict[str, Any]:
         form["properties"]["image_file"] = form["properties"].pop("file")
         form["required"] = ["image_file"]
         document["paths"]["/b"]["post"]["requestBody"] = seed_body
-    if "/v1/recognize-batch" in document["paths"]:
-        batch = FUZZED_DOCUMENT["paths"]["/api/v1/captcha/recognize-batch"]["post"]["requestBody"]
-        document["paths"]["/v1/recognize-batch"]["post"]["requestBody"] = copy.deepcopy(batch)
+    for route in catalogue.get("routes") or ():
+        operation = document["paths"].get(route["path"], {}).get(route["method"].lower())
+        if operation is not None and route.get("request_body"):
+            operation["requestBody"] = copy.deepcopy(route["request_body"])
     return document
 
 
-service_schemas = {
-    task: schemathesis.openapi.from_dict(_service_document(task), config=_config()) for task in SERVICES
-}
-for _schema in service_schemas.values():
-    _schema.hook(filter_case)
+@pytest.fixture(autouse=True)
+def _node_id_for_lazy_schemas(request: pytest.FixtureRequest) -> None:
+    """Schemathesis' lazy schemas (`from_fixture`, needed here: the documents exist only once the
+    services run) read `node._nodeid`, which pytest 9 no longer has under that name."""
+    if not hasattr(request.node, "_nodeid"):
+        request.node._nodeid = request.node.nodeid
 
 
-def test_the_gateway_serves_this_document(gateway) -> None:
-    assert httpx.get(gateway.url + "/openapi.json", timeout=30).json() == GATEWAY_DOCUMENT
+@pytest.fixture(scope="session")
+def gateway_document(gateway) -> dict[str, Any]:
+    """The document the running gateway serves (its backends' catalogues included)."""
+    return httpx.get(gateway.url + "/openapi.json", timeout=30).json()
 
 
-@gateway_schema.parametrize()
+@pytest.fixture(scope="session")
+def gateway_schema(gateway_document: dict[str, Any]) -> Any:
+    schema = schemathesis.openapi.from_dict(_without_task_options(gateway_document), config=_config())
+    schema.hook(filter_case)
+    schema.hook(map_body)
+    return schema
+
+
+def test_the_gateway_serves_the_generic_document_completed(gateway_document: dict[str, Any]) -> None:
+    """The served document is the in-process one plus what the catalogues add: every generic
+    operation is there unchanged but for the task enum and the tasks' fields."""
+    served = _without_task_options(gateway_document)
+    for path, operations in BASE_DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            assert set(served["paths"][path][method]) == set(operation), (path, method)
+            assert served["paths"][path][method]["responses"] == operation["responses"], (path, method)
+    tasks = {p["name"]: p for p in served["paths"][RECOGNIZE]["post"]["parameters"]}["task"]
+    assert set(tasks["schema"]["enum"]) == set(SERVICES)
+    assert served["components"]["schemas"] == BASE_DOCUMENT["components"]["schemas"]
+
+
+@schemathesis.pytest.from_fixture("gateway_schema").parametrize()
 @FUZZ_SETTINGS
 def test_gateway_api(case: schemathesis.Case, gateway) -> None:
     case.call_and_validate(base_url=gateway.url, timeout=30)
 
 
+def _service_schema_fixture(task: str):
+    @pytest.fixture(scope="session", name=f"{task}_service_schema")
+    def fixture(request: pytest.FixtureRequest) -> Any:
+        backend = request.getfixturevalue(f"{task}_backend")
+        catalogue = httpx.get(backend.url + "/v1/models", timeout=30).json()
+        schema = schemathesis.openapi.from_dict(_service_document(task, catalogue), config=_config())
+        schema.hook(filter_case)
+        return schema
+
+    return fixture
+
+
 def _service_test(task: str):
-    @service_schemas[task].parametrize()
+    @schemathesis.pytest.from_fixture(f"{task}_service_schema").parametrize()
     @FUZZ_SETTINGS
     def test(case: schemathesis.Case, request: pytest.FixtureRequest) -> None:
         backend = request.getfixturevalue(f"{task}_backend")
@@ -199,4 +230,5 @@ def _service_test(task: str):
 
 
 for _task in SERVICES:
+    globals()[f"{_task}_service_schema"] = _service_schema_fixture(_task)
     globals()[f"test_{_task}_service_api"] = _service_test(_task)

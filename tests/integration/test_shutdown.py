@@ -104,7 +104,7 @@ def test_uvicorn_workers_never_outlive_their_supervisor(how: str) -> None:
 
     ManagedProcess runs each process in a process group of its own and signals the whole group
     when it has to kill; the supervisor itself passes SIGTERM on to its workers."""
-    env = {"GATEWAY_DIGIT_URL": "", "GATEWAY_CAPTCHA_URL": "", "GATEWAY_METER_URL": ""}
+    env = {"GATEWAY_BACKENDS": "{}"}
     app = UvicornApp(
         "gateway-workers", "gateway.main:app", env, ready_path="/healthz", args=["--workers", "2"]
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -308,10 +309,9 @@ def gateway(
     A task without a URL is switched off (an empty URL), so a gateway started for a digit-only
     test never reaches for a captcha or meter service on the default port.
     """
+    backends = {"digit": digit_url, "captcha": captcha_url or "", "meter": meter_url or ""}
     settings = {
-        "GATEWAY_DIGIT_URL": digit_url,
-        "GATEWAY_CAPTCHA_URL": captcha_url or "",
-        "GATEWAY_METER_URL": meter_url or "",
+        "GATEWAY_BACKENDS": json.dumps(backends),
         # Corrections sent by a test (or the fuzzer) go to a folder of the test's, never the
         # repository's .data/feedback.
         "GATEWAY_FEEDBACK_DIR": tempfile.mkdtemp(prefix="feedback-"),

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from gateway.backends import Backend, Catalogue
+from gateway.backends import Backend
 from gateway.cache import ResultCache
+from gateway.catalogue import Catalogue
 from gateway.config import GatewaySettings
 from gateway.feedback import FeedbackStore
 from recognition_common.edge import errors

@@ -1,30 +1,18 @@
-"""What the task-specific passthrough routes share (captcha sample and batch, meter demo).
+"""A service's reply to a forwarded call, handed back as the gateway's answer.
 
-They forward one call to a task's service and hand its answer back as it is: the service already
-answers in the platform's error format, so only the task lookup (404 when the gateway does not
-serve the task) and the choice of headers that may pass are the gateway's.
+The extra routes a catalogue declares (gateway.api.routes.extra) forward one call to the task's
+service and pass its answer back as it is: the service already answers in the platform's error
+format, so the only choices here are which of its headers may pass, and the download name the
+catalogue gave for a successful answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from fastapi import Request
 from fastapi.responses import Response
 
-from gateway.api.deps import GatewayState
-from gateway.backends import Backend, BackendReply
-from recognition_common.edge import errors
-from recognition_common.edge.errors import ApiError
-
-
-def task_backend(request: Request, task: str) -> Backend:
-    """The backend serving `task`; 404 unknown_task when this gateway has none."""
-    state: GatewayState = request.app.state.gateway
-    backend = state.backends.get(task)
-    if backend is None:
-        raise ApiError(404, errors.UNKNOWN_TASK, f"the {task} task is not configured on this gateway")
-    return backend
+from gateway.backends import BackendReply
 
 
 def passthrough_response(
@@ -45,3 +33,11 @@ def passthrough_response(
         media_type=media_type,
         headers={**passed, "X-Request-ID": request_id},
     )
+
+
+def download_headers(filename: str | None, status: int) -> dict[str, str] | None:
+    """`Content-Disposition: attachment` for a successful answer the catalogue names a file for:
+    a download, not a page, so browsers save it under that name."""
+    if filename is None or status != 200:
+        return None
+    return {"content-disposition": f'attachment; filename="{filename}"'}

@@ -42,13 +42,14 @@ JSON_BOUNDS: dict[str, Any] = {
     "propertyNames": {"maxLength": MAX_OPTION_LENGTH},
     "maxProperties": 2 + MAX_OPTIONS,  # the image, the model and the options
 }
-# The {task} of every /api/v1/{task}/... route.
+# The {task} of every /api/v1/{task}/... route; its `enum`, the tasks this gateway serves, is
+# filled in from the configuration when the document is built (gateway.openapi).
 TASK_PARAMETER: dict[str, Any] = {
     "name": "task",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "enum": ["digit", "captcha", "meter"]},
-    "description": "digit, captcha or meter (404 unknown_task: not served by this gateway)",
+    "schema": {"type": "string"},
+    "description": "A task this gateway serves (404 unknown_task otherwise)",
 }
 
 
@@ -61,7 +62,7 @@ class ModelRef(BaseModel):
 
 
 class RecognitionResult(BaseModel):
-    """Common fields; each task adds its own (digit: `digits`, `rejected`, ...)."""
+    """Common fields; each task adds its own (see the task's service)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -86,20 +87,6 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
-
-
-class CaptchaBatchItem(BaseModel):
-    """One image's outcome: `result` with status 200, or `error` with its 4xx status."""
-
-    status: int
-    result: RecognitionResult | None = None
-    error: ErrorDetail | None = None
-
-
-class CaptchaBatchResponse(BaseModel):
-    model: ModelRef
-    preprocess_version: str
-    results: list[CaptchaBatchItem]
 
 
 class TaskModels(BaseModel):

@@ -49,8 +49,8 @@ _FIELDS = {
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_OPTION_LENGTH,
-        "description": "The right answer: digits for digit, the model's characters and length for "
-        "captcha, 4 to 8 digits for meter (422 invalid_label otherwise)",
+        "description": "The right answer, as the task's model should have read it (422 "
+        "invalid_label when it cannot be right for the task and model)",
     },
     "model": {"type": "string", "description": "The model that answered; default: the task's default"},
     "request_id": {
@@ -58,12 +58,8 @@ _FIELDS = {
         "maxLength": MAX_OPTION_LENGTH,
         "description": "The request_id of the answer being corrected, kept with the correction",
     },
-    "wheels": {
-        "type": "string",
-        "maxLength": MAX_OPTION_LENGTH,
-        "description": "meter only: the counter's wheel count, which must match the reading's digits",
-    },
 }
+# A task's LabelRule may name a field stating the label's length; gateway.openapi documents it.
 _REQUEST_BODY = {
     "required": True,
     "content": {
@@ -121,7 +117,9 @@ async def add_feedback(request: Request) -> JSONResponse:
     catalogue, model = await resolve_model(backend, upload.model, time.monotonic() + backend.timeout_s)
     card = catalogue.models[model]
     info = inspect_image(upload.data, state.settings.image_limits)
-    label, wheels = check_label(task, text, card, upload.options.get("wheels"))
+    rule = state.settings.label_rules.get(task)
+    stated = upload.options.get(rule.length_field) if rule is not None and rule.length_field else None
+    label, stated_length = check_label(rule, text, card, stated)
     request_id = upload.options.get("request_id")
     correction, duplicate = await run_in_threadpool(
         store.add,
@@ -132,7 +130,7 @@ async def add_feedback(request: Request) -> JSONResponse:
         model=model,
         model_version=card.get("version"),
         request_id=request_id if request_id and REQUEST_ID.fullmatch(request_id) else None,
-        wheels=wheels,
+        wheels=stated_length,
     )
     stored = await run_in_threadpool(store.corrections, task)
     answer = FeedbackStored(
@@ -194,12 +192,14 @@ EXPORT_IN_MEMORY = 16 << 20  # bytes of zip kept in memory before it spills to a
     openapi_extra={"parameters": [TASK_PARAMETER]},
 )
 async def export_feedback(request: Request) -> StreamingResponse:
-    _, task, _, store = _task(request)
+    state, task, _, store = _task(request)
+    rule = state.settings.label_rules.get(task)
+    folder_per_label = rule is not None and rule.folder_per_label
 
     def build() -> tempfile.SpooledTemporaryFile[bytes]:
         # Closed by chunks(), once the response has sent it.
         spooled: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(EXPORT_IN_MEMORY)  # noqa: SIM115
-        write_export(store, store.corrections(task), spooled)
+        write_export(store, store.corrections(task), spooled, folder_per_label=folder_per_label)
         spooled.seek(0)
         return spooled
 

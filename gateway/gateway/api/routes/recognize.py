@@ -1,4 +1,10 @@
-"""`POST /api/v1/{task}/recognize`: validate, look up the cache, forward, cache, answer."""
+"""`POST /api/v1/{task}/recognize`: validate, look up the cache, forward, cache, answer.
+
+A task's options (the parameters its recognizer reads besides the image and the model) are those
+its catalogue names: only they reach the service and the cache key. Their values are the
+service's to validate (400 from it, passed through); the OpenAPI document lists them with the
+schemas the catalogue gives (gateway.openapi).
+"""
 
 from __future__ import annotations
 
@@ -26,55 +32,11 @@ from gateway.fetch import UrlPolicy, fetch_image
 from recognition_common.edge import errors
 from recognition_common.edge.errors import ApiError
 from recognition_common.edge.imaging import inspect_image
-from recognition_common.edge.intake import (
-    MAX_OPTION_LENGTH,
-    read_image_upload,
-)
+from recognition_common.edge.intake import read_image_upload
 
 router = APIRouter()
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a caller's request id kept as given
-
-# Task options: read by one task's recognizer (listed as `options` in its /api/v1/models entry),
-# ignored by the others. Accepted as query parameters, form fields or JSON fields alike.
-_METER_OPTIONS: dict[str, dict] = {
-    "mode": {
-        "type": "string",
-        "enum": ["auto", "photo", "window"],
-        "default": "auto",
-        "description": "meter only: `photo` finds the counter window in a photo of the meter, "
-        "`window` takes an image already cropped to the row of wheels, `auto` decides",
-    },
-    "wheels": {
-        "anyOf": [{"type": "integer", "minimum": 4, "maximum": 8}, {"type": "string", "enum": ["auto"]}],
-        "default": "auto",
-        "description": "meter only: number of digit wheels in the counter window, 4 to 8; "
-        "`auto` (the default) counts them",
-    },
-    "previous_value": {
-        "type": "number",
-        "description": "meter only: the last known reading; the answer's `plausibility` says whether "
-        "the new one fits it (a meter never runs backwards)",
-    },
-    "previous_time": {
-        "type": "string",
-        "maxLength": MAX_OPTION_LENGTH,
-        "description": "meter only: when previous_value was read: ISO 8601 (2026-03-01T08:30:00Z; "
-        "UTC without an offset) or Unix epoch seconds; with max_rate, bounds how far the meter can "
-        "have run since",
-    },
-    "max_rate": {
-        "type": "number",
-        "exclusiveMinimum": 0,
-        "description": "meter only: the most the meter can run per hour, in the reading's units; "
-        "checked against previous_value and previous_time",
-    },
-    "time": {
-        "type": "string",
-        "maxLength": MAX_OPTION_LENGTH,
-        "description": "meter only: when this photo was taken, in the formats of previous_time; default: now",
-    },
-}
 
 _REQUEST_BODY = {
     "required": True,
@@ -86,7 +48,6 @@ _REQUEST_BODY = {
                 "properties": {
                     "file": IMAGE_FILE,
                     "model": {"type": "string", "description": "Model name; default per task"},
-                    **_METER_OPTIONS,
                 },
                 **FORM_BOUNDS,
             }
@@ -111,7 +72,6 @@ _REQUEST_BODY = {
                         "when it cannot be fetched in time; 413 over the size limit)",
                     },
                     "model": {"type": ["string", "null"], "description": "null: the task's default"},
-                    **_METER_OPTIONS,
                 },
                 **JSON_BOUNDS,
             }
@@ -136,16 +96,7 @@ def request_id_of(request: Request) -> str:
         "parameters": [
             TASK_PARAMETER,
             {"name": "model", "in": "query", "required": False, "schema": {"type": "string"}},
-            *(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": False,
-                    "schema": {key: value for key, value in schema.items() if key != "description"},
-                    "description": schema["description"],
-                }
-                for name, schema in _METER_OPTIONS.items()
-            ),
+            # Each task's options are added from its catalogue (gateway.openapi).
         ],
     },
 )
