@@ -68,19 +68,17 @@ soak: setup  ## steady mixed traffic on every task for SOAK_SECONDS (600): error
 	@$(PY) -m bench.soak --seconds $(SOAK_SECONDS)
 
 train-digit: setup  ## retrain both digit models from DATA (MNIST .npz in rendered styles, plus junk), calibrate and score them (~20 + ~75 min on 2 shared cores)
-	$(PY) -m digit_service.training.train --model lenet5 --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
-	$(PY) -m digit_service.training.train --model cnn --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
-	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --calibrate --write-card
-	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) --calibrate --write-card
+	$(PY) -m digit_service.cli train --model lenet5 --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
+	$(PY) -m digit_service.cli train --model cnn --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
+	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --calibrate --write-card
+	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) --calibrate --write-card
 
 download-mnist: setup  ## fetch MNIST with Keras' loader (needs internet) into DATA, for train-digit and evaluate-digit
-	$(PY) -c "import pathlib, numpy as np, keras; (a, b), (c, d) = keras.datasets.mnist.load_data(); \
-	path = pathlib.Path('$(DATA)'); path.parent.mkdir(parents=True, exist_ok=True); \
-	np.savez_compressed(path, x_train=a, y_train=b, x_test=c, y_test=d); print('wrote', path)"
+	$(PY) -m digit_service.cli download --out $(DATA)
 
 evaluate-digit: setup  ## score the digit models on MNIST test: the model alone, then the whole pipeline on MNIST, rendered styles, rows, junk (WRITE_CARD=--write-card records it)
-	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) $(WRITE_CARD)
-	$(PY) -m digit_service.training.evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) $(WRITE_CARD)
+	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) $(WRITE_CARD)
+	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) $(WRITE_CARD)
 
 train-captcha: setup  ## retrain both captcha models on generated captchas (~17 + ~19 min on 2 cores) and score them
 	$(PY) -m captcha_service.cli train --preset default --out $(CAPTCHA_MODELS) --seed $(SEED)
@@ -111,7 +109,7 @@ DIGIT_SERVICE ?= http://127.0.0.1:8001
 CAPTCHA_SERVICE ?= http://127.0.0.1:8002
 METER_SERVICE ?= http://127.0.0.1:8003
 retrain-digit: setup  ## fine-tune the served digit model (MODEL, default cnn) on users' corrections; needs DATA (MNIST)
-	$(PY) -m digit_service.training.retrain --feedback $(FEEDBACK) --model $(or $(MODEL),cnn) --data $(DATA) --models-dir $(DIGIT_MODELS) --service $(DIGIT_SERVICE)
+	$(PY) -m digit_service.cli retrain --feedback $(FEEDBACK) --model $(or $(MODEL),cnn) --data $(DATA) --models-dir $(DIGIT_MODELS) --service $(DIGIT_SERVICE)
 
 retrain-captcha: setup  ## fine-tune the served captcha model on users' corrections; installed and reloaded only if better
 	$(PY) -m captcha_service.cli retrain --feedback $(FEEDBACK) --model $(or $(MODEL),default) --models-dir $(CAPTCHA_MODELS) --service $(CAPTCHA_SERVICE)

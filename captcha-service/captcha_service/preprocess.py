@@ -15,8 +15,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-# Bumped whenever the pixels handed to the model change for the same upload.
-PREPROCESS_VERSION = "captcha-2"
 RESIZE_MODES = ("stretch", "pad")
 
 

@@ -15,9 +15,13 @@ from PIL import Image
 
 from captcha_service.card import CaptchaCard
 from captcha_service.ctc import greedy_decode
-from captcha_service.preprocess import PREPROCESS_VERSION, to_model_input, to_pixels
+from captcha_service.preprocess import to_model_input, to_pixels
 from recognition_common.serving.model_card import ModelCard
 from recognition_common.serving.recognizer import Prepared
+
+# Bumped whenever the pixels handed to the model change for the same upload. Each service keeps
+# this in its recognizer.py, where it becomes the cache's `preprocess_version`.
+PREPROCESS_VERSION = "captcha-2"
 
 
 def card_charset(card: ModelCard) -> str:

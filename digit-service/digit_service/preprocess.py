@@ -27,8 +27,6 @@ from scipy import ndimage
 from recognition_common.edge import errors
 from recognition_common.edge.errors import ApiError
 
-PREPROCESS_VERSION = "digit-mnist-2"
-
 # Working resolution: a digit needs ~40 px of height to be read, not more. Bounding both sides keeps
 # pre-processing near a millisecond for a canvas and bounded for a 12-megapixel photo.
 WORK_SHORT_SIDE = 128

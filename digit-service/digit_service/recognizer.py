@@ -9,9 +9,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from digit_service.preprocess import PREPROCESS_VERSION, DigitSample, choose_readings, prepare_readings
+from digit_service.preprocess import DigitSample, choose_readings, prepare_readings
 from recognition_common.serving.model_card import ModelCard
 from recognition_common.serving.recognizer import Prepared
+
+# Bump when pre-processing or decoding changes an answer for the same image and model. Each
+# service keeps this in its recognizer.py, where it becomes the cache's `preprocess_version`.
+PREPROCESS_VERSION = "digit-mnist-2"
 
 
 class DigitRecognizer:

@@ -12,76 +12,56 @@
     download       fetch the public meter-digit crops (needs internet) -> meterdigits.tar.gz; only
                    this command downloads, never training or evaluation
 
-Each command is its module's own command line (its `main(argv)`), imported only when it runs,
-so this listing needs no TensorFlow.
+The meter is two models, so training is two commands (train-locator, then train-reader) where
+the digit and captcha services have one `train`. The three services read the same way
+(`recognition_common.cli.dispatch`): each command is its module's `main(argv, prog)`, imported
+only when it runs, so this listing needs no TensorFlow.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
+from recognition_common.cli import Command, dispatch, run_main
 
-from recognition_common.cli import run_main
-from recognition_common.serving.models import import_tensorflow
-
-# command -> (module with main(argv), help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": (
-        "meter_service.training.generate",
-        "write N synthetic meter photos (JPEG) + labels.jsonl, seeded",
+PROG = "python -m meter_service.cli"
+COMMANDS: dict[str, Command] = {
+    "generate": Command(
+        "meter_service.training.generate", "write N synthetic meter photos (JPEG) + labels.jsonl, seeded"
     ),
-    "train-locator": (
+    "train-locator": Command(
         "meter_service.training.locator",
         "train the window locator (--evaluate: measure it alone)",
+        uses_tensorflow=True,
     ),
-    "train-reader": (
+    "train-reader": Command(
         "meter_service.training.reader",
         "train the wheel reader on real + synthetic crops (--evaluate: measure it alone)",
+        uses_tensorflow=True,
     ),
-    "evaluate": (
+    "evaluate": Command(
         "meter_service.training.evaluate",
         "window IoU, exact readings, real-crop wheel accuracy; --write-card",
+        uses_tensorflow=True,
     ),
-    "retrain": (
+    "retrain": Command(
         "meter_service.training.retrain",
         "fine-tune the served reader on users' corrections; installed only if better",
+        uses_tensorflow=True,
     ),
-    "demo": ("meter_service.training.demo", "write the demo images of GET /v1/demo"),
-    "baseline": (
+    "demo": Command("meter_service.training.demo", "write the demo images of GET /v1/demo"),
+    "baseline": Command(
         "meter_service.training.baseline",
         "a generic OCR (RapidOCR, if installed) on the same real strips, for comparison",
     ),
-    "download": (
+    "download": Command(
         "meter_service.training.download",
         "fetch the public meter-digit crops (needs internet) into meterdigits.tar.gz",
     ),
 }
 
-# Commands whose modules import TensorFlow: imported first, without its start-up lines.
-USES_TENSORFLOW = {"train-locator", "train-reader", "evaluate", "retrain"}
-
-USAGE = "usage: python -m meter_service.cli {" + ",".join(COMMANDS) + "} [options | --help]"
-
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = [USAGE, "", "Meter workflow: " + ", ".join(COMMANDS) + ".", ""]
-        lines += [f"  {name:14s} {help_text}" for name, (_, help_text) in COMMANDS.items()]
-        known = not argv or argv[0] in ("-h", "--help")
-        print("\n".join(lines), file=sys.stdout if known else sys.stderr)
-        if not known:
-            print(f"\nunknown command {argv[0]!r}", file=sys.stderr)
-        raise SystemExit(0 if known else 2)
-    module, _ = COMMANDS[argv[0]]
-    if argv[0] in USES_TENSORFLOW:
-        import_tensorflow()
-    saved, sys.argv = sys.argv, [f"python -m meter_service.cli {argv[0]}", *argv[1:]]  # its usage line
-    try:
-        importlib.import_module(module).main(argv[1:])
-    finally:
-        sys.argv = saved
+    dispatch(PROG, "Meter workflow: " + ", ".join(COMMANDS) + ".", COMMANDS, argv)
 
 
 if __name__ == "__main__":
-    run_main(main, "python -m meter_service.cli")
+    run_main(main, PROG)

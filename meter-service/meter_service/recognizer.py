@@ -22,7 +22,8 @@ from meter_service.options import MeterOptions
 from meter_service.pipeline import Thresholds
 from recognition_common.serving.recognizer import Stages
 
-# Bump when pre-processing or composing changes an answer for the same image and models.
+# Bump when pre-processing or composing changes an answer for the same image and models. Each
+# service keeps this in its recognizer.py, where it becomes the cache's `preprocess_version`.
 PREPROCESS_VERSION = "meter-3"
 
 

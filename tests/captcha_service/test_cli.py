@@ -36,3 +36,15 @@ def test_generate_is_seeded_and_labels_its_files(tmp_path: Path) -> None:
         label = label_of(name)
         assert 4 <= len(label) <= 6
         assert set(label) <= set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def test_generate_offers_every_drawn_style() -> None:
+    from captcha_service.commands.generate import STYLE_NAMES
+    from captcha_service.training.styles import STYLES
+
+    assert tuple(sorted(STYLES)) == STYLE_NAMES
+
+
+def test_generate_draws_a_style(tmp_path: Path) -> None:
+    cli(["generate", "--style", "stamp", "-n", "3", "--out", str(tmp_path), "--seed", "1"])
+    assert len(list(tmp_path.glob("*.png"))) == 3

@@ -38,10 +38,10 @@ def one_class_folder(root: Path) -> Path:
     return root
 
 
-DIGIT_TRAIN, CAPTCHA = "digit_service.training.train", "captcha_service.cli"
+DIGIT, CAPTCHA = "digit_service.cli", "captcha_service.cli"
 MISTAKES = [
     (
-        [DIGIT_TRAIN, "--model", "lenet5", "--data", "/no/such/mnist.npz"],
+        [DIGIT, "train", "--model", "lenet5", "--data", "/no/such/mnist.npz"],
         "/no/such/mnist.npz not found: the MNIST data set",
     ),
     (
@@ -62,7 +62,7 @@ MISTAKES = [
     ),
     # The retrain commands: a saved export that is not there, a served model that is not there.
     (
-        ["digit_service.training.retrain", "--feedback", "/no/such/export.zip"],
+        [DIGIT, "retrain", "--feedback", "/no/such/export.zip"],
         "/no/such/export.zip: not found",
     ),
     (
@@ -83,12 +83,12 @@ def test_user_mistakes_are_one_line(args: list[str], says: str, tmp_path: Path) 
 def test_training_on_an_empty_or_one_class_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     empty = command(
-        DIGIT_TRAIN, "--model", "lenet5", "--data", str(tmp_path / "empty"), "--out", str(tmp_path)
+        DIGIT, "train", "--model", "lenet5", "--data", str(tmp_path / "empty"), "--out", str(tmp_path)
     )
-    assert "no images found under" in one_error_line(empty, "digit_service.training.train")
+    assert "no images found under" in one_error_line(empty, DIGIT)
     folder = one_class_folder(tmp_path / "threes")
-    one = command(DIGIT_TRAIN, "--model", "lenet5", "--data", str(folder), "--out", str(tmp_path / "m"))
-    assert "images of one digit only (3)" in one_error_line(one, DIGIT_TRAIN)
+    one = command(DIGIT, "train", "--model", "lenet5", "--data", str(folder), "--out", str(tmp_path / "m"))
+    assert "images of one digit only (3)" in one_error_line(one, DIGIT)
     assert not (tmp_path / "m").exists()  # nothing written
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.deploy.helpers import REPO_ROOT
 
-READMES = ["README.md", "captcha-service/README.md", "meter-service/README.md"]
+READMES = ["README.md", "digit-service/README.md", "captcha-service/README.md", "meter-service/README.md"]
 UPLOAD = re.compile(r"(?:-F \w+=@|--data-binary @|base64 -w0 )([\w./-]+)")
 
 

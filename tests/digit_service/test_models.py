@@ -95,7 +95,7 @@ def test_reads_pen_drawn_digits_anywhere_on_the_canvas(name: str, minimum: float
 
 def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
     """`train` on a practitioner's folder, then `evaluate`, then serve what was written."""
-    from digit_service.training import evaluate, train
+    from digit_service.cli import main as cli
 
     data = tmp_path / "digits"
     for digit in range(10):
@@ -108,8 +108,9 @@ def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
     out = tmp_path / "models"
 
     # Under a name of its own (--name), so it can be served beside the shipped lenet5.
-    train.main(
+    cli(
         [
+            "train",
             *("--model", "lenet5", "--name", "lenet5-mine", "--data", str(data)),
             *("--epochs", "4", "--batch-size", "32", "--out", str(out)),
         ]
@@ -123,7 +124,7 @@ def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
     card = read_card(model_dir)
     assert card.training_data["train_samples"] + card.training_data["validation_samples"] == 240
 
-    evaluate.main(["--model-dir", str(model_dir), "--data", str(data), "--write-card"])
+    cli(["evaluate", "--model-dir", str(model_dir), "--data", str(data), "--write-card"])
     assert 0.5 < read_card(model_dir).metrics["accuracy"] <= 1.0
 
     assert find_model_dirs(out) == [model_dir]

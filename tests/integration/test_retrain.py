@@ -170,7 +170,7 @@ def test_digit_corrections_make_a_better_model_or_a_clear_refusal(tmp_path: Path
     # A mix of 3,000 digits is a short run: more epochs at a higher rate than the defaults (which
     # fine-tune on 20,000) make the change big enough to measure on ~50 held-out corrections.
     code, report = run_command(
-        [sys.executable, "-m", "digit_service.training.retrain",
+        [sys.executable, "-m", "digit_service.cli", "retrain",
          "--feedback", str(tmp_path / "corrections.zip"), "--model", "cnn", "--models-dir", str(models),
          "--data", str(tmp_path / "pen-digits.npz"), "--work", str(tmp_path / "work"), "--mix", "3000",
          "--evaluate", "40", "--epochs", "4", "--learning-rate", "3e-4", "--quiet"]

@@ -179,7 +179,8 @@ def test_split_dedupes_and_keeps_prefixes_disjoint(tmp_path: Path) -> None:
 
 
 def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
-    from meter_service.training.reader import evaluate_reader, main
+    from meter_service.cli import main as cli
+    from meter_service.training.reader import evaluate_reader
     from recognition_common.serving.models import load_compiled
 
     data = make_fake_folder(tmp_path / "crops")
@@ -190,7 +191,7 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     (out / "locator").mkdir(parents=True)
     (out / "locator" / "card.json").write_text("{}")  # another model's files: left alone
     cache = str(tmp_path / "cache")
-    main(["--data", str(data), "--cache", cache, "--out", str(out.parent), "--name", "default",
+    cli(["train-reader", "--data", str(data), "--cache", cache, "--out", str(out.parent), "--name", "default",
           "--epochs", "1", "--batch-size", "32",
           "--synthetic", "16", "--extra", str(tmp_path / "mine"), "--window-photos", "2",
           "--window-crops", "1", "--window-seed", "7", "--quiet"])  # fmt: skip
@@ -217,7 +218,7 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     metrics = evaluate_reader(out, data, Path(cache), synthetic=10)
     assert metrics["test_crops"] > 0 and 0 <= metrics["test_within_0_5"] <= 1
     assert "synthetic_whole_digit_accuracy" in metrics
-    main(["--evaluate", "--model-dir", str(out), "--data", str(data), "--cache", cache,
+    cli(["train-reader", "--evaluate", "--model-dir", str(out), "--data", str(data), "--cache", cache,
           "--synthetic-eval", "0", "--write-card", "--quiet"])  # fmt: skip
     recorded = json.loads((out / "card.json").read_text())["metrics"]
     assert recorded["test_crops"] == metrics["test_crops"] and "validation_within_0_5" in recorded

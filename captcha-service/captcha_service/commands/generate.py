@@ -6,11 +6,15 @@ The same seed, spec and count give byte-identical files, whatever the number of 
 from __future__ import annotations
 
 import argparse
+import sys
 from multiprocessing import get_context
 from pathlib import Path
 
 from captcha_service.labels import resolve_charset
 from captcha_service.synth import CaptchaSpec, chunk_tasks, render_chunk
+
+# The drawn styles of training/styles.py, named here so `--help` need not import PIL's fonts.
+STYLE_NAMES = ("blue-heights", "outline", "ruled", "stamp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--style",
+        choices=STYLE_NAMES,
+        help="draw captchas in a style the shipped models never saw (training/styles.py: its own "
+        "size, charset and lengths; --charset, the lengths, the size and --workers do not apply)",
+    )
 
 
 def _write_chunk(args: tuple[CaptchaSpec, int, int, int, str, int]) -> int:
@@ -65,6 +75,12 @@ def generate(
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> None:
+    if args.style:  # one command writes every kind of labelled folder, generated or drawn
+        from captcha_service.training.styles import write_style
+
+        write_style(args.style, args.count, args.out, args.seed)
+        print(f"wrote {args.count} {args.style} captchas to {args.out}")
+        return
     spec = CaptchaSpec(
         resolve_charset(args.charset),
         args.min_length,
@@ -77,3 +93,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> None:
         f"wrote {written} captchas ({spec.min_length}-{spec.max_length} of {spec.charset!r}, "
         f"{spec.width}x{spec.height}, seed {args.seed}) to {args.out}"
     )
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The command line: its options (`add_arguments`), then `run` with the words it was given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv), argv)

@@ -19,6 +19,7 @@ import csv
 import io
 import random
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,3 +205,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, di
     csv_path, png_path = write_outputs(samples, args.out, title)
     print(f"  wrote {csv_path} and {png_path}")
     return figures
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The command line: its options (`add_arguments`), then `run` with the words it was given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv), argv)

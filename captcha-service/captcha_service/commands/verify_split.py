@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import shutil
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,3 +202,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> None:
     if outcome.rejected:
         print(f"  reasons per file: {args.folder / REJECTED / REPORT}")
     print(f"folder now: train {totals['train']}, test {totals['test']}, rejected {totals['rejected']}")
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The command line: its options (`add_arguments`), then `run` with the words it was given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv), argv)

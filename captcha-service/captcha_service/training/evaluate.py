@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 import time
 from collections import defaultdict
 from datetime import date
@@ -24,6 +25,7 @@ from captcha_service.recognizer import card_charset
 from captcha_service.scoring import confusions, score
 from captcha_service.synth import CaptchaSpec, generate_arrays
 from captcha_service.training.data import load_folder
+from captcha_service.training.options import add_evaluate_arguments
 from recognition_common.calibration import expected_calibration_error, reliability
 from recognition_common.serving.model_card import read_card, update_card_metrics
 from recognition_common.serving.models import configure_tensorflow, load_compiled
@@ -143,3 +145,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         update_card_metrics(args.model_dir, metrics)
         print(f"  wrote the figures into {args.model_dir / 'card.json'}")
     return metrics
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The command line: its options (`add_evaluate_arguments`), then `run` with the words it was given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_evaluate_arguments(parser)
+    run(parser.parse_args(argv), argv)

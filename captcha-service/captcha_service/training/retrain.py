@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     return retrain(
         CaptchaRetrainer(args), args, ["python", "-m", "captcha_service.cli", "retrain", *(argv or [])]
     )
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The command line: its options (`add_arguments`), then `run` with the words it was given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv), argv)

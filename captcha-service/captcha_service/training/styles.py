@@ -9,14 +9,13 @@ folder and to test it:
     outline        198x41, 6 of 2-9 A-Z without I/L/O/U, outlined letters with a 3-D shadow
     stamp          123x37, 4-5 of 0-9, dark serif digits on a mottled background (odd size)
 
-    python -m captcha_service.training.styles --style ruled -n 1400 --out data/ruled --seed 1
+    python -m captcha_service.cli generate --style ruled -n 1400 --out data/ruled --seed 1
 
 Files are `<label>_<index>.png`, the layout `train --data` reads.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import string
@@ -160,22 +159,3 @@ def write_style(style: str, count: int, out: Path, seed: int) -> list[Path]:
         spec.draw(text, rng).save(path)
         paths.append(path)
     return paths
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m captcha_service.training.styles",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--style", choices=sorted(STYLES), required=True)
-    parser.add_argument("-n", "--count", type=int, default=500)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-    write_style(args.style, args.count, args.out, args.seed)
-    print(f"wrote {args.count} {args.style} captchas to {args.out}")
-
-
-if __name__ == "__main__":
-    main()

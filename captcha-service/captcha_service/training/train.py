@@ -55,17 +55,23 @@ from captcha_service.training.data import (
     make_pipeline,
     split_paths,
 )
-from captcha_service.training.options import DEFAULT_OUT, FALLBACKS, PRESETS
-from captcha_service.training.plots import plot_history
+from captcha_service.training.options import DEFAULT_OUT, FALLBACKS, PRESETS, add_train_arguments
 from captcha_service.training.sizing import choose_input_size, image_sizes
-from recognition_common.serving.model_card import (
-    MODEL_FILE,
-    ModelCard,
-    check_model_name,
-    read_card,
-    write_card,
-)
+from recognition_common.artifacts import Curve, TrainingRun, save_training_artifacts
+from recognition_common.serving.model_card import MODEL_FILE, ModelCard, check_model_name, read_card
 
+# The training curve: CTC loss, and char / whole-captcha accuracy, training against validation.
+CURVE = Curve(
+    loss_label="CTC loss",
+    measures=lambda history: {
+        "train char": history["char_accuracy"],
+        "train whole": history["whole_accuracy"],
+        "validation char": history["val_char_accuracy"],
+        "validation whole": history["val_whole_accuracy"],
+    },
+    measures_label="accuracy",
+    measures_top=1.0,
+)
 TRAIN_SCORE_SAMPLES = 1000  # training accuracy is measured on this many training samples
 MIN_STEPS_PER_EPOCH = 60  # a small folder's epoch still trains this many batches (augmented)
 FOLDER_EPOCHS = 200
@@ -557,15 +563,10 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     print(report, flush=True)
     installed = test_metrics["test_whole_accuracy"] >= args.min_accuracy
     model_dir = args.out / settled["name"] if installed else checkpoint_dir / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    keras.saving.save_model(servable, model_dir / MODEL_FILE)
 
     # The last of equally good epochs: the one whose weights the Scorer kept (it saves on >=).
     scores = epoch_scores(history)
     best_epoch = len(scores) - scores[::-1].index(max(scores))
-    record = {**history, "best_epoch": best_epoch, "training_seconds": round(training_seconds, 1)}
-    (model_dir / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    plot_history(history, model_dir / "training_curve.png", f"{settled['name']}: best epoch {best_epoch}")
     source = (
         "held-out images of the folder"
         if args.data is not None
@@ -611,8 +612,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
         trained_with=shlex.join(["python", "-m", "captcha_service.cli", "train", *(argv or [])]),
     )
-    write_card(model_dir, card)
-    files = f"{model_dir}/{{{MODEL_FILE},card.json,history.json,training_curve.png}}"
+    outcome = TrainingRun(history, best_epoch, training_seconds)
+    files = save_training_artifacts(model_dir, servable, card, outcome, CURVE, settled["name"])
     if not installed:
         print(
             f"NOT installed: whole-captcha accuracy {test_metrics['test_whole_accuracy']:.1%} on the "
@@ -626,3 +627,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         raise SystemExit(1)
     print(f"installed {files} in {training_seconds:.0f} s of training", flush=True)
     return model_dir
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The command line: its options (`add_train_arguments`), then `run` with the words it was given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_train_arguments(parser)
+    run(parser.parse_args(argv), argv)

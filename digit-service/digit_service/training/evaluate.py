@@ -1,6 +1,6 @@
 """Measure a trained digit model on held-out data, and optionally record the figures in its card.
 
-    python -m digit_service.training.evaluate --model-dir digit-service/models/cnn --write-card
+    python -m digit_service.cli evaluate --model-dir digit-service/models/cnn --write-card
 
 On an MNIST `.npz` it scores the 10,000 test images (never used in training or model selection);
 on a folder `<root>/<0-9>/*.png` it scores every image. It prints overall and per-class accuracy,
@@ -36,7 +36,6 @@ from digit_service.training import pipeline_eval
 from digit_service.training.architectures import INPUT_SHAPE
 from digit_service.training.data import CLASSES, NUM_CLASSES, VALIDATION_SAMPLES, DataSet, load_dataset
 from digit_service.training.train import DEFAULT_DATA
-from recognition_common.cli import run_main
 from recognition_common.serving.model_card import (
     MODEL_FILE,
     ModelCard,
@@ -48,9 +47,9 @@ from recognition_common.serving.model_card import (
 BATCH_SIZE = 256
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m digit_service.training.evaluate",
+        prog=prog,
         description="Evaluate <model-dir>/model.keras on MNIST's test split or an image folder.",
     )
     parser.add_argument("--model-dir", type=Path, required=True)
@@ -162,14 +161,14 @@ def card_metrics(counts: np.ndarray, data_path: Path, from_npz: bool, argv: list
         "per_class_accuracy": {
             label: round(float(value), 5) for label, value in zip(CLASSES, per_class, strict=True)
         },
-        "evaluated_with": shlex.join(["python", "-m", "digit_service.training.evaluate", *argv]),
+        "evaluated_with": shlex.join(["python", "-m", "digit_service.cli", "evaluate", *argv]),
         "evaluated_at": date.today().isoformat(),
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
 
     data = load_evaluation_data(args.data)
     model = keras.saving.load_model(args.model_dir / MODEL_FILE)
@@ -287,7 +286,3 @@ def _top(outcomes: list[pipeline_eval.Outcome], temperature: float) -> np.ndarra
             for o in outcomes
         ]
     )
-
-
-if __name__ == "__main__":
-    run_main(main, "python -m digit_service.training.evaluate")

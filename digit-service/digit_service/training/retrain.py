@@ -1,6 +1,6 @@
 """`retrain`: users' corrections in, a better digit model served, or a clear reason why not.
 
-    python -m digit_service.training.retrain --feedback http://127.0.0.1:8000 [--model cnn] \\
+    python -m digit_service.cli retrain --feedback http://127.0.0.1:8000 [--model cnn] \\
         [--data ../shared/data/mnist.npz] [--service http://127.0.0.1:8001]   # = make retrain-digit
 
 1. The corrections of `--model`, from the gateway's export (`--feedback URL`, with `--api-key`
@@ -42,8 +42,8 @@ from digit_service.preprocess import DigitSample, prepare_readings
 from digit_service.recognizer import calibrated, card_temperature
 from digit_service.training import pipeline_eval
 from digit_service.training.data import DataSet, load_dataset, make_pipeline, split_validation
-from digit_service.training.train import DEFAULT_DATA, DEFAULT_OUT, RECIPES, REPO_ROOT, render, save_servable
-from recognition_common.cli import run_main
+from digit_service.training.train import DEFAULT_DATA, DEFAULT_OUT, RECIPES, REPO_ROOT, render
+from recognition_common.artifacts import CURVE_FILE, HISTORY_FILE, servable_copy
 from recognition_common.edge.errors import ApiError
 from recognition_common.edge.imaging import ImageLimits, load_image, open_image
 from recognition_common.retraining import CorrectionFile, Score, add_retrain_arguments, next_version, retrain
@@ -54,9 +54,9 @@ EVALUATION_SEED = 2026  # the task's own evaluation (make evaluate-digit)
 CORRECTION_SHARE = 0.1  # of the training set: enough to move the model, not to take it over
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str], prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m digit_service.training.retrain",
+        prog=prog,
         description="Fine-tune a served digit model on users' corrections; install it only if better.",
     )
     add_retrain_arguments(parser, "digit", DEFAULT_OUT, "DIGIT_ADMIN_TOKEN", model="cnn")
@@ -173,8 +173,9 @@ class DigitRetrainer:
         ).history
         out = work / "out" / card.name
         out.mkdir(parents=True)
-        save_servable(lambda: keras.models.clone_model(model), model.get_weights(), out / MODEL_FILE)
-        for extra in ("training_curve.png", "history.json"):  # the original run's, for reference
+        servable = servable_copy(lambda: keras.models.clone_model(model), model.get_weights())
+        keras.saving.save_model(servable, out / MODEL_FILE)
+        for extra in (CURVE_FILE, HISTORY_FILE):  # the original run's, for reference
             if (model_dir / extra).is_file():
                 shutil.copy(model_dir / extra, out / f"original_{extra}")
         training_data = dict(card.training_data)
@@ -272,11 +273,7 @@ def line_up(samples: list[DigitSample], confidences: np.ndarray, digits: int) ->
     return best[digits][1] if digits in best else None
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    retrain(DigitRetrainer(args), args, ["python", "-m", "digit_service.training.retrain", *argv])
-
-
-if __name__ == "__main__":
-    run_main(main, "python -m digit_service.training.retrain")
+    args = parse_args(argv, prog)
+    retrain(DigitRetrainer(args), args, ["python", "-m", "digit_service.cli", "retrain", *argv])

@@ -1,6 +1,6 @@
 """Train a digit classifier and write it as a servable model directory.
 
-    python -m digit_service.training.train --model cnn --epochs 25
+    python -m digit_service.cli train --model cnn --epochs 25
 
 reads MNIST (or a folder of labelled images), holds out a validation set, trains with the
 model's recipe, keeps the epoch with the best validation accuracy, and writes::
@@ -10,14 +10,13 @@ model's recipe, keeps the epoch with the best validation accuracy, and writes::
     <out>/<model>/history.json          per-epoch loss, accuracy, learning rate and seconds
     <out>/<model>/training_curve.png    the same, plotted
 
-The test split is not touched here: measure it with `digit_service.training.evaluate
+The test split is not touched here: measure it with `python -m digit_service.cli evaluate
 --write-card`, which adds the figures to the card.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import tempfile
@@ -43,9 +42,14 @@ from digit_service.training.data import (
     sha256_of,
     split_validation,
 )
-from recognition_common.cli import run_main
-from recognition_common.plots import plot_training_curve, train_and_validation
-from recognition_common.serving.model_card import MODEL_FILE, ModelCard, check_model_name, write_card
+from recognition_common.artifacts import (
+    Curve,
+    TrainingRun,
+    save_training_artifacts,
+    servable_copy,
+    train_and_validation,
+)
+from recognition_common.serving.model_card import ModelCard, check_model_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
@@ -90,9 +94,9 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m digit_service.training.train",
+        prog=prog,
         description="Train a digit classifier and write <out>/<name>/{model.keras,card.json}.",
     )
     parser.add_argument("--model", choices=sorted(ARCHITECTURES), required=True, help="the architecture")
@@ -204,33 +208,18 @@ class EpochTimer(keras.callbacks.Callback):
 # --- Outputs ---------------------------------------------------------------------------------
 
 
-def save_servable(build: Any, weights: list[np.ndarray], path: Path) -> None:
-    """Save the weights in a fresh, uncompiled copy of the model.
-
-    Without an optimizer the file holds only what inference needs (Adam's two moment slots would
-    triple its size), and `keras.saving.load_model` needs no custom objects to read it.
-    """
-    model = build()
-    model.set_weights(weights)
-    keras.saving.save_model(model, path)
+# The training curve: loss and accuracy per epoch, training against validation, side by side.
+CURVE = Curve(
+    loss_label="loss",
+    measures=lambda history: train_and_validation(history, "accuracy"),
+    measures_label="accuracy",
+    measures_top=1.0,
+)
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
-    """Loss and accuracy per epoch, training against validation, side by side."""
-    plot_training_curve(
-        path,
-        title,
-        loss=train_and_validation(history, "loss"),
-        loss_label="loss",
-        measures=train_and_validation(history, "accuracy"),
-        measures_label="accuracy",
-        measures_top=1.0,
-    )
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     recipe = RECIPES[args.model]
     name = check_model_name(args.name or args.model)
     epochs = args.epochs or recipe.epochs
@@ -289,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         ).history
         training_seconds = time.perf_counter() - started
         model.load_weights(best_weights)
-    save_servable(build, model.get_weights(), model_dir / MODEL_FILE)
+    servable = servable_copy(build, model.get_weights())
 
     best_epoch = int(np.argmax(history["val_accuracy"])) + 1
     best_val_accuracy = float(history["val_accuracy"][best_epoch - 1])
@@ -299,14 +288,6 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     # Outputs
-    record: dict[str, Any] = {key: [float(v) for v in values] for key, values in history.items()}
-    record.update(
-        best_epoch=best_epoch,
-        best_val_accuracy=best_val_accuracy,
-        training_seconds=round(training_seconds, 1),
-    )
-    (model_dir / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    plot_history(history, model_dir / "training_curve.png", f"{args.model}: best epoch {best_epoch}")
     card = ModelCard(
         name=name,
         version=MODEL_VERSION,
@@ -329,11 +310,8 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         training_seconds=round(training_seconds),
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
-        trained_with=shlex.join(["python", "-m", "digit_service.training.train", *argv]),
+        trained_with=shlex.join(["python", "-m", "digit_service.cli", "train", *argv]),
     )
-    write_card(model_dir, card)
-    print(f"wrote {model_dir}/{{{MODEL_FILE},card.json,history.json,training_curve.png}}")
-
-
-if __name__ == "__main__":
-    run_main(main, "python -m digit_service.training.train")
+    outcome = TrainingRun(history, best_epoch, training_seconds, {"best_val_accuracy": best_val_accuracy})
+    files = save_training_artifacts(model_dir, servable, card, outcome, CURVE, args.model)
+    print(f"wrote {files}")

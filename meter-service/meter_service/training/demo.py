@@ -105,14 +105,10 @@ def write_demo(out: Path) -> list[Path]:
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     for path in write_demo(args.out):
         print(f"{path}  {path.stat().st_size // 1024} KB")
     print(args.out / "README.txt")
-
-
-if __name__ == "__main__":
-    main()

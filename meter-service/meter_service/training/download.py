@@ -35,7 +35,6 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 
 from meter_service.training.reader_data import IMAGE_SUFFIXES, REAL_DATA_SOURCE, parse_label
-from recognition_common.cli import run_main
 
 UPSTREAM_REPOSITORY = "https://github.com/haverland/Tenth-of-step-of-a-meter-digit"
 # The default branch: which commit gave the shared copy's 18,239 crops is not recorded, so none is
@@ -258,8 +257,8 @@ def download(url: str, out: Path, force: bool = False, progress: bool = True) ->
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_target(args.out, args.force)  # before a line that says it is fetching
@@ -275,7 +274,3 @@ def main(argv: list[str] | None = None) -> None:
         f"downloaded; sha256 {done.sha256})"
     )
     print(f"train with: make train-meter METER_DATA={done.out}")
-
-
-if __name__ == "__main__":
-    run_main(main, "python -m meter_service.training.download")

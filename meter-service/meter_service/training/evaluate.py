@@ -124,8 +124,8 @@ class Outcome:
         return self.read == self.truth or self.read in self.accepted
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     argv = list(argv or [])
     run(parser.parse_args(argv), argv)

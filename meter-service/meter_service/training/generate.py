@@ -1,6 +1,6 @@
 """`generate`: write N synthetic meter photos as JPEGs plus one `labels.jsonl`, reproducibly.
 
-    python -m meter_service.training.generate --out photos/ --count 200 --seed 7 [--wheels 5]
+    python -m meter_service.cli generate --out photos/ --count 200 --seed 7 [--wheels 5]
 
 Sample i is drawn from `synth.sample_rng(seed, i)`, so the same seed gives the same files
 whatever the count, and the first 100 of a 1000-photo set are the 100-photo set. Each line of
@@ -79,11 +79,7 @@ def run(args: argparse.Namespace) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,8 @@
 """Train and evaluate the window locator: a small U-Net that paints the wheel row.
 
-    python -m meter_service.training.locator [--out meter-service/models] [--name default] \
+    python -m meter_service.cli train-locator [--out meter-service/models] [--name default] \
         --samples 4000 --epochs 11 --seed 42        # writes <out>/<name>/locator/
-    python -m meter_service.training.locator --evaluate --model-dir meter-service/models/default/locator
+    python -m meter_service.cli train-locator --evaluate --model-dir meter-service/models/default/locator
 
 Training data are generated photos (`synth.generate_meter`, 4 to 8 wheels), each seen the ways
 the service sees a photo (see `locate`): letterboxed whole (plus a random turned crop, as
@@ -27,7 +27,6 @@ whole locator (`locate.locate_window`: whole-photo pass, then refining passes) o
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -56,7 +55,7 @@ from meter_service.locate import (
 )
 from meter_service.synth import background, generate_meter, sample_rng
 from meter_service.training.generate import parse_wheels, wheels_for
-from recognition_common.plots import plot_training_curve, train_and_validation
+from recognition_common.artifacts import Curve, TrainingRun, save_training_artifacts, servable_copy
 from recognition_common.serving.model_card import check_model_name
 
 NAME = "locator"
@@ -287,7 +286,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     import keras
     import tensorflow as tf
 
-    from recognition_common.serving.model_card import MODEL_FILE, ModelCard, write_card
+    from recognition_common.serving.model_card import ModelCard
 
     check_model_name(args.name)
     keras.utils.set_random_seed(args.seed)
@@ -339,14 +338,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     model.set_weights(best["weights"])
 
     out: Path = args.out / args.name / LOCATOR
-    out.mkdir(parents=True, exist_ok=True)
-    servable = build_locator()  # uncompiled: no optimizer state or custom loss in the file
-    servable.set_weights(best["weights"])
-    keras.saving.save_model(servable, out / MODEL_FILE)
+    servable = servable_copy(build_locator, best["weights"])  # no optimizer state or custom loss
     training_seconds = time.perf_counter() - started
-    record = {**history, "best_epoch": best["epoch"], "training_seconds": round(training_seconds, 1)}
-    (out / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    plot_history(history, out / "training_curve.png", f"locator: best epoch {best['epoch']}")
     card = ModelCard(
         name=NAME,
         version=VERSION,
@@ -385,27 +378,22 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         training_seconds=round(training_seconds),
         training_machine="2 CPU cores (shared), no GPU",
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
-        trained_with=shlex.join(["python", "-m", "meter_service.training.locator", *(argv or [])]),
+        trained_with=shlex.join(["python", "-m", "meter_service.cli", "train-locator", *(argv or [])]),
     )
-    write_card(out, card)
-    print(
-        f"wrote {out}/{{{MODEL_FILE},card.json,history.json,training_curve.png}} in {training_seconds:.0f} s"
-    )
+    outcome = TrainingRun(history, best["epoch"], training_seconds)
+    files = save_training_artifacts(out, servable, card, outcome, CURVE, "locator")
+    print(f"wrote {files} in {training_seconds:.0f} s")
     if args.evaluate_count:
         evaluate_locator(out, args.evaluate_count, EVALUATION_SEED, write_card=True, progress=progress)
     return out
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
-    """Loss (log scale) and validation mask IoU per epoch, as a PNG beside the model."""
-    plot_training_curve(
-        path,
-        title,
-        loss=train_and_validation(history, "loss"),
-        loss_label="BCE + 0.5 Dice",
-        measures={"validation mask IoU": history["val_mask_iou"]},
-        measures_label="IoU",
-    )
+# The training curve: loss (log scale) and validation mask IoU per epoch.
+CURVE = Curve(
+    loss_label="BCE + 0.5 Dice",
+    measures=lambda history: {"validation mask IoU": history["val_mask_iou"]},
+    measures_label="IoU",
+)
 
 
 # --- Evaluation ------------------------------------------------------------------------------
@@ -462,7 +450,7 @@ def evaluate_locator(
         "evaluation_photos": count,
         "evaluation_seed": seed,
         "evaluation_wheels": _wheels_text(wheels),
-        "evaluated_with": f"python -m meter_service.training.locator --evaluate --model-dir {model_dir} "
+        "evaluated_with": f"python -m meter_service.cli train-locator --evaluate --model-dir {model_dir} "
         f"--count {count} --eval-seed {seed} --wheels {_wheels_text(wheels)}",
         "evaluated_at": date.today().isoformat(),
     }
@@ -481,9 +469,9 @@ def evaluate_locator(
 # --- Command line ----------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--out", type=Path, default=Path("meter-service/models"), help="models folder (default: %(default)s)"
     )
@@ -529,7 +517,3 @@ def main(argv: list[str] | None = None) -> None:
         )
     else:
         train(args, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,8 @@
 """Train and evaluate the wheel reader: 20x32 wheel crop -> where the wheel stands, in tenths.
 
-    python -m meter_service.training.reader --data ../shared/data/meter-digits/meterdigits.tar.gz \\
+    python -m meter_service.cli train-reader --data ../shared/data/meter-digits/meterdigits.tar.gz \\
         [--out meter-service/models] [--name default] --epochs 18 --seed 42 [--extra MY_CROPS ...]
-    python -m meter_service.training.reader --evaluate --model-dir meter-service/models/default \\
+    python -m meter_service.cli train-reader --evaluate --model-dir meter-service/models/default \\
         --data ../shared/data/meter-digits/meterdigits.tar.gz [--write-card]
 
 Training uses the real crops' train split (see `reader_data`: de-duplicated, split by wheel),
@@ -24,7 +24,6 @@ meter's wheels) and, with `--write-card`, records the figures in the card.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -62,8 +61,8 @@ from meter_service.training.reader_data import (
 )
 from meter_service.training.window_cells import DEFAULT_SEED as WINDOW_SEED
 from meter_service.training.window_cells import JITTER, window_cells
+from recognition_common.artifacts import Curve, History, TrainingRun, save_training_artifacts, servable_copy
 from recognition_common.calibration import expected_calibration_error
-from recognition_common.plots import plot_training_curve, train_and_validation
 from recognition_common.serving.model_card import (
     CARD_FILE,
     MODEL_FILE,
@@ -71,7 +70,6 @@ from recognition_common.serving.model_card import (
     check_model_name,
     read_card,
     update_card_metrics,
-    write_card,
 )
 from recognition_common.serving.models import configure_tensorflow, load_compiled
 
@@ -409,14 +407,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         model.set_weights(selector.best_weights)
 
     out: Path = args.out / args.name
-    out.mkdir(parents=True, exist_ok=True)
-    servable = build_reader()
-    servable.set_weights(model.get_weights())
-    keras.saving.save_model(servable, out / MODEL_FILE)  # no optimizer state: small, servable
+    servable = servable_copy(build_reader, model.get_weights())
     best = selector.best_epoch
-    record = {**history, "best_epoch": best, "training_seconds": round(training_seconds, 1)}
-    (out / "history.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    plot_history(history, out / "training_curve.png", f"{args.name}: wheel reader, best epoch {best}")
 
     training_data = {
         "source": (
@@ -501,14 +493,14 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         training_seconds=round(training_seconds),
         training_machine="2 CPU cores, no GPU",
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
-        trained_with=shlex.join(["python", "-m", "meter_service.training.reader", *(argv or [])]),
+        trained_with=shlex.join(["python", "-m", "meter_service.cli", "train-reader", *(argv or [])]),
     )
-    write_card(out, card)
+    outcome = TrainingRun(history, best, training_seconds)
+    files = save_training_artifacts(out, servable, card, outcome, CURVE, f"{args.name}: wheel reader")
     if not args.quiet:
         size = (out / MODEL_FILE).stat().st_size / 1e6
         print(
-            f"wrote {out}/{{{MODEL_FILE},{CARD_FILE},history.json,training_curve.png}} "
-            f"({size:.2f} MB) in {training_seconds:.0f} s; best epoch {best}",
+            f"wrote {files} ({size:.2f} MB) in {training_seconds:.0f} s; best epoch {best}",
             flush=True,
         )
     return out
@@ -534,24 +526,25 @@ def _print_split(
     print(f"  + {extra} extra crops, {synthetic} synthetic crops in training", flush=True)
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
-    """Loss and validation error rates per epoch (both log scale), as a PNG beside the model."""
-    plot_training_curve(
-        path,
-        title,
-        loss=train_and_validation(history, "loss"),
-        loss_label="cross-entropy (soft labels)",
-        measures={
-            f"validation: {label}": [max(1.0 - value, 1e-4) for value in history[key]]
-            for key, label in (
-                ("val_whole_digit_accuracy", "whole digit misread"),
-                ("val_within_0_5", "off by more than 0.5"),
-                ("val_within_0_1", "off by more than 0.1"),
-            )
-        },
-        measures_label="error rate (1 - accuracy)",
-        log_measures=True,  # 5% -> 2% matters as much as 50% -> 20%
-    )
+def error_rates(history: History) -> dict[str, list[float]]:
+    """Validation error rates per epoch (1 - accuracy, floored for the log scale)."""
+    return {
+        f"validation: {label}": [max(1.0 - value, 1e-4) for value in history[key]]
+        for key, label in (
+            ("val_whole_digit_accuracy", "whole digit misread"),
+            ("val_within_0_5", "off by more than 0.5"),
+            ("val_within_0_1", "off by more than 0.1"),
+        )
+    }
+
+
+# The training curve: loss and validation error rates per epoch, both on a log scale.
+CURVE = Curve(
+    loss_label="cross-entropy (soft labels)",
+    measures=error_rates,
+    measures_label="error rate (1 - accuracy)",
+    log_measures=True,  # 5% -> 2% matters as much as 50% -> 20%
+)
 
 
 # --- Evaluation --------------------------------------------------------------------------------
@@ -635,7 +628,9 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None = None) -> dic
     metrics = evaluate_reader(
         args.model_dir, args.data, args.cache, args.folder, args.synthetic_eval, not args.quiet
     )
-    metrics["evaluated_with"] = shlex.join(["python", "-m", "meter_service.training.reader", *(argv or [])])
+    metrics["evaluated_with"] = shlex.join(
+        ["python", "-m", "meter_service.cli", "train-reader", *(argv or [])]
+    )
     metrics["evaluated_at"] = date.today().isoformat()
     print(f"{card.name} {card.version} on {metrics['test_data']}")
     print(
@@ -666,9 +661,9 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None = None) -> dic
 # --- Command line ------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m meter_service.training.reader",
+        prog=prog,
         description="Train (default) or --evaluate the meter wheel reader.",
     )
     parser.add_argument(
@@ -715,14 +710,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     if args.evaluate:
         run_evaluate(args, argv)
     else:
         train(args, argv)
-
-
-if __name__ == "__main__":
-    main()

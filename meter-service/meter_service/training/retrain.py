@@ -68,6 +68,7 @@ from meter_service.training.reader import (
     score_positions,
 )
 from meter_service.training.reader_data import RealCrops, load_real, synthetic_crops
+from recognition_common.artifacts import CURVE_FILE, HISTORY_FILE, servable_copy
 from recognition_common.edge.errors import ApiError
 from recognition_common.retraining import CorrectionFile, Score, add_retrain_arguments, next_version, retrain
 from recognition_common.serving.model_card import MODEL_FILE, read_card, write_card
@@ -80,9 +81,9 @@ SYNTHETIC_SHARE = 0.2  # of the mixed-in crops, rendered (as in training), the r
 COMPOSED_STRIPS, COMPOSED_SEED = 300, 2026  # as `make evaluate-meter` composes them
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str], prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m meter_service.cli retrain",
+        prog=prog,
         description="Fine-tune a served meter reader on users' corrections; install it only if better.",
     )
     add_retrain_arguments(parser, "meter", DEFAULT_MODELS, "METER_ADMIN_TOKEN")
@@ -226,15 +227,13 @@ class MeterRetrainer:
         )
         out = work / "out" / card.name
         # The locator (a sub-directory) as it is; the reader's own files are replaced below.
-        replaced = {MODEL_FILE, "history.json", "training_curve.png"}
+        replaced = {MODEL_FILE, HISTORY_FILE, CURVE_FILE}
         shutil.copytree(
             model_dir,
             out,
             ignore=lambda folder, names: [n for n in names if Path(folder) == model_dir and n in replaced],
         )
-        servable = build_reader()
-        servable.set_weights(model.get_weights())
-        keras.saving.save_model(servable, out / MODEL_FILE)
+        keras.saving.save_model(servable_copy(build_reader, model.get_weights()), out / MODEL_FILE)
         training_data = dict(card.training_data)
         training_data["fine_tuned_on_corrections"] = {
             "from_version": card.version,
@@ -337,7 +336,7 @@ def _mass_near(probabilities: np.ndarray, digit: int) -> float:
     return float(probabilities[classes].sum())
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     retrain(MeterRetrainer(args), args, ["python", "-m", "meter_service.cli", "retrain", *argv])
