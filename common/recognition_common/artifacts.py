@@ -5,7 +5,7 @@
     <model_dir>/history.json          per-epoch figures, the best epoch, training seconds
     <model_dir>/training_curve.png    the same, plotted
 
-`save_training_artifacts` writes all four, so the digit, captcha and meter trainers leave the
+`save_training_artifacts` writes all four, so every task's trainers leave the
 same files, named alike and drawn alike. The figure has the loss per epoch on the left (log
 scale) and the task's own measures on the right, one point per epoch; each trainer says which
 measures in a `Curve`. matplotlib and Keras come with each service's `train` extra and are

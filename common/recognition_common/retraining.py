@@ -198,7 +198,7 @@ class Score:
 class Retrainer(Protocol):
     """What one task supplies to `retrain`; the order of the steps and the verdict are shared."""
 
-    task: str  # the gateway's task name ("captcha", ...)
+    task: str  # the gateway's task name (the table's and the spec's)
     work_root: Path  # where work folders go by default (the task's training-runs/<task>/)
 
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:

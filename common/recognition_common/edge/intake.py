@@ -10,7 +10,7 @@ Accepted bodies (all endpoints that take an image):
 * a raw image body (`image/*` or `application/octet-stream`), which the gateway uses to forward.
 
 `model` may also come as a query parameter. Any other short scalar parameter (query, form field
-or JSON member, e.g. the meter's `mode` or `previous_value`) is collected in
+or JSON member, e.g. a task's `mode`) is collected in
 `ImageUpload.options`; which of them matter is the recognizer's business (`Recognizer.options`),
 and the gateway forwards and caches by exactly those. Oversized bodies are stopped by `BodyLimitMiddleware`
 while they stream in, before they are buffered.

@@ -12,7 +12,7 @@ from prometheus_client import (
 )
 from starlette.responses import Response
 
-# Buckets from 0.5 ms to 10 s: cache hits sit at the bottom, photos of meters near the top.
+# Buckets from 0.5 ms to 10 s: cache hits sit at the bottom, large photos through two models near the top.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 

@@ -30,7 +30,7 @@ class ModelCard(BaseModel):
 
     name: str = Field(description="Model name, unique within its task; the `model` request parameter.")
     version: str = Field(description="Model version; part of the gateway's cache key.")
-    task: str = Field(description="Recognition task the model serves, e.g. `digit`.")
+    task: str = Field(description="Recognition task the model serves (its TaskSpec's name).")
     description: str = ""
     classes: list[str] = Field(description="Output classes in the order of the model's last axis.")
     input_shape: list[int] = Field(description="Shape of one input sample, without the batch axis.")
@@ -42,7 +42,7 @@ class ModelCard(BaseModel):
     components: list[str] = Field(
         default_factory=list,
         description="Models in sub-directories of this one that its recognizer runs besides it "
-        "(the meter's `locator`); each is served behind its own batcher.",
+        "(e.g. a `locator` that finds what the main model reads); each is served behind its own batcher.",
     )
 
     @model_serializer(mode="wrap")

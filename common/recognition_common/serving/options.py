@@ -1,7 +1,7 @@
 """A task's request options: one pydantic model per task, validated once, by the service.
 
-Options are the request parameters besides the image and `model` that change an answer (the
-meter's `mode`, `wheels`, ...). They arrive as text from a query string, form fields or JSON
+Options are the request parameters besides the image and `model` that change an answer (a
+reading `mode`, a count of fields, ...). They arrive as text from a query string, form fields or JSON
 (`edge.intake`); the task's `Options` model turns them into typed values, and its JSON schema is
 what `GET /v1/models` publishes for the gateway to document and forward them by. Names the model
 does not declare are dropped, so a client's unrelated parameter never reaches a recognizer.
@@ -21,7 +21,7 @@ OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 
 class NoOptions(BaseModel):
-    """The options of a task that has none (digit, captcha)."""
+    """The options of a task that has none."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -4,8 +4,8 @@ The serving layer (`recognition_common.serving`) does everything else: intake, v
 model loading, batching, errors, health and metrics. A new recognizer implements this protocol
 and nothing more, and its task folder describes it in a `TaskSpec`.
 
-A recognizer whose answer takes more than one model call (the meter service finds the counter
-window with one model, then reads its wheels with another) also implements `StagedRecognizer`:
+A recognizer whose answer takes more than one model call (one model finds a region,
+another reads it) also implements `StagedRecognizer`:
 the service then hands it the decoded image, its request's options (the task's `Options` model,
 validated) and a `Stages` object to run its models through, batched like everyone else's,
 instead of calling `preprocess` and `decode` itself. Which of the two a task is, its `TaskSpec`

@@ -2,7 +2,7 @@
 
 It owns the model registry, the loader and reloader, the execution strategy and the metrics,
 and exposes `recognize(data, model, options)`: the shared `/v1/recognize` and a task's own routes
-(the captcha's batch endpoint, the meter's seed route) all go through it, so they recognize alike,
+(a batch endpoint, a sample route) all go through it, so they recognize alike,
 metrics included. Routes get it as an argument (`spec.router`), not through `app.state`.
 """
 

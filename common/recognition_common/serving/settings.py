@@ -10,7 +10,7 @@ from recognition_common.edge.imaging import ImageLimits
 
 
 class RecognizerSettings(BaseSettings):
-    """Read from the environment as `<PREFIX>_<FIELD>`, e.g. `DIGIT_MAX_BATCH=64`."""
+    """Read from the environment as `<PREFIX>_<FIELD>`, e.g. `<TASK>_MAX_BATCH=64`."""
 
     model_config = SettingsConfigDict(env_prefix="RECOGNIZER_", protected_namespaces=())
 
@@ -24,7 +24,7 @@ class RecognizerSettings(BaseSettings):
     inline_max_pixels: int = 250_000  # images up to this size are pre-processed on the event loop
     preprocess_threads: int = 2  # threads that pre-process larger images
     # Worker processes that decode and pre-process uploads (recognition_common.serving.workers);
-    # 0: on the event loop and the threads above, as a staged recognizer (the meter's) always does.
+    # 0: on the event loop and the threads above, as a staged recognizer always does.
     preprocess_processes: int = 1
     inference_threads: int = 0  # TensorFlow intra-op threads; 0 lets TensorFlow decide
     body_timeout_s: float = 30.0  # a request body not complete by then: 408 (0: no limit)
