@@ -1,7 +1,7 @@
 """Decoding and pre-processing in worker processes, beside the event loop rather than on it.
 
 A recognizer service spends most of a request's CPU turning the upload into model input
-(measured on a service reading canvas drawings: decoding and pre-processing a canvas PNG is about a millisecond,
+(measured on canvas drawings: decoding and pre-processing a canvas PNG is about a millisecond,
 half of what the whole request costs). Done on the event loop, that millisecond is the ceiling on
 requests a second however many cores there are; done in threads, the threads fight the loop for
 the GIL (measured: 40% more CPU a request). Worker processes have their own interpreters: the loop
