@@ -91,8 +91,7 @@ evaluate-captcha: setup  ## score the captcha models on 2,000 fresh captchas (WR
 
 
 train-meter: setup  ## retrain the meter's window locator (~25 min on 2 cores) and wheel reader (~20 min) and score them
-	$(PY) -m meter_service.cli train-locator --out $(METER_MODELS) --name default --seed $(SEED)
-	$(PY) -m meter_service.cli train-reader --data $(METER_DATA) --out $(METER_MODELS) --name default --seed $(SEED)
+	$(PY) -m meter_service.cli train --data $(METER_DATA) --out $(METER_MODELS) --name default --seed $(SEED)
 	$(MAKE) evaluate-meter WRITE_CARD=--write-card
 
 download-meter-digits: setup  ## fetch the public meter-digit crops (haverland, GitHub; needs internet) into METER_DATA, for train-meter and evaluate-meter (FORCE=1 replaces it)

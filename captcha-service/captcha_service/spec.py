@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from captcha_service.card import CaptchaCard
+from captcha_service.cli import COMMANDS
 from captcha_service.config import CaptchaSettings
 from captcha_service.recognizer import CaptchaRecognizer
 from captcha_service.routes import captcha_router
@@ -141,4 +142,5 @@ SPEC = TaskSpec(
     card=CaptchaCard,
     router=captcha_router,
     routes=(SAMPLE, RECOGNIZE_BATCH),
+    commands=COMMANDS,
 )

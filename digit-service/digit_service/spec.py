@@ -6,6 +6,7 @@ without request options, own routes or gateway routes.
 
 from __future__ import annotations
 
+from digit_service.cli import COMMANDS
 from digit_service.config import DigitSettings
 from digit_service.recognizer import DigitRecognizer
 from recognition_common.serving.spec import Execution, TaskSpec
@@ -15,4 +16,5 @@ SPEC = TaskSpec(
     settings=DigitSettings,
     recognizer=lambda settings: DigitRecognizer(settings.min_confidence),
     execution=Execution.PLAIN,
+    commands=COMMANDS,
 )

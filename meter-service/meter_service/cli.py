@@ -1,6 +1,7 @@
 """The meter workflow on one command line: `python -m meter_service.cli <command> [--help]`.
 
     generate       write N synthetic meter photos (JPEG) + labels.jsonl, seeded
+    train          train the whole model: train-locator, then train-reader, with their shared options
     train-locator  train the window locator -> models/default/locator/ (or --evaluate it alone)
     train-reader   train the wheel reader on real crops (+ yours, + synthetic) -> models/default/
                    (or --evaluate it alone)
@@ -12,8 +13,8 @@
     download       fetch the public meter-digit crops (needs internet) -> meterdigits.tar.gz; only
                    this command downloads, never training or evaluation
 
-The meter is two models, so training is two commands (train-locator, then train-reader) where
-the digit and captcha services have one `train`. The three services read the same way
+The meter is two models: `train` trains both, as every task's `train` trains its model, and
+train-locator and train-reader train one with all of its options. The three services read the same way
 (`recognition_common.cli.dispatch`): each command is its module's `main(argv, prog)`, imported
 only when it runs, so this listing needs no TensorFlow.
 """
@@ -26,6 +27,11 @@ PROG = "python -m meter_service.cli"
 COMMANDS: dict[str, Command] = {
     "generate": Command(
         "meter_service.training.generate", "write N synthetic meter photos (JPEG) + labels.jsonl, seeded"
+    ),
+    "train": Command(
+        "meter_service.training.train",
+        "train the whole model: the window locator, then the wheel reader (their shared options)",
+        uses_tensorflow=True,
     ),
     "train-locator": Command(
         "meter_service.training.locator",

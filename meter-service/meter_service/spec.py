@@ -9,6 +9,7 @@ for it: the demo zip, as a download.
 from __future__ import annotations
 
 from meter_service.card import MeterCard
+from meter_service.cli import COMMANDS
 from meter_service.config import MeterSettings
 from meter_service.options import MeterOptions
 from meter_service.recognizer import MeterRecognizer
@@ -42,4 +43,5 @@ SPEC = TaskSpec(
     options=MeterOptions,
     router=meter_router,
     routes=(DEMO,),
+    commands=COMMANDS,
 )

@@ -40,3 +40,32 @@ def test_demo_rewrites_the_shipped_demo_images(tmp_path: Path) -> None:
     for name in written:
         assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
         assert (tmp_path / name).stat().st_size < 60_000
+
+
+def test_train_trains_the_locator_then_the_reader_with_the_shared_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meter_service.training import locator, reader
+
+    calls: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(locator, "main", lambda argv, prog=None: calls.append(("locator", argv)))
+    monkeypatch.setattr(reader, "main", lambda argv, prog=None: calls.append(("reader", argv)))
+    data = tmp_path / "meterdigits.tar.gz"
+    data.write_bytes(b"")
+    cli(["train", "--data", str(data), "--out", str(tmp_path), "--name", "mine", "--seed", "7"])
+    shared = ["--out", str(tmp_path), "--name", "mine", "--seed", "7"]
+    assert calls == [("locator", shared), ("reader", [*shared, "--data", str(data)])]
+
+
+def test_train_names_missing_data_before_training_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recognition_common.cli import run_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(cli, "python -m meter_service.cli", ["train", "--data", str(tmp_path / "none.tar.gz")])
+    assert exit_info.value.code == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"python -m meter_service.cli: error: {tmp_path}/none.tar.gz: not found"
+    )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from recognition_common.cli import Command
 from recognition_common.serving.model_card import ModelCard
 from recognition_common.serving.options import NoOptions
 from recognition_common.serving.recognizer import Recognizer, StagedRecognizer
@@ -84,7 +85,8 @@ class TaskSpec(Generic[SettingsT]):
     # Routes the task adds to the shared ones, built with the running service.
     router: Callable[[RecognitionService], APIRouter] | None = None
     routes: tuple[GatewayRoute, ...] = ()  # what the gateway should expose for the task
-    commands: Mapping[str, str] = field(default_factory=dict)  # subcommand -> module
+    # Its command line (`python -m <task>_service.cli`): subcommand -> the module that runs it.
+    commands: Mapping[str, Command] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.execution is Execution.PLAIN and self.options.model_fields:
