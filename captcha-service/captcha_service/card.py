@@ -20,3 +20,9 @@ class CaptchaCard(ModelCard):
     max_length: int | None = Field(None, description="Most characters; none: no bound.")
     # Cards written before the field existed (the shipped models) were trained on stretched images.
     resize: Literal["stretch", "pad"] = Field("stretch", description="How an upload reaches width x height.")
+
+    @property
+    def longest(self) -> int:
+        """The most characters to generate captchas of this model with: `max_length`, or
+        `min_length` when the card sets no bound."""
+        return self.max_length if self.max_length is not None else self.min_length

@@ -30,10 +30,9 @@ from recognition_common.serving.responses import json_dumps
 from recognition_common.serving.service import RecognitionService
 
 
-def captcha_router(service: RecognitionService) -> APIRouter:
+def captcha_router(service: RecognitionService[CaptchaSettings]) -> APIRouter:
     """The captcha service's own routes, recognizing through `service` as `/v1/recognize` does."""
     settings = service.settings
-    assert isinstance(settings, CaptchaSettings)
     router = APIRouter()
 
     @router.post("/b", summary="Seed-compatible recognize: multipart image_file -> {time, value}")

@@ -96,8 +96,11 @@ class Backend:
         then makes do with the copy it has, or gets a 504 when there is none.
         """
         current = self._catalogue
-        fresh = current is not None and time.monotonic() - current.fetched_at < self.catalogue_ttl_s
-        if fresh and not refresh:
+        if (
+            current is not None
+            and not refresh
+            and time.monotonic() - current.fetched_at < self.catalogue_ttl_s
+        ):
             return current
         running = self._refresh()
         if current is not None and not refresh:

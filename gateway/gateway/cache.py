@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
 from gateway.optional_redis import REDIS_FAILURES, OptionalRedis
@@ -114,7 +114,7 @@ class RedisCache:
             self._redis.failed(exc)
             return None
         self._redis.succeeded()
-        return value
+        return cast(bytes | None, value)  # the client is made without decode_responses
 
     async def set(self, key: str, value: bytes) -> None:
         if not self._redis.available():

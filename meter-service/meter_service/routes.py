@@ -32,10 +32,9 @@ DEMO_README = "README.txt"
 DEMO_FILENAME = "meter-demo.zip"
 
 
-def meter_router(service: RecognitionService) -> APIRouter:
+def meter_router(service: RecognitionService[MeterSettings]) -> APIRouter:
     """The meter service's own routes, recognizing through `service` as `/v1/recognize` does."""
-    settings = service.settings
-    assert isinstance(settings, MeterSettings)
+    demo_dir = service.settings.demo_dir
     router = APIRouter()
 
     @router.post("/recognize", summary="Seed-compatible recognize: multipart file -> {code, imgCrop, resStr}")
@@ -52,7 +51,7 @@ def meter_router(service: RecognitionService) -> APIRouter:
 
     @router.get("/v1/demo", summary="Sample meter images (zip) with their true readings in README.txt")
     async def demo() -> Response:
-        return demo_zip(settings.demo_dir)
+        return demo_zip(demo_dir)
 
     return router
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from captcha_service.card import CaptchaCard
 from captcha_service.ctc import greedy_decode
 from captcha_service.preprocess import to_model_input
 from captcha_service.recognizer import card_charset
@@ -53,12 +54,12 @@ def rejection_curve(confidences: np.ndarray, correct: np.ndarray) -> list[dict[s
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, Any]:
     configure_tensorflow()
-    card = read_card(args.model_dir)
+    card = read_card(args.model_dir, CaptchaCard)
     charset = card_charset(card)
     height, width = card.input_shape[0], card.input_shape[1]
     progress = not args.quiet
     if args.generate:
-        spec = CaptchaSpec(charset, card.min_length, card.max_length, width, height)
+        spec = CaptchaSpec(charset, card.min_length, card.longest, width, height)
         labels, pixels = generate_arrays(spec, args.generate, args.seed, args.workers, progress)
         source = f"{args.generate} freshly generated captchas (seed {args.seed})"
     else:

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from captcha_service.card import CaptchaCard
+from captcha_service.recognizer import card_charset
 from captcha_service.synth import CaptchaSpec, random_text, render
 from captcha_service.training.options import DEFAULT_CHECKPOINTS, DEFAULT_OUT
 from recognition_common.retraining import CorrectionFile, Score, add_retrain_arguments, next_version, retrain
@@ -78,8 +80,8 @@ class CaptchaRetrainer:
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
         """The corrections, repeated to about a third of the folder, and the original style
         mixed in; the held-out ones in a folder of their own."""
-        card = read_card(self.args.models_dir / self.args.model)
-        spec = CaptchaSpec(card.charset, card.min_length, card.max_length, card.width, card.height)
+        card = read_card(self.args.models_dir / self.args.model, CaptchaCard)
+        spec = CaptchaSpec(card_charset(card), card.min_length, card.longest, card.width, card.height)
         folder = work / "data"
         folder.mkdir(parents=True)
         mixed = 0
@@ -110,14 +112,14 @@ class CaptchaRetrainer:
         from captcha_service.training import train
         from captcha_service.training.options import add_train_arguments
 
-        args, card = self.args, read_card(model_dir)
+        args, card = self.args, read_card(model_dir, CaptchaCard)
         parser = argparse.ArgumentParser()
         add_train_arguments(parser)
         argv = [
             "--data", str(work / "data"), "--from", str(model_dir), "--name", card.name,
             "--out", str(work / "out"), "--checkpoints", str(work / "checkpoints"),
-            "--charset", card.charset,
-            "--min-length", str(card.min_length), "--max-length", str(card.max_length),
+            "--charset", card_charset(card),
+            "--min-length", str(card.min_length), "--max-length", str(card.longest),
             "--width", str(card.width), "--height", str(card.height),
             "--min-accuracy", "0", "--time-limit", str(args.time_limit),
             "--learning-rate", str(args.learning_rate),

@@ -501,7 +501,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         """Starting weights: a new draw (seeded by the restart), onto which --from is grafted."""
         keras.utils.set_random_seed(args.seed + 1000 * restart)
         model = build_crnn(height, width, len(charset), args.gru_units)
-        if source_dir is not None:
+        if source_dir is not None and source_card is not None:
             source = keras.saving.load_model(source_dir / MODEL_FILE, compile=False)
             reused = transfer_weights(source, model, card_charset(source_card), charset)
             if restart == 0:

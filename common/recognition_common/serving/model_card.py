@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -69,7 +69,11 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def read_card(model_dir: Path, card_class: type[CardT] = ModelCard) -> CardT:  # type: ignore[assignment]
+@overload
+def read_card(model_dir: Path) -> ModelCard: ...
+@overload
+def read_card(model_dir: Path, card_class: type[CardT]) -> CardT: ...
+def read_card(model_dir: Path, card_class: type[ModelCard] = ModelCard) -> ModelCard:
     """Read and validate `<model_dir>/card.json`, as `card_class` (a task's own card, whose extra
     fields are typed and checked when the model loads, not when a request first needs them)."""
     return card_class.model_validate_json((model_dir / CARD_FILE).read_text(encoding="utf-8"))

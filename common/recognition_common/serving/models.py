@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import overload
 
 import numpy as np
 
@@ -114,11 +115,15 @@ def _components(model_dir: Path) -> list[str]:
     return [str(name) for name in listed] if isinstance(listed, list) else []
 
 
+@overload
+def load_compiled(model_dir: Path, warmup_batch: int = 1) -> tuple[ModelCard, PredictFn]: ...
+@overload
+def load_compiled(model_dir: Path, warmup_batch: int, card_class: type[CardT]) -> tuple[CardT, PredictFn]: ...
 def load_compiled(
     model_dir: Path,
     warmup_batch: int = 1,
-    card_class: type[CardT] = ModelCard,
-) -> tuple[CardT, PredictFn]:
+    card_class: type[ModelCard] = ModelCard,
+) -> tuple[ModelCard, PredictFn]:
     """Load a model directory; return its card (as `card_class`) and a compiled batch ->
     probabilities function."""
     import keras

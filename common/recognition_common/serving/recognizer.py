@@ -41,11 +41,13 @@ class Recognizer(Protocol):
     # the gateway's cache key includes it.
     preprocess_version: str
 
-    def preprocess(self, image: Image.Image, card: ModelCard) -> Prepared:
+    # `card` is the task's own card class (its spec's `card`, a ModelCard), hence typed Any here:
+    # a recognizer reading CaptchaCard fields is no less a Recognizer.
+    def preprocess(self, image: Image.Image, card: Any) -> Prepared:
         """Turn a decoded, upright image into model inputs; raise ApiError(422) if unreadable."""
         ...
 
-    def decode(self, outputs: np.ndarray, prepared: Prepared, card: ModelCard) -> dict[str, Any]:
+    def decode(self, outputs: np.ndarray, prepared: Prepared, card: Any) -> dict[str, Any]:
         """Turn model outputs into the task's `result` object: at least `text` and `confidence`."""
         ...
 

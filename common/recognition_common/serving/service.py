@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic
 
 from recognition_common.edge.errors import ApiError
 from recognition_common.edge.metrics import RecognizerMetrics
@@ -20,7 +20,7 @@ from recognition_common.serving.options import option_names, options_schema
 from recognition_common.serving.recognizer import Recognizer, StagedRecognizer
 from recognition_common.serving.registry import ModelRegistry, ServedModel
 from recognition_common.serving.reloading import ModelReloader
-from recognition_common.serving.settings import RecognizerSettings
+from recognition_common.serving.settings import RecognizerSettings, SettingsT
 from recognition_common.serving.spec import Execution, TaskSpec
 from recognition_common.serving.strategies import (
     ExecutionStrategy,
@@ -48,10 +48,10 @@ def choose_strategy(
     return InProcessStrategy(recognizer, settings)
 
 
-class RecognitionService:
+class RecognitionService(Generic[SettingsT]):
     """A task's recognizer serving its models: what `create_app` wires routes to."""
 
-    def __init__(self, spec: TaskSpec[Any], settings: RecognizerSettings | None = None) -> None:
+    def __init__(self, spec: TaskSpec[SettingsT], settings: SettingsT | None = None) -> None:
         self.spec = spec
         self.settings = settings if settings is not None else spec.settings()
         self.recognizer = spec.recognizer(self.settings)

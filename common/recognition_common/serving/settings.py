@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,3 +36,7 @@ class RecognizerSettings(BaseSettings):
     @property
     def image_limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
+
+
+# A task's own settings class (the one its spec names): what its spec, service and routes are typed by.
+SettingsT = TypeVar("SettingsT", bound=RecognizerSettings)

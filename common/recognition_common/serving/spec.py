@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -22,12 +22,10 @@ from recognition_common.cli import Command
 from recognition_common.serving.model_card import ModelCard
 from recognition_common.serving.options import NoOptions
 from recognition_common.serving.recognizer import Recognizer, StagedRecognizer
-from recognition_common.serving.settings import RecognizerSettings
+from recognition_common.serving.settings import SettingsT
 
 if TYPE_CHECKING:  # the service is built from a spec; the spec only names it for typing
     from recognition_common.serving.service import RecognitionService
-
-SettingsT = TypeVar("SettingsT", bound=RecognizerSettings)
 
 
 class Execution(enum.Enum):
@@ -83,7 +81,7 @@ class TaskSpec(Generic[SettingsT]):
     card: type[ModelCard] = ModelCard  # the served models' cards are read (and checked) as this
     options: type[BaseModel] = NoOptions  # the request options; only a staged task receives them
     # Routes the task adds to the shared ones, built with the running service.
-    router: Callable[[RecognitionService], APIRouter] | None = None
+    router: Callable[[RecognitionService[SettingsT]], APIRouter] | None = None
     routes: tuple[GatewayRoute, ...] = ()  # what the gateway should expose for the task
     # Its command line (`python -m <task>_service.cli`): subcommand -> the module that runs it.
     commands: Mapping[str, Command] = field(default_factory=dict)

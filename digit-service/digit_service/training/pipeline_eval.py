@@ -34,6 +34,7 @@ from recognition_common.calibration import expected_calibration_error
 from recognition_common.edge.errors import ApiError
 from recognition_common.edge.imaging import ImageLimits, load_image, open_image
 from recognition_common.serving.model_card import ModelCard
+from recognition_common.serving.recognizer import Prepared
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 CANVAS = 280
@@ -80,7 +81,7 @@ def read_all(cases: list[Case], card: ModelCard, predict: PredictFn, min_confide
     outcomes = []
     for start in range(0, len(cases), CHUNK):
         chunk = cases[start : start + CHUNK]
-        prepared = []
+        prepared: list[Prepared | None] = []
         for case in chunk:
             try:
                 image = load_image(open_image(case.png, ImageLimits()))

@@ -303,7 +303,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps, alpha=0.02)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=_loss())
     history: dict[str, list[float]] = {"loss": [], "val_loss": [], "val_mask_iou": [], "seconds": []}
-    best = {"loss": math.inf}
+    best: dict[str, Any] = {"loss": math.inf}
 
     class Track(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
