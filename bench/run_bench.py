@@ -19,6 +19,7 @@ import json
 import platform
 import sys
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import redis
 
@@ -28,6 +29,8 @@ from digit_service.synth import draw_number
 from tests.support import processes
 from tests.support.images import encode
 from tests.support.processes import REPO_ROOT, ManagedProcess, RedisServer, UvicornApp, free_port
+
+ProcessT = TypeVar("ProcessT", bound=ManagedProcess)
 
 HOST = "127.0.0.1"
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -59,7 +62,7 @@ async def measure(args: argparse.Namespace) -> dict:
     model_path = DigitSettings().model_dir / args.model / "model.keras"  # honours DIGIT_MODEL_DIR
     started: list[ManagedProcess] = []
 
-    def start(process: ManagedProcess) -> ManagedProcess:
+    def start(process: ProcessT) -> ProcessT:
         started.append(process)
         process.start()
         return process

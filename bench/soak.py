@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -54,7 +55,9 @@ def task_images(task: str, catalogue: dict) -> list[bytes] | None:
     if task == "digit":
         return distinct_images(20, seed=7)
     if task == "captcha":
-        card = next((c for c in catalogue["models"] if c["name"] == catalogue["default_model"]), {})
+        card: dict[str, Any] = next(
+            (c for c in catalogue["models"] if c["name"] == catalogue["default_model"]), {}
+        )
         width, height = card.get("width", 100), card.get("height", 60)
         rng = random.Random(11)
         images = []
@@ -127,10 +130,7 @@ def start_stack(
             continue
         urls[task] = service.url
     gateway = processes.gateway(
-        urls["digit"],
-        redis_server.url,
-        captcha_url=urls.get("captcha"),
-        **({"meter_url": urls["meter"]} if "meter" in urls else {}),
+        urls["digit"], redis_server.url, captcha_url=urls.get("captcha"), meter_url=urls.get("meter")
     )
     started["gateway"] = gateway
     gateway.start()

@@ -212,9 +212,11 @@ def _task(source: Path, name: str, entry: Any) -> Task:
     task = Task(name=name, folder=folder, package=package, port=port, **options)
     if task.replicas > task.max_replicas or task.gpu_min_replicas > task.gpu_max_replicas:
         raise TaskTableError(f"{where}: the minimum replica count is above the maximum")
-    for key in ("resources", "gpu_resources"):
-        if key in entry:
-            task = replace(task, **{key: _resources(where, key, entry[key], getattr(task, key))})
+    if "resources" in entry:
+        task = replace(task, resources=_resources(where, "resources", entry["resources"], task.resources))
+    if "gpu_resources" in entry:
+        resources = _resources(where, "gpu_resources", entry["gpu_resources"], task.gpu_resources)
+        task = replace(task, gpu_resources=resources)
     if "k8s_settings" in entry:
         settings = entry["k8s_settings"]
         if not isinstance(settings, dict) or not all(
