@@ -42,7 +42,7 @@ class Recognizer(Protocol):
     preprocess_version: str
 
     # `card` is the task's own card class (its spec's `card`, a ModelCard), hence typed Any here:
-    # a recognizer reading CaptchaCard fields is no less a Recognizer.
+    # a recognizer reading its own card subclass is no less a Recognizer.
     def preprocess(self, image: Image.Image, card: Any) -> Prepared:
         """Turn a decoded, upright image into model inputs; raise ApiError(422) if unreadable."""
         ...
