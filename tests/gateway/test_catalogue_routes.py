@@ -9,9 +9,8 @@ it is exposed, documented in /openapi.json, forwarded and cached because the cat
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -22,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from gateway.config import GatewaySettings
 from gateway.main import create_app
+from tests.support.fake_backend import FakeBackend
 from tests.support.images import encode
 from tests.support.processes import free_port
 
@@ -59,40 +59,14 @@ def picture() -> bytes:
     return encode(Image.new("RGB", (40, 40), (90, 90, 90)), "PNG")
 
 
-class FakeGauge:
+class FakeGauge(FakeBackend):
     """Answers /v1/models, /v1/recognize (echoing its parameters), /v1/sample and /v1/batch, and
     records every call that reached it."""
 
     def __init__(self, *, with_schema: bool = True) -> None:
+        super().__init__()
         self.with_schema = with_schema
         self.calls: list[dict[str, object]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                fake._handle(self, b"")
-
-            def do_POST(self) -> None:
-                fake._handle(self, self.rfile.read(int(self.headers.get("Content-Length", 0))))
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self) -> FakeGauge:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     def catalogue(self) -> dict[str, object]:
         card = {"name": "dial", "version": "1.0.0", "task": "gauge"}
@@ -111,7 +85,7 @@ class FakeGauge:
             raw["routes"] = [SAMPLE_ROUTE, BATCH_ROUTE]
         return raw
 
-    def _handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         parts = urlsplit(handler.path)
         params = dict(parse_qsl(parts.query))
         headers = {name.lower(): value for name, value in handler.headers.items()}
@@ -126,7 +100,7 @@ class FakeGauge:
                 }
             )
         if parts.path == "/v1/models":
-            self._send(handler, 200, json.dumps(self.catalogue()).encode(), "application/json")
+            self.send_json(handler, 200, self.catalogue())
         elif parts.path == "/v1/recognize":
             result = {"text": "1.5", "confidence": 0.9, "rejected": False, "params": params}
             answer = {
@@ -134,29 +108,20 @@ class FakeGauge:
                 "preprocess_version": "1",
                 "result": result,
             }
-            self._send(handler, 200, json.dumps(answer).encode(), "application/json")
+            self.send_json(handler, 200, answer)
         elif parts.path == "/v1/sample":
-            self._send(handler, 200, b"\x89PNG fake", "image/png", {"X-Gauge-Text": "2.5", "X-Secret": "no"})
+            self.send(
+                handler,
+                200,
+                b"\x89PNG fake",
+                {"Content-Type": "image/png", "X-Gauge-Text": "2.5", "X-Secret": "no"},
+            )
         elif parts.path == "/v1/batch":
             echo = {"got": json.loads(body), "content_type": headers.get("content-type")}
-            self._send(handler, 200, json.dumps(echo).encode(), "application/json")
+            self.send_json(handler, 200, echo)
         else:
             error = {"error": {"code": "not_found", "message": parts.path}}
-            self._send(handler, 404, json.dumps(error).encode(), "application/json")
-
-    @staticmethod
-    def _send(
-        handler: BaseHTTPRequestHandler,
-        status: int,
-        body: bytes,
-        kind: str,
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        handler.send_response(status)
-        for name, value in {"Content-Type": kind, **(extra or {}), "Content-Length": str(len(body))}.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(body)
+            self.send_json(handler, 404, error)
 
 
 def gateway(url: str, **settings: object) -> TestClient:

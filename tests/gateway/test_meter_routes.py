@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import threading
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from gateway.config import GatewaySettings
 from gateway.main import create_app
+from tests.support.fake_backend import FakeBackend
 from tests.support.images import encode
 from tests.support.processes import free_port
 
@@ -67,58 +66,25 @@ def demo_zip() -> bytes:
     return buffer.getvalue()
 
 
-class FakeMeter:
+class FakeMeter(FakeBackend):
     """Answers /v1/models, /readyz, /v1/recognize (echoing its parameters) and /v1/demo."""
 
     def __init__(self, demo_status: int = 200) -> None:
+        super().__init__()
         self.demo_status = demo_status
         self.recognized: list[dict[str, str]] = []
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                fake._get(self)
-
-            def do_POST(self) -> None:
-                fake._post(self)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self) -> FakeMeter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
-        handler.send_response(status)
-        for name, value in {**headers, "Content-Length": str(len(body))}.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    def _json(self, handler: BaseHTTPRequestHandler, status: int, body: object, **headers: str) -> None:
-        self._send(
-            handler, status, json.dumps(body).encode(), {"Content-Type": "application/json", **headers}
-        )
+    def handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        if handler.command == "POST":
+            self._post(handler)
+        else:
+            self._get(handler)
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         path = urlsplit(handler.path).path
         if path == "/v1/models":
             card = {"name": "default", "version": "1.0.0", "task": "meter"}
-            self._json(
+            self.send_json(
                 handler,
                 200,
                 {
@@ -133,21 +99,20 @@ class FakeMeter:
                 },
             )
         elif path == "/readyz":
-            self._json(handler, 200, {"status": "ready"})
+            self.send_json(handler, 200, {"status": "ready"})
         elif path == "/v1/demo" and self.demo_status == 200:
-            self._send(handler, 200, demo_zip(), {"Content-Type": "application/zip"})
+            self.send(handler, 200, demo_zip(), {"Content-Type": "application/zip"})
         elif path == "/v1/demo":
             error = {"error": {"code": "not_ready", "message": "still loading"}}
-            self._json(handler, self.demo_status, error, **{"Retry-After": "2"})
+            self.send_json(handler, self.demo_status, error, **{"Retry-After": "2"})
         else:
-            self._json(handler, 404, {"error": {"code": "not_found", "message": path}})
+            self.send_json(handler, 404, {"error": {"code": "not_found", "message": path}})
 
     def _post(self, handler: BaseHTTPRequestHandler) -> None:
-        handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
         params = dict(parse_qsl(urlsplit(handler.path).query))
         self.recognized.append(params)
         result = {"text": "00012", "value": 12.3, "confidence": 0.9, "rejected": False, "params": params}
-        self._json(
+        self.send_json(
             handler,
             200,
             {"model": {"name": "default", "version": "1.0.0"}, "preprocess_version": "1", "result": result},

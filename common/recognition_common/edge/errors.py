@@ -162,3 +162,43 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
+
+
+# The error format and the statuses the API answers with, as OpenAPI documents them (the
+# gateway's own routes and the routes it exposes for a task alike).
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Bad request body; url_refused: image_url not fetched (private address, host not "
+    "allowed, more than 3 redirects, fetching off)",
+    401: "API keys are on (GATEWAY_API_KEYS) and X-API-Key is missing or wrong",
+    404: "Unknown task or model",
+    413: "Upload, fetched image or image dimensions too large",
+    415: "Not an image (judged by content)",
+    422: "Unreadable or empty image; url_unreachable: image_url failed or was too slow",
+    429: "Over the rate limit (GATEWAY_RATE_LIMIT_PER_MINUTE); see Retry-After",
+    502: "The backend failed (answered with an unexpected status)",
+    503: "Backend down or overloaded",
+    504: "Backend timeout",
+}
+
+
+def error_responses(*statuses: int) -> dict[str, dict[str, Any]]:
+    """OpenAPI response objects for these error statuses, in the platform's error format."""
+    return {
+        str(status): {
+            "description": ERROR_DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+        for status in statuses
+    }

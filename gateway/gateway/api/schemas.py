@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from recognition_common.edge.errors import ERROR_DESCRIPTIONS
 from recognition_common.edge.intake import MAX_FORM_FIELDS, MAX_FORM_FILES, MAX_OPTION_LENGTH, MAX_OPTIONS
 
 # An image in base64, as the OpenAPI document describes it: the standard alphabet with padding,
@@ -103,19 +104,7 @@ class ModelsResponse(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "Bad request body; url_refused: image_url not fetched (private address, host not "
-        "allowed, more than 3 redirects, fetching off)",
-        401: "API keys are on (GATEWAY_API_KEYS) and X-API-Key is missing or wrong",
-        404: "Unknown task or model",
-        413: "Upload, fetched image or image dimensions too large",
-        415: "Not an image (judged by content)",
-        422: "Unreadable or empty image; url_unreachable: image_url failed or was too slow",
-        429: "Over the rate limit (GATEWAY_RATE_LIMIT_PER_MINUTE); see Retry-After",
-        502: "The backend failed (answered with an unexpected status)",
-        503: "Backend down or overloaded",
-        504: "Backend timeout",
-    }.items()
+    for status, description in ERROR_DESCRIPTIONS.items()
 }
 
 
