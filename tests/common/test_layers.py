@@ -1,5 +1,6 @@
-"""The shared package's two layers: the edge never imports serving, and serving's modules import
-each other without a loop (a loop is what tied `service.py` and `reloading.py` together)."""
+"""The shared package's two layers: the edge never imports serving, the gateway uses only the
+edge, and serving's modules import each other without a loop (a loop is what tied `service.py`
+and `reloading.py` together)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,20 @@ def test_the_edge_imports_nothing_from_serving() -> None:
     for name, path in edge.items():
         serving = sorted(m for m in runtime_imports(path) if m.startswith("recognition_common.serving"))
         assert not serving, f"{name} imports {serving}"
+
+
+def test_the_gateway_uses_only_the_edge_layer() -> None:
+    gateway = Path(__file__).resolve().parents[2] / "gateway" / "gateway"
+    shared = {
+        f"{path.relative_to(gateway.parent)}": sorted(
+            m
+            for m in runtime_imports(path)
+            if m.startswith("recognition_common") and not m.startswith("recognition_common.edge")
+        )
+        for path in gateway.rglob("*.py")
+    }
+    assert len(shared) > 10, "the gateway's modules were read"
+    assert not {name: found for name, found in shared.items() if found}
 
 
 def test_serving_modules_import_each_other_without_a_loop() -> None:
