@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
         labels, pixels = generate_arrays(spec, args.generate, args.seed, args.workers, progress)
         source = f"{args.generate} freshly generated captchas (seed {args.seed})"
     else:
-        data = load_folder(args.data, width, height, progress, str(getattr(card, "resize", "stretch")))
+        data = load_folder(args.data, width, height, progress, card.resize)
         labels, pixels = data.labels, data.pixels
         source = f"{len(labels)} images in {args.data}"
     _, predict = load_compiled(args.model_dir, args.batch_size)

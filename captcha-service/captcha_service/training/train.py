@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from captcha_service.card import CaptchaCard
 from captcha_service.ctc import BLANK_LABEL, decode_batch
 from captcha_service.labels import infer_charset, label_of, resolve_charset
 from captcha_service.recognizer import card_charset
@@ -139,8 +140,8 @@ def closest_shipped_model(charset: str) -> Path | None:
     for model_dir in sorted(DEFAULT_OUT.iterdir()) if DEFAULT_OUT.is_dir() else []:
         if not (model_dir / MODEL_FILE).is_file():
             continue
-        card = read_card(model_dir)
-        if card.task != "captcha" or str(getattr(card, "resize", "stretch")) != "stretch":
+        card = read_card(model_dir, CaptchaCard)
+        if card.task != "captcha" or card.resize != "stretch":
             continue  # the shipped, generated-captcha models only
         shared = len(set(charset) & set(card_charset(card)))
         if best is None or (shared, model_dir.name == "default") > (best[0], best[1] == "default"):
