@@ -31,7 +31,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from task_table import REPO_ROOT, Task, TaskTableError, backends, load_tasks
+from task_table import REPO_ROOT, Resources, Task, TaskTableError, backends, load_tasks
 
 GENERATED_HEADER = "# Generated from tasks.toml by scripts/render_deploy.py (make deploy-files): edit the table, not this file."
 BEGIN = "# BEGIN generated from tasks.toml (make deploy-files): {name}"
@@ -185,15 +185,7 @@ def k8s_task_files(task: Task) -> dict[str, str]:
             "              path: /healthz\n"
             "              port: http\n"
             "            periodSeconds: 10\n"
-            "            timeoutSeconds: 3\n"
-            "          resources:\n"
-            "            requests:\n"
-            f'              cpu: "{res.cpu_request}"\n'
-            f"              memory: {res.memory_request}\n"
-            "            limits:\n"
-            f'              cpu: "{res.cpu_limit}"\n'
-            f"              memory: {res.memory_limit}\n"
-            "          securityContext:\n"
+            "            timeoutSeconds: 3\n" + _container_resources(res) + "          securityContext:\n"
             "            allowPrivilegeEscalation: false\n"
             "            readOnlyRootFilesystem: true\n"
             "            capabilities:\n"
@@ -258,6 +250,19 @@ def k8s_task_files(task: Task) -> dict[str, str]:
     return {f"k8s/base/{name}/{file}": text for file, text in files.items()}
 
 
+def _container_resources(res: Resources, extra_limits: str = "") -> str:
+    """A container's `resources:` block (requests, then limits and any `extra_limits` lines)."""
+    return (
+        "          resources:\n"
+        "            requests:\n"
+        f'              cpu: "{res.cpu_request}"\n'
+        f"              memory: {res.memory_request}\n"
+        "            limits:\n"
+        f'              cpu: "{res.cpu_limit}"\n'
+        f"              memory: {res.memory_limit}\n" + extra_limits
+    )
+
+
 def k8s_gpu_patches(task: Task) -> dict[str, str]:
     """The GPU overlay's two patches of a task: a GPU per pod on GPU nodes, and a smaller HPA."""
     res = task.gpu_resources
@@ -278,15 +283,7 @@ def k8s_gpu_patches(task: Task) -> dict[str, str]:
         "          operator: Exists\n"
         "          effect: NoSchedule\n"
         "      containers:\n"
-        f"        - name: {task.name}\n"
-        "          resources:\n"
-        "            requests:\n"
-        f'              cpu: "{res.cpu_request}"\n'
-        f"              memory: {res.memory_request}\n"
-        "            limits:\n"
-        f'              cpu: "{res.cpu_limit}"\n'
-        f"              memory: {res.memory_limit}\n"
-        "              nvidia.com/gpu: 1\n"
+        f"        - name: {task.name}\n" + _container_resources(res, "              nvidia.com/gpu: 1\n")
     )
     hpa = (
         "# A GPU pod serves many times a CPU pod's load and each holds a whole card: scale from one,"
