@@ -13,7 +13,6 @@ documented as a plain string. A catalogue without `routes` declares none.
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,7 +132,7 @@ def inline_refs(document: dict[str, Any]) -> dict[str, Any]:
             if isinstance(reference, str) and reference.startswith("#/$defs/"):
                 target = definitions.get(reference.removeprefix("#/$defs/"), {})
                 siblings = {k: v for k, v in node.items() if k != "$ref"}
-                return {**resolve(copy.deepcopy(target), depth + 1), **resolve(siblings, depth)}
+                return {**resolve(target, depth + 1), **resolve(siblings, depth)}
             return {key: resolve(value, depth) for key, value in node.items() if key != "$defs"}
         if isinstance(node, list):
             return [resolve(item, depth) for item in node]
