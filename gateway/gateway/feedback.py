@@ -212,13 +212,16 @@ def summarize(corrections: list[Correction], newest: int) -> Summary:
         by_model=dict(Counter(c.model or "" for c in corrections).most_common()),
         conflicts=sum(len(texts) > 1 for texts in labels.values()),
         newest=list(reversed(corrections[-newest:])) if newest else [],
-        conflicting={c.id for c in corrections if len(labels[c.sha256]) > 1},
+        conflicting=_conflicting(corrections, labels),
     )
 
 
 def conflicting(corrections: list[Correction]) -> set[str]:
     """The ids of corrections whose image was also stored with another label."""
-    labels = _labels_by_image(corrections)
+    return _conflicting(corrections, _labels_by_image(corrections))
+
+
+def _conflicting(corrections: list[Correction], labels: dict[str, set[str]]) -> set[str]:
     return {c.id for c in corrections if len(labels[c.sha256]) > 1}
 
 
