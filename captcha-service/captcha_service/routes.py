@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 
 from captcha_service.card import CaptchaCard
 from captcha_service.config import CaptchaSettings
+from captcha_service.recognizer import card_charset
 from captcha_service.synth import render
 from recognition_common.edge import errors
 from recognition_common.edge.errors import ApiError, error_body
@@ -64,9 +65,8 @@ def sample(service: RecognitionService, model: str | None) -> Response:
     """A freshly rendered captcha for `model`, its text and model in headers."""
     card = service.registry.get(model).card
     assert isinstance(card, CaptchaCard)
-    charset = "".join(card.classes[1:])
-    longest = card.max_length if card.max_length is not None else card.min_length
-    length = card.min_length + secrets.randbelow(longest - card.min_length + 1)
+    charset = card_charset(card)
+    length = card.min_length + secrets.randbelow(card.longest - card.min_length + 1)
     text = "".join(secrets.choice(charset) for _ in range(length))
     buffer = io.BytesIO()
     render(text, card.width, card.height).save(buffer, "PNG")
