@@ -76,7 +76,7 @@ train-digit: setup  ## retrain both digit models from DATA (MNIST .npz in render
 download-mnist: setup  ## fetch MNIST with Keras' loader (needs internet) into DATA, for train-digit and evaluate-digit
 	$(PY) -m digit_service.cli download --out $(DATA)
 
-evaluate-digit: setup  ## score the digit models on MNIST test: the model alone, then the whole pipeline on MNIST, rendered styles, rows, junk (WRITE_CARD=--write-card records it)
+evaluate-digit: setup  ## score the digit models on MNIST test: the model alone, then the whole pipeline on MNIST, rendered styles, rows, touching pairs, junk (WRITE_CARD=--write-card records it)
 	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) $(WRITE_CARD)
 	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) $(WRITE_CARD)
 

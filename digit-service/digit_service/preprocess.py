@@ -41,6 +41,10 @@ MAX_DIGITS = 32
 # The background is estimated with an opening this share of the image's longer side: wider than
 # a marker stroke a third of a canvas-filling digit's height, so such a stroke stays ink.
 BACKGROUND_WINDOW = 0.6
+# When more than this share of the pixels is at least half the peak ink, the noise is measured on
+# the faintest BACKGROUND_SHARE of the pixels, which are paper.
+INK_COVER = 0.25
+BACKGROUND_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,12 @@ def _ink_mask(ink: np.ndarray) -> tuple[np.ndarray, float]:
     # for a median. Ink must stand well clear of it.
     sample = ink.ravel()[::3]
     median = _median(sample)
+    if np.mean(sample > 0.5 * peak) > INK_COVER:
+        # Strong ink covers much of the image (a marker-thick digit drawn to fill the canvas):
+        # the median and its spread are ink, not paper, so judge the noise by the faintest
+        # pixels instead. Noise alone never gets here: few of its pixels reach half its peak.
+        sample = sample[sample <= _percentile(sample, 100 * BACKGROUND_SHARE)]
+        median = _median(sample)
     noise = median + 3.0 * _median(np.abs(sample - median))
     if peak < max(MIN_CONTRAST, 3.0 * noise):
         raise ApiError(422, errors.EMPTY_IMAGE, "no digit found: the image is empty or has no contrast")

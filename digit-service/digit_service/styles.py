@@ -195,6 +195,51 @@ def row(
     return _to_image(canvas, dark_on_light)
 
 
+def touching_values(digits: list[np.ndarray], rng: np.random.Generator, height: int = 160) -> np.ndarray:
+    """Digits side by side whose strokes run into each other, as hurried handwriting joins them.
+
+    Each digit (60-100% of the tallest, a little up or down) is slid left until its ink meets its
+    left neighbour's, then 0-2% of the height further, so the two are one stroke group whatever
+    their shapes: the case segmentation must still cut in two. Float (H, W), white on black.
+    """
+    pieces = []
+    for digit in digits:
+        values = _crop(_as_float(digit), 0.05)
+        scale = rng.uniform(0.6, 1.0) * 0.7 * height / values.shape[0]
+        pieces.append(_upscale(values, scale, Image.Resampling.BILINEAR))
+    margin = int(0.15 * height)
+    canvas = np.zeros((height, 2 * margin + sum(piece.shape[1] for piece in pieces)), dtype=np.float32)
+    right_edge = np.full(height, -1)  # per row: the rightmost ink column so far (-1: none)
+    left = margin
+    for index, piece in enumerate(pieces):
+        room = height - piece.shape[0]
+        top = int(np.clip(room / 2 + rng.uniform(-0.1, 0.1) * height, 0, room))
+        if index:
+            ink = piece > 0.5
+            rows = np.flatnonzero(ink.any(axis=1))
+            own_left = np.argmax(ink[rows], axis=1)  # the piece's leftmost ink per inked row
+            neighbour = right_edge[top + rows]
+            shared = neighbour >= 0
+            if shared.any():  # where its ink would first meet the neighbour's, then a little over
+                left = int(np.max(neighbour[shared] - own_left[shared])) - int(
+                    rng.integers(0, int(0.02 * height) + 1)
+                )
+            left = max(0, left)
+        window = canvas[top : top + piece.shape[0], left : left + piece.shape[1]]
+        np.maximum(window, piece[:, : window.shape[1]], out=window)
+        inked = canvas > 0.5
+        columns = np.where(inked.any(axis=1), inked.shape[1] - 1 - np.argmax(inked[:, ::-1], axis=1), -1)
+        right_edge = columns
+        left += piece.shape[1]
+    return _crop(canvas, 0.05)
+
+
+def touching(digits: list[np.ndarray], rng: np.random.Generator, dark_on_light: bool = True) -> Image.Image:
+    """`touching_values` drawn as an upload, with a margin of paper around it."""
+    values = touching_values(digits, rng)
+    return _to_image(np.pad(values, max(4, values.shape[0] // 5)), dark_on_light)
+
+
 # --- Marks that are no digit ----------------------------------------------------------------
 
 # Letters drawn as pen strokes in a unit box, chosen so that none of them is a digit's shape

@@ -56,6 +56,7 @@ def test_card_records_the_whole_pipeline_and_its_calibration(name: str) -> None:
         assert 0.9 <= pipeline[style]["read_right"] <= 1.0, style
     for kind in ("dot", "scribble", "blob", "letter"):
         assert pipeline[f"junk:{kind}"]["refused"] >= JUNK_REFUSED[name], kind
+    assert pipeline["touching"]["samples"] == pipeline["per_style"]  # touching pairs are measured too
     calibration = card.model_extra["calibration"]
     assert 0.5 <= calibration["temperature"] <= 4.0 and "validation" in calibration["fitted_on"]
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from digit_service.preprocess import choose_readings, prepare_digits, prepare_readings
@@ -170,3 +170,23 @@ def test_noise_only_is_refused() -> None:
 def test_fully_transparent_image_is_empty() -> None:
     with pytest.raises(ApiError):
         prepare_digits(Image.new("RGBA", (100, 100), (0, 0, 0, 0)))
+
+
+@pytest.mark.parametrize("digit", ["0", "2", "8"])
+def test_a_marker_digit_that_covers_most_of_the_canvas_is_not_empty(digit: str) -> None:
+    """Soft-edged ink on nearly half the image made the paper's noise estimate ink: it was refused
+    as empty (4% of the rendered thick style)."""
+    image = draw_number(digit, box=(0.02, 0.02, 0.98, 0.98), width=70).filter(ImageFilter.GaussianBlur(4))
+    ink = np.asarray(image.convert("L")) < 128
+    assert ink.mean() > 0.4, "the digit must cover much of the canvas"
+    pixels = only(image)
+    assert similarity(pixels, only(draw_number(digit, width=14))) > 0.5
+
+
+@pytest.mark.parametrize("sigma", [3, 15, 30])
+def test_noise_at_any_level_stays_empty(sigma: float) -> None:
+    """The covering-ink rule must not mistake noise for ink: few noise pixels reach half its peak."""
+    noise = np.random.default_rng(2).normal(128, sigma, (280, 280))
+    with pytest.raises(ApiError) as caught:
+        prepare_digits(Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8)))
+    assert caught.value.code == "empty_image"

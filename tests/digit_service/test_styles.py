@@ -79,3 +79,44 @@ def test_training_set_has_each_digit_twice_and_junk_with_even_targets() -> None:
     assert (targets[y >= 0].argmax(axis=1) == y[y >= 0]).all()
     again, _ = rendered.render_training_set(digits, labels, seed=3, junk_share=0.5, processes=1)
     np.testing.assert_array_equal(x, again)  # reproducible from the seed
+
+
+def pieces(values: np.ndarray) -> int:
+    """Connected pieces of ink (8-connected)."""
+    return ndimage.label(values > 0.5, structure=np.ones((3, 3), dtype=bool))[1]
+
+
+@pytest.mark.parametrize("text", ["00", "35", "90", "47", "183"])
+def test_touching_digits_are_one_stroke_group(text: str) -> None:
+    rng = np.random.default_rng(9)
+    digits = [mnist_like(d, i) for i, d in enumerate(text)]
+    values = styles.touching_values(digits, rng)
+    assert pieces(values) <= sum(pieces(d / 255) for d in digits) - (len(text) - 1), "they must touch"
+    # ... and they only touch: the row is about as wide as its digits side by side.
+    widths = sum(np.ptp(np.flatnonzero((d > 128).any(axis=0))) + 1 for d in digits)
+    scale = values.shape[0] / max(np.ptp(np.flatnonzero((d > 128).any(axis=1))) + 1 for d in digits)
+    assert values.shape[1] > 0.6 * widths * scale
+    image = styles.touching(digits, rng, dark_on_light=True)
+    assert np.median(np.asarray(image)) == 255  # dark ink on light paper, with a margin
+
+
+def aspect(sample: np.ndarray) -> float:
+    """Width over height of a sample's ink."""
+    ink = sample > 0.3
+    return float(np.ptp(np.flatnonzero(ink.any(axis=0))) + 1) / (np.ptp(np.flatnonzero(ink.any(axis=1))) + 1)
+
+
+def test_training_set_takes_touching_pairs_as_junk() -> None:
+    digits = np.stack([mnist_like(str(d), d) for d in range(10)])
+    labels = np.arange(10)
+    x, y = rendered.render_training_set(digits, labels, seed=3, junk_share=0.0, pair_share=1.0, processes=1)
+    assert np.bincount(y[y >= 0], minlength=10).tolist() == [2] * 10
+    assert 8 <= (y == rendered.JUNK_LABEL).sum() <= 10  # one per training digit
+    # Two digits squeezed into one digit's 20x20 box: wider for their height than one digit.
+    pair_aspect = np.mean([aspect(sample) for sample in x[y == rendered.JUNK_LABEL, ..., 0]])
+    digit_aspect = np.mean([aspect(sample) for sample in x[y >= 0, ..., 0]])
+    assert pair_aspect > 1.25 * digit_aspect
+    again, _ = rendered.render_training_set(
+        digits, labels, seed=3, junk_share=0.0, pair_share=1.0, processes=1
+    )
+    np.testing.assert_array_equal(x, again)

@@ -6,7 +6,7 @@ On an MNIST `.npz` it scores the 10,000 test images (never used in training or m
 on a folder `<root>/<0-9>/*.png` it scores every image. It prints overall and per-class accuracy,
 the confusion matrix, the most frequent confusions and the time per image. On MNIST it then
 measures the whole pipeline a user gets (`pipeline_eval`: MNIST test as uploads, each rendered
-style, rows, junk; read right, refused, ECE), and with `--calibrate` first fits the softmax
+style, rows, touching pairs, junk; read right, refused, ECE), and with `--calibrate` first fits the softmax
 temperature on the validation tail of the training images and prints what each rejection
 threshold would refuse there.
 
@@ -240,7 +240,10 @@ def calibrate(
     sets = pipeline_eval.build_cases(x, y, seed=7, per_style=per_style)
     outcomes = {name: pipeline_eval.read_all(cases, card, predict, 0.0) for name, cases in sets.items()}
     digits = [
-        o for name, group in outcomes.items() if name != "rows" and not name.startswith("junk") for o in group
+        o
+        for name, group in outcomes.items()
+        if name not in pipeline_eval.MULTI_DIGIT_SETS and not name.startswith("junk")
+        for o in group
     ]
     probabilities, labels = pipeline_eval.single_digits(digits)
     temperature = pipeline_eval.fit_temperature(probabilities, labels)

@@ -10,6 +10,8 @@ what comes back:
 * `mnist`: every MNIST image as an uploaded 28x28 PNG, read right (the text is the label);
 * each style of `digit_service.styles`, drawn at a random size and place on a 280x280 canvas;
 * `rows`: numbers of 2-6 digits with uneven gaps and heights;
+* `touching`: two digits whose strokes run into each other (`styles.touching`), which
+  segmentation must still read as two;
 * junk (dots, scribbles, blobs, letters): refused (422, or `rejected: true`) is right.
 
 Digits come from the split being measured: MNIST test for the figures, the validation tail of
@@ -41,6 +43,7 @@ CANVAS = 280
 CHUNK = 64  # images per forward pass, as the service's batcher groups concurrent requests
 JUNK_SAMPLES = 250  # of each kind
 ROW_LENGTHS = (2, 6)
+MULTI_DIGIT_SETS = ("rows", "touching")
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,17 @@ def build_cases(x: np.ndarray, y: np.ndarray, seed: int, per_style: int) -> dict
         image = styles.row([x[i] for i in picks], rng, dark_on_light=bool(rng.random() < 0.7))
         rows.append(Case(png(image), "".join(str(y[i]) for i in picks)))
     sets["rows"] = rows
+    # Its own generator, so adding this set left every other set's images as they were.
+    pair_rng = np.random.default_rng([seed, 1])
+    sets["touching"] = [
+        Case(
+            png(
+                styles.touching([x[i] for i in picks], pair_rng, dark_on_light=bool(pair_rng.random() < 0.7))
+            ),
+            "".join(str(y[i]) for i in picks),
+        )
+        for picks in (pair_rng.choice(len(y), size=2, replace=False) for _ in range(per_style))
+    ]
     for kind in styles.JUNK_KINDS:
         sets[f"junk:{kind}"] = [
             Case(png(styles.junk(kind, rng, CANVAS, dark_on_light=bool(rng.random() < 0.7))), None)

@@ -4,7 +4,10 @@ The service never feeds the model a raw MNIST image: it feeds what pre-processin
 upload. So the training set is built the same way: every training digit goes through
 `prepare_single_digit` once as it is and once more in a random style from
 `digit_service.styles` (binarised, 16x16 scaled up, blocky, stretched, thick, hairline, slanted),
-and a share of junk (dots, scribbles, blobs, letters) goes through it too, labelled `JUNK_LABEL`.
+and a share of junk (dots, scribbles, blobs, letters) goes through it too, labelled `JUNK_LABEL`,
+as does a share of two training digits whose strokes touch (`styles.touching_values`), taken as
+one digit: a pair is no digit, so the whole reading of two touching digits loses to the split one
+(`preprocess.choose_readings`) instead of passing as a confident wide 0 or 8.
 `soft_targets` turns that label into an even spread over the ten digits, so the model learns to be
 unsure on junk (outlier exposure, Hendrycks et al. 2019) and the service can refuse it.
 
@@ -27,30 +30,58 @@ JUNK_LABEL = -1
 CHUNK = 2000
 NUM_CLASSES = 10
 STYLED = tuple(name for name in styles.STYLES if name != "clean")
+# A pair is drawn in its own proportions: the styles that stretch a digit to a square box would
+# squeeze two digits into one digit's shape, which a user's pair never is.
+PAIR_STYLES = ("clean", "binary", "postal16", "thick", "thin", "slanted")
 
 
-def describe(junk_share: float) -> str:
+def describe(junk_share: float, pair_share: float = 0.0) -> str:
     """One line for the model card."""
+    pairs = (
+        f", and {pair_share:.0%} as many pairs of touching training digits taken as one "
+        f"({', '.join(PAIR_STYLES)})"
+        if pair_share
+        else ""
+    )
     return (
         "each training digit through the service's pre-processing twice: as it is, and in one "
         f"random rendered style ({', '.join(STYLED)}; digit_service.styles); plus "
-        f"{junk_share:.0%} as many junk marks ({', '.join(styles.JUNK_KINDS)}) with an even "
-        "target over the ten digits (outlier exposure)"
+        f"{junk_share:.0%} as many junk marks ({', '.join(styles.JUNK_KINDS)}){pairs}, with an "
+        "even target over the ten digits (outlier exposure)"
     )
 
 
 def render_training_set(
-    images: np.ndarray, labels: np.ndarray, seed: int, *, junk_share: float = 0.1, processes: int = 2
+    images: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    *,
+    junk_share: float = 0.1,
+    pair_share: float = 0.0,
+    processes: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(x, y): uint8 (N, 28, 28) MNIST digits -> float32 (M, 28, 28, 1) inputs and int64 labels."""
-    jobs: list[tuple[np.ndarray | None, np.ndarray, int, int]] = [
-        (images[start : start + CHUNK], labels[start : start + CHUNK], seed, index)
+    jobs: list[tuple[str, np.ndarray | None, np.ndarray, int, int]] = [
+        ("digits", images[start : start + CHUNK], labels[start : start + CHUNK], seed, index)
         for index, start in enumerate(range(0, len(labels), CHUNK))
     ]
     junk_count = round(junk_share * len(labels))
     jobs += [
-        (None, np.full(min(CHUNK, junk_count - start), JUNK_LABEL), seed, len(jobs) + index)
+        ("junk", None, np.full(min(CHUNK, junk_count - start), JUNK_LABEL), seed, len(jobs) + index)
         for index, start in enumerate(range(0, junk_count, CHUNK))
+    ]
+    # Pairs of training digits (drawn once, here, so a chunk needs only its own images).
+    pair_count = round(pair_share * len(labels))
+    partners = np.random.default_rng([seed, 1]).integers(0, len(labels), size=(pair_count, 2))
+    jobs += [
+        (
+            "pairs",
+            images[partners[start : start + CHUNK]],
+            np.full(len(partners[start : start + CHUNK]), JUNK_LABEL),
+            seed,
+            len(jobs) + index,
+        )
+        for index, start in enumerate(range(0, pair_count, CHUNK))
     ]
     if processes > 1:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
@@ -63,13 +94,13 @@ def render_training_set(
 
 
 def _render_chunk(
-    images: np.ndarray | None, labels: np.ndarray, seed: int, chunk: int
+    kind: str, images: np.ndarray | None, labels: np.ndarray, seed: int, chunk: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One chunk: each digit as it is and in a random style, or (images None) junk marks."""
+    """One chunk: digits (each as it is and in a random style), junk marks, or touching pairs."""
     rng = np.random.default_rng([seed, chunk])
     samples: list[np.ndarray] = []
     kept: list[int] = []
-    if images is None:
+    if kind == "junk":
         for _ in labels:
             try:
                 image = styles.junk(str(rng.choice(styles.JUNK_KINDS)), rng, size=140)
@@ -77,11 +108,22 @@ def _render_chunk(
             except ApiError:  # too small to be seen at all: refused as empty, nothing to learn
                 continue
             kept.append(JUNK_LABEL)
+    elif kind == "pairs":
+        assert images is not None
+        for pair in images:
+            values = styles.touching_values(list(pair), rng, height=int(rng.integers(60, 120)))
+            style = styles.STYLES[str(rng.choice(PAIR_STYLES))]
+            try:
+                samples.append(prepare_single_digit(styles.framed(style(values, rng))))
+            except ApiError:
+                continue
+            kept.append(JUNK_LABEL)
     else:
+        assert images is not None
         for digit, label in zip(images, labels, strict=True):
-            for style in ("clean", str(rng.choice(STYLED))):
+            for style_name in ("clean", str(rng.choice(STYLED))):
                 try:
-                    samples.append(prepare_single_digit(styles.framed(styles.STYLES[style](digit, rng))))
+                    samples.append(prepare_single_digit(styles.framed(styles.STYLES[style_name](digit, rng))))
                 except ApiError:
                     continue
                 kept.append(int(label))
