@@ -228,8 +228,7 @@ def touching_values(digits: list[np.ndarray], rng: np.random.Generator, height: 
         window = canvas[top : top + piece.shape[0], left : left + piece.shape[1]]
         np.maximum(window, piece[:, : window.shape[1]], out=window)
         inked = canvas > 0.5
-        columns = np.where(inked.any(axis=1), inked.shape[1] - 1 - np.argmax(inked[:, ::-1], axis=1), -1)
-        right_edge = columns
+        right_edge = np.where(inked.any(axis=1), inked.shape[1] - 1 - np.argmax(inked[:, ::-1], axis=1), -1)
         left += piece.shape[1]
     return _crop(canvas, 0.05)
 

@@ -4,10 +4,11 @@ The service never feeds the model a raw MNIST image: it feeds what pre-processin
 upload. So the training set is built the same way: every training digit goes through
 `prepare_single_digit` once as it is and once more in a random style from
 `digit_service.styles` (binarised, 16x16 scaled up, blocky, stretched, thick, hairline, slanted),
-and a share of junk (dots, scribbles, blobs, letters) goes through it too, labelled `JUNK_LABEL`,
-as does a share of two training digits whose strokes touch (`styles.touching_values`), taken as
-one digit: a pair is no digit, so the whole reading of two touching digits loses to the split one
-(`preprocess.choose_readings`) instead of passing as a confident wide 0 or 8.
+and a share of junk (dots, scribbles, blobs, letters) goes through it too, labelled `JUNK_LABEL`.
+On request (`pair_share`; `train --pair-share`, off in the shipped recipes because it costs real
+digits confidence) so does a share of two training digits whose strokes touch
+(`styles.touching_values`) taken as one: a pair is no digit, so the whole reading of two touching
+digits loses to the split one (`preprocess.choose_readings`) instead of passing as a wide 0 or 8.
 `soft_targets` turns that label into an even spread over the ten digits, so the model learns to be
 unsure on junk (outlier exposure, Hendrycks et al. 2019) and the service can refuse it.
 
