@@ -43,7 +43,8 @@ CANVAS = 280
 CHUNK = 64  # images per forward pass, as the service's batcher groups concurrent requests
 JUNK_SAMPLES = 250  # of each kind
 ROW_LENGTHS = (2, 6)
-MULTI_DIGIT_SETS = ("rows", "touching")
+TOUCHING = "touching"  # a known limit (README): retrain's verdict leaves this set out
+MULTI_DIGIT_SETS = ("rows", TOUCHING)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def build_cases(x: np.ndarray, y: np.ndarray, seed: int, per_style: int) -> dict
     sets["rows"] = rows
     # Its own generator, so adding this set left every other set's images as they were.
     pair_rng = np.random.default_rng([seed, 1])
-    sets["touching"] = [
+    sets[TOUCHING] = [
         Case(
             png(
                 styles.touching([x[i] for i in picks], pair_rng, dark_on_light=bool(pair_rng.random() < 0.7))

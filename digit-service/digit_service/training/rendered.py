@@ -75,14 +75,9 @@ def render_training_set(
     pair_count = round(pair_share * len(labels))
     partners = np.random.default_rng([seed, 1]).integers(0, len(labels), size=(pair_count, 2))
     jobs += [
-        (
-            "pairs",
-            images[partners[start : start + CHUNK]],
-            np.full(len(partners[start : start + CHUNK]), JUNK_LABEL),
-            seed,
-            len(jobs) + index,
-        )
-        for index, start in enumerate(range(0, pair_count, CHUNK))
+        ("pairs", images[chunk], np.full(len(chunk), JUNK_LABEL), seed, len(jobs) + index)
+        for index, chunk in enumerate(np.array_split(partners, range(CHUNK, pair_count, CHUNK)))
+        if len(chunk)
     ]
     if processes > 1:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:

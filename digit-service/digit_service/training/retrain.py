@@ -111,7 +111,7 @@ class DigitRetrainer:
         sets = pipeline_eval.build_cases(x, test.y[:count], EVALUATION_SEED, count)
         # Touching pairs are a known limit the shipped models fail three times in four (README):
         # pooled in, they would swamp the other 6,500 cases, so the verdict keeps to those.
-        return {name: cases for name, cases in sets.items() if name != "touching"}
+        return {name: cases for name, cases in sets.items() if name != pipeline_eval.TOUCHING}
 
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
         args = self.args
