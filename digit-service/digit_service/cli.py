@@ -1,6 +1,7 @@
 """The digit workflow on one command line: `python -m digit_service.cli <command> [--help]`.
 
     train      train a classifier on MNIST (or a folder of labelled images) -> models/<name>/
+    train-pairs  train its pair detector (touching digits or one wide digit) -> models/<name>/pairs/
     evaluate   accuracy and the whole pipeline on MNIST's test split or a folder; --write-card
     retrain    fine-tune a served model on users' corrections (the gateway's feedback export)
     download   fetch MNIST with Keras' loader (needs internet) -> ../shared/data/mnist.npz; only
@@ -20,6 +21,11 @@ COMMANDS: dict[str, Command] = {
     "train": Command(
         "digit_service.training.train",
         "train a classifier on MNIST (or a folder of labelled images) and write models/<name>/",
+        uses_tensorflow=True,
+    ),
+    "train-pairs": Command(
+        "digit_service.training.pairs",
+        "train a model's pair detector (touching digits or one wide digit) into models/<name>/pairs/",
         uses_tensorflow=True,
     ),
     "evaluate": Command(

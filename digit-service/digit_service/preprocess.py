@@ -18,6 +18,7 @@ at the edge. The steps, in order:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -90,18 +91,52 @@ def prepare_digits(image: Image.Image) -> list[DigitSample]:
     return [samples[index] for index in choose_readings(samples, np.ones(len(samples)))]
 
 
-def choose_readings(samples: list[DigitSample], confidences: np.ndarray) -> list[int]:
+def choose_readings(
+    samples: list[DigitSample], confidences: np.ndarray, pair_evidence: Mapping[int, float] | None = None
+) -> list[int]:
     """Indices of the samples that make the number: per group, the reading whose digits the model
-    is surest of (sum of log confidences) plus the prior its shape gives it."""
+    is surest of (sum of log confidences) plus the prior its shape gives it, plus, for a group's
+    split readings, `pair_evidence[group]` (log-odds that the group is touching digits, from the
+    pair detector: `pair_evidence`)."""
+    evidence = pair_evidence or {}
     scores: dict[tuple[int, int], float] = {}
     for sample, confidence in zip(samples, confidences, strict=True):
         key = (sample.group, sample.reading)
-        scores[key] = scores.get(key, sample.prior) + float(np.log(max(float(confidence), 1e-6)))
+        start = sample.prior + (evidence.get(sample.group, 0.0) if sample.reading else 0.0)
+        scores[key] = scores.get(key, start) + float(np.log(max(float(confidence), 1e-6)))
     best: dict[int, tuple[float, int]] = {}
     for (group, reading), score in scores.items():
         if group not in best or score > best[group][0]:
             best[group] = (score, reading)
     return [index for index, sample in enumerate(samples) if best[sample.group][1] == sample.reading]
+
+
+def splittable_groups(samples: list[DigitSample]) -> dict[int, int]:
+    """Per stroke group that may be one wide digit or touching digits (`_readings`), the index of
+    the sample of its whole reading: what the pair detector is shown. Groups read as two pieces
+    side by side or as one (`_may_be_one`) are not among them: their whole reading is not first."""
+    pieces: dict[int, dict[int, list[int]]] = {}
+    for index, sample in enumerate(samples):
+        pieces.setdefault(sample.group, {}).setdefault(sample.reading, []).append(index)
+    return {
+        group: readings[0][0]
+        for group, readings in pieces.items()
+        if len(readings) > 1 and len(readings[0]) == 1 and all(len(readings[r]) > 1 for r in readings if r)
+    }
+
+
+def pair_evidence(groups: list[int], pair_probabilities: np.ndarray, offset: float) -> dict[int, float]:
+    """Log-odds for the split readings of `groups`, from the pair detector's probability that
+    each group's whole reading shows touching digits (`pair_probabilities`, rows in that order).
+
+    The detector's log-odds less `offset` (chosen on validation digits when the detector was
+    trained, `training/pairs.py`): a group it is unsure of keeps the one-digit reading unless the
+    digit model clearly prefers the split one; one it calls a single digit is kept whole more
+    firmly than its shape alone would keep it.
+    """
+    probabilities = np.clip(np.asarray(pair_probabilities, dtype=np.float64).reshape(-1), 1e-6, 1 - 1e-6)
+    log_odds = np.log(probabilities / (1.0 - probabilities)) - offset
+    return {group: float(value) for group, value in zip(groups, log_odds, strict=True)}
 
 
 def prepare_single_digit(image: Image.Image) -> np.ndarray:

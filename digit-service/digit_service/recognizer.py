@@ -1,4 +1,10 @@
-"""The digit recognizer: MNIST-style pre-processing, a 10-class model, a per-digit decoder."""
+"""The digit recognizer: MNIST-style pre-processing, a 10-class model, a per-digit decoder.
+
+A model directory may hold a pair detector (`pairs/`, listed in the card's `components`): a
+small model that says whether a stroke group wider than most digits is two touching digits. Its
+pass runs beside the digit model's (`Prepared.component_inputs`), and its verdict weighs in when
+the group's whole and split readings are compared (`preprocess.choose_readings`).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from digit_service.preprocess import DigitSample, choose_readings, prepare_readings
+from digit_service.preprocess import (
+    DigitSample,
+    choose_readings,
+    pair_evidence,
+    prepare_readings,
+    splittable_groups,
+)
 from recognition_common.serving.model_card import ModelCard
 from recognition_common.serving.recognizer import Prepared
 
 # Bump when pre-processing or decoding changes an answer for the same image and model. Each
 # service keeps this in its recognizer.py, where it becomes the cache's `preprocess_version`.
-PREPROCESS_VERSION = "digit-mnist-3"
+PREPROCESS_VERSION = "digit-mnist-4"
+PAIRS = "pairs"  # the component that tells touching digits from one wide digit
 
 
 class DigitRecognizer:
@@ -29,14 +42,19 @@ class DigitRecognizer:
     def preprocess(self, image: Image.Image, card: ModelCard) -> Prepared:
         samples = prepare_readings(image)
         inputs = np.stack([sample.pixels for sample in samples])[..., np.newaxis]
-        return Prepared(inputs=inputs.reshape((len(samples), *card.input_shape)), context=samples)
+        prepared = Prepared(inputs=inputs.reshape((len(samples), *card.input_shape)), context=samples)
+        wide = splittable_groups(samples)
+        if wide and PAIRS in card.components:
+            prepared.component_inputs[PAIRS] = inputs[list(wide.values())]
+        return prepared
 
     def decode(self, outputs: np.ndarray, prepared: Prepared, card: ModelCard) -> dict[str, Any]:
         samples: list[DigitSample] = prepared.context
         probabilities = calibrated(outputs, card_temperature(card))
         # A group that may be one wide digit or two touching ones is read the way the model is
-        # surest of; only the chosen reading's digits are reported.
-        chosen = choose_readings(samples, probabilities.max(axis=1))
+        # surest of, weighed with the pair detector's verdict; only the chosen reading's digits
+        # are reported.
+        chosen = choose_readings(samples, probabilities.max(axis=1), pair_verdicts(prepared, card))
         digits: list[dict[str, Any]] = []
         for index in chosen:
             sample, probability = samples[index], probabilities[index]
@@ -68,6 +86,16 @@ class DigitRecognizer:
                 f"{mark} not like any digit: confidence below the threshold {self.min_confidence:g}"
             )
         return result
+
+
+def pair_verdicts(prepared: Prepared, card: ModelCard) -> dict[int, float]:
+    """The pair detector's evidence per splittable group (none when the model has no detector),
+    less the offset `train-pairs` chose for this model and recorded in its card."""
+    outputs = prepared.component_outputs.get(PAIRS)
+    if outputs is None:
+        return {}
+    offset = float(((card.model_extra or {}).get(PAIRS) or {}).get("offset", 0.0))
+    return pair_evidence(list(splittable_groups(prepared.context)), outputs, offset)
 
 
 def card_temperature(card: ModelCard) -> float:

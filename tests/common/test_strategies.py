@@ -165,3 +165,37 @@ async def test_the_service_counts_requests_and_releases_the_model(served: Served
     finally:
         service.strategy.close()
         await asyncio.sleep(0)
+
+
+class PairedSum(SumRecognizer):
+    """Asks its `half` component for a pass over the pixels it wants halved, when it has one."""
+
+    def preprocess(self, image: Image.Image, card: ModelCard) -> Prepared:
+        prepared = super().preprocess(image, card)
+        if "half" in card.components:
+            prepared.component_inputs["half"] = prepared.inputs[:, :2]
+        return prepared
+
+    def decode(self, outputs: np.ndarray, prepared: Prepared, card: ModelCard) -> dict[str, Any]:
+        halves = prepared.component_outputs.get("half")
+        return {
+            **super().decode(outputs, prepared, card),
+            "halves": None if halves is None else halves[0].tolist(),
+        }
+
+
+async def test_a_plain_recognizer_gets_the_component_passes_it_asks_for(served: ServedModel) -> None:
+    half = MicroBatcher("m/half", lambda batch: batch / 2, max_wait_ms=0)
+    half.start()
+    served.card = CARD.model_copy(update={"components": ["half"]})
+    served.components = {"half": ServedModel(CARD, half, "def")}
+    strategy = InProcessStrategy(PairedSum(), RecognizerSettings(preprocess_processes=0))
+    try:
+        result = await strategy.recognize(served, png(), {})
+        assert result["values"] == [2.0, 4.0, 6.0, 8.0]  # the model's own pass, as before
+        assert result["halves"] == [0.5, 1.0]  # the component's, on what preprocess chose
+        served.card = CARD  # without the component listed, no pass is asked for
+        assert (await strategy.recognize(served, png(), {}))["halves"] is None
+    finally:
+        strategy.close()
+        await served.components["half"].stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from captcha_service.cli import COMMANDS as CAPTCHA_COMMANDS
@@ -44,3 +46,17 @@ def test_the_same_job_has_the_same_name_in_every_service() -> None:
         assert {"train", "evaluate", "retrain"} <= set(commands)
     assert "download" in COMMANDS and "download" in METER_COMMANDS
     assert "generate" in CAPTCHA_COMMANDS and "generate" in METER_COMMANDS
+
+
+def test_train_pairs_needs_a_trained_model_and_mnist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["train-pairs", "--model-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "no card.json there (train the digit model first)" in capsys.readouterr().err
+    (tmp_path / "card.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["train-pairs", "--model-dir", str(tmp_path), "--data", str(tmp_path / "missing.npz")])
+    assert exit_info.value.code == 2
+    assert "needs MNIST as an .npz file" in capsys.readouterr().err

@@ -5,7 +5,13 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from digit_service.preprocess import choose_readings, prepare_digits, prepare_readings
+from digit_service.preprocess import (
+    choose_readings,
+    pair_evidence,
+    prepare_digits,
+    prepare_readings,
+    splittable_groups,
+)
 from digit_service.synth import draw_number
 from recognition_common.edge.errors import ApiError
 
@@ -126,6 +132,32 @@ def test_a_wide_group_is_read_whole_when_the_model_is_sure_of_it() -> None:
     confidences = np.array([0.99 if sample.reading == 0 else 0.9 for sample in readings])
     chosen = choose_readings(readings, confidences)
     assert len(chosen) == 1 and readings[chosen[0]].reading == 0
+
+
+def test_the_pair_detector_is_asked_about_splittable_groups_and_its_verdict_decides() -> None:
+    """The whole reading of a group that may be touching digits is what the pair detector sees;
+    its log-odds (less the model's offset) count for the split readings."""
+    image = draw_number("5", width=12).resize((560, 200))
+    readings = prepare_readings(image)
+    wide = splittable_groups(readings)
+    assert list(wide) == [0] and readings[wide[0]].reading == 0
+    confidences = np.array([0.99 if sample.reading == 0 else 0.9 for sample in readings])
+    sure_pair = pair_evidence([0], np.array([[0.9999]]), offset=4.0)
+    assert sure_pair[0] > 4.0
+    split = choose_readings(readings, confidences, sure_pair)
+    assert len(split) == 2 and all(readings[index].reading > 0 for index in split)
+    unsure = pair_evidence([0], np.array([[0.5]]), offset=4.0)
+    assert unsure[0] == pytest.approx(-4.0)
+    whole = choose_readings(readings, confidences, unsure)
+    assert len(whole) == 1 and readings[whole[0]].reading == 0
+
+
+def test_side_by_side_strokes_are_not_asked_about() -> None:
+    """Two separate full-height strokes ("11") are read apart or as one by the model alone: their
+    first reading is two pieces, not a whole to show the pair detector."""
+    readings = prepare_readings(draw_number("11", size=(200, 200), box=(0.3, 0.1, 0.7, 0.9)))
+    assert [(s.group, s.reading) for s in readings] == [(0, 0), (0, 0), (0, 1)]  # apart, together
+    assert splittable_groups(readings) == {}
 
 
 def test_boxes_are_in_original_coordinates() -> None:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from digit_service.synth import draw_number
 from tests.support.assertions import assert_error
+from tests.support.digits import touching_pair
 from tests.support.images import encode, png_bomb
 from tests.support.processes import UvicornApp
 
@@ -100,6 +101,18 @@ def test_a_written_number(client: httpx.Client) -> None:
     result = recognize(client, data).json()["result"]
     assert result["text"] == "2024"
     assert [d["digit"] for d in result["digits"]] == [2, 0, 2, 4]
+
+
+@pytest.mark.parametrize("model", ["cnn", "lenet5"])
+def test_touching_digits_are_split_by_the_pair_detector(client: httpx.Client, model: str) -> None:
+    """Two digits whose strokes run together: the service asks the model's pair detector (a
+    component behind its own batcher) and reads two digits, not one wide one."""
+    texts = ("35", "72", "88")
+    read = [
+        recognize(client, encode(touching_pair(text)), model=model).json()["result"]["text"] for text in texts
+    ]
+    assert sum(got == text for got, text in zip(read, texts, strict=True)) >= 2, read
+    assert all(len(got) == 2 for got in read), read
 
 
 def test_request_id_is_passed_through(client: httpx.Client) -> None:

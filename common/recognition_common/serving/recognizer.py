@@ -15,7 +15,7 @@ says (`Execution`), not the recognizer's attributes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -28,10 +28,19 @@ T = TypeVar("T")
 
 @dataclass
 class Prepared:
-    """Model-ready samples of one request, plus whatever the decoder needs to explain them."""
+    """Model-ready samples of one request, plus whatever the decoder needs to explain them.
+
+    A plain recognizer whose model has components (sub-directory models named in its card's
+    `components`) may ask each for a forward pass of its own inputs, known once the image is
+    pre-processed: `component_inputs` by component name. The service runs them beside the
+    model's own pass, on the component's batcher, and hands `decode` their outputs in
+    `component_outputs`.
+    """
 
     inputs: np.ndarray  # (k, *card.input_shape) float32: k samples from one image
     context: Any = None
+    component_inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    component_outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from recognition_common.edge.imaging import load_image, open_image
 from recognition_common.serving.model_card import ModelCard
 from recognition_common.serving.options import parse_options
-from recognition_common.serving.recognizer import Recognizer, StagedRecognizer
+from recognition_common.serving.recognizer import Prepared, Recognizer, StagedRecognizer
 from recognition_common.serving.registry import ServedModel
 from recognition_common.serving.settings import RecognizerSettings
 from recognition_common.serving.workers import PreprocessPool, prepare_image
@@ -55,6 +55,18 @@ class ExecutionStrategy(Protocol):
     def close(self) -> None:
         """At shutdown."""
         ...
+
+
+async def infer_prepared(served: ServedModel, prepared: Prepared) -> np.ndarray:
+    """The model's outputs for `prepared.inputs`; the passes its components were asked for
+    (`prepared.component_inputs`) run at the same time, into `prepared.component_outputs`."""
+    names = [name for name, inputs in prepared.component_inputs.items() if len(inputs)]
+    outputs, *others = await asyncio.gather(
+        served.batcher.submit(prepared.inputs),
+        *(served.components[name].batcher.submit(prepared.component_inputs[name]) for name in names),
+    )
+    prepared.component_outputs.update(zip(names, others, strict=True))
+    return outputs
 
 
 class CpuRunner:
@@ -92,7 +104,7 @@ class InProcessStrategy:
         inline = self.cpu.inline(image.width, image.height)
         card = served.card
         prepared = await self.cpu.run(inline, prepare_image, self.recognizer, image, card)
-        outputs = await served.batcher.submit(prepared.inputs)
+        outputs = await infer_prepared(served, prepared)
         return await self.cpu.run(inline, self.recognizer.decode, outputs, prepared, card)
 
     def close(self) -> None:
@@ -123,7 +135,7 @@ class PooledStrategy:
         if self.pool is None:
             return await self.fallback.recognize(served, data, options)
         prepared = await self.pool.prepare(data, served.card)
-        outputs = await served.batcher.submit(prepared.inputs)
+        outputs = await infer_prepared(served, prepared)
         return self.recognizer.decode(outputs, prepared, served.card)
 
     def close(self) -> None:

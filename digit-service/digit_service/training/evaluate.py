@@ -187,17 +187,18 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             )
         card = read_card(args.model_dir)
         forward = compiled(model)
+        pairs = pipeline_eval.load_pairs(args.model_dir, card)
         if args.calibrate:
             cut = len(y_train) - VALIDATION_SAMPLES  # the held-out tail train.py validates on
             validation = (x_train[cut:], y_train[cut:])
             card = calibrate(
-                args.model_dir, card, forward, validation, args.per_style or 500, args.write_card
+                args.model_dir, card, forward, validation, args.per_style or 500, args.write_card, pairs
             )
         if args.per_style:
             sets = pipeline_eval.build_cases(x_test, y_test, seed=2026, per_style=args.per_style)
             table = pipeline_eval.figures(
                 {
-                    name: pipeline_eval.read_all(cases, card, forward, args.min_confidence)
+                    name: pipeline_eval.read_all(cases, card, forward, args.min_confidence, pairs)
                     for name, cases in sets.items()
                 }
             )
@@ -232,13 +233,16 @@ def calibrate(
     validation: tuple[np.ndarray, np.ndarray],
     per_style: int,
     write: bool,
+    pairs: pipeline_eval.PredictFn | None = None,
 ) -> ModelCard:
     """Fit the temperature on validation images through the pipeline; print what each
     DIGIT_MIN_CONFIDENCE would refuse there (MNIST, the rendered styles, junk)."""
     x, y = validation
     card = card.model_copy(update={"calibration": None})
     sets = pipeline_eval.build_cases(x, y, seed=7, per_style=per_style)
-    outcomes = {name: pipeline_eval.read_all(cases, card, predict, 0.0) for name, cases in sets.items()}
+    outcomes = {
+        name: pipeline_eval.read_all(cases, card, predict, 0.0, pairs) for name, cases in sets.items()
+    }
     digits = [
         o
         for name, group in outcomes.items()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,11 +32,12 @@ from PIL import Image
 
 from digit_service import styles
 from digit_service.preprocess import choose_readings
-from digit_service.recognizer import DigitRecognizer, calibrated, card_temperature
+from digit_service.recognizer import PAIRS, DigitRecognizer, calibrated, card_temperature, pair_verdicts
 from recognition_common.calibration import expected_calibration_error
 from recognition_common.edge.errors import ApiError
 from recognition_common.edge.imaging import ImageLimits, load_image, open_image
 from recognition_common.serving.model_card import ModelCard
+from recognition_common.serving.models import load_compiled
 from recognition_common.serving.recognizer import Prepared
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
@@ -78,8 +80,15 @@ def png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def read_all(cases: list[Case], card: ModelCard, predict: PredictFn, min_confidence: float) -> list[Outcome]:
-    """Every case through the service's own steps, `CHUNK` images per forward pass."""
+def read_all(
+    cases: list[Case],
+    card: ModelCard,
+    predict: PredictFn,
+    min_confidence: float,
+    pairs: PredictFn | None = None,
+) -> list[Outcome]:
+    """Every case through the service's own steps, `CHUNK` images per forward pass; `pairs`, the
+    model's pair detector when its card lists one (`load_pairs`), asked as the service asks it."""
     recognizer = DigitRecognizer(min_confidence)
     temperature = card_temperature(card)
     outcomes = []
@@ -94,6 +103,8 @@ def read_all(cases: list[Case], card: ModelCard, predict: PredictFn, min_confide
                 prepared.append(None)
         inputs = [item.inputs for item in prepared if item is not None]
         outputs = predict(np.concatenate(inputs)) if inputs else np.zeros((0, 10), np.float32)
+        if pairs is not None:
+            _detect_pairs([item for item in prepared if item is not None], pairs)
         offset = 0
         for case, item in zip(chunk, prepared, strict=True):
             if item is None:
@@ -102,7 +113,8 @@ def read_all(cases: list[Case], card: ModelCard, predict: PredictFn, min_confide
             own = outputs[offset : offset + len(item.inputs)]
             offset += len(item.inputs)
             result = recognizer.decode(own, item, card)
-            chosen = choose_readings(item.context, calibrated(own, temperature).max(axis=1))
+            confidences = calibrated(own, temperature).max(axis=1)
+            chosen = choose_readings(item.context, confidences, pair_verdicts(item, card))
             outcomes.append(
                 Outcome(
                     case,
@@ -113,6 +125,24 @@ def read_all(cases: list[Case], card: ModelCard, predict: PredictFn, min_confide
                 )
             )
     return outcomes
+
+
+def _detect_pairs(prepared: list[Prepared], pairs: PredictFn) -> None:
+    """The pair detector's pass for a chunk, in one batch, into each item's component outputs."""
+    asked = [item for item in prepared if PAIRS in item.component_inputs]
+    if not asked:
+        return
+    outputs = pairs(np.concatenate([item.component_inputs[PAIRS] for item in asked]))
+    offsets = np.cumsum([len(item.component_inputs[PAIRS]) for item in asked])[:-1]
+    for item, rows in zip(asked, np.split(outputs, offsets), strict=True):
+        item.component_outputs[PAIRS] = rows
+
+
+def load_pairs(model_dir: Path, card: ModelCard) -> PredictFn | None:
+    """The compiled pair detector of a model directory whose card lists one, else None."""
+    if PAIRS not in card.components:
+        return None
+    return load_compiled(model_dir / PAIRS, CHUNK)[1]
 
 
 def build_cases(x: np.ndarray, y: np.ndarray, seed: int, per_style: int) -> dict[str, list[Case]]:

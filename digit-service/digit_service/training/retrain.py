@@ -90,7 +90,9 @@ class DigitRetrainer:
     task: str = "digit"
     work_root: Path = REPO_ROOT / "training-runs" / "digit"
     training: dict[str, DataSet] = field(default_factory=dict)  # written by `prepare`
-    models: dict[Path, tuple[ModelCard, pipeline_eval.PredictFn]] = field(default_factory=dict)
+    models: dict[Path, tuple[ModelCard, pipeline_eval.PredictFn, pipeline_eval.PredictFn | None]] = field(
+        default_factory=dict
+    )
 
     @cached_property
     def mnist(self) -> tuple[DataSet, DataSet]:
@@ -116,7 +118,7 @@ class DigitRetrainer:
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
         args = self.args
         mnist, _ = self.mnist
-        served_card, predict = self.served(args.models_dir / args.model)
+        served_card, predict, _ = self.served(args.models_dir / args.model)
         digits, labels, unmatched = correction_digits(train, predict, card_temperature(served_card))
         if len(labels) == 0:
             raise ValueError(
@@ -181,6 +183,8 @@ class DigitRetrainer:
         for extra in (CURVE_FILE, HISTORY_FILE):  # the original run's, for reference
             if (model_dir / extra).is_file():
                 shutil.copy(model_dir / extra, out / f"original_{extra}")
+        for component in card.components:  # the pair detector, as it is
+            shutil.copytree(model_dir / component, out / component)
         training_data = dict(card.training_data)
         training_data["fine_tuned_on_corrections"] = {
             "from_version": card.version,
@@ -215,15 +219,18 @@ class DigitRetrainer:
         cases = [pipeline_eval.Case(c.path.read_bytes(), c.label) for c in held]
         return float(np.mean([o.right and not o.refused for o in self._read(model_dir, cases)]))
 
-    def served(self, model_dir: Path) -> tuple[ModelCard, pipeline_eval.PredictFn]:
-        """`model_dir`'s card and compiled model, loaded once."""
+    def served(
+        self, model_dir: Path
+    ) -> tuple[ModelCard, pipeline_eval.PredictFn, pipeline_eval.PredictFn | None]:
+        """`model_dir`'s card, compiled model and pair detector (None without one), loaded once."""
         if model_dir not in self.models:
-            self.models[model_dir] = load_compiled(model_dir, pipeline_eval.CHUNK)
+            card, predict = load_compiled(model_dir, pipeline_eval.CHUNK)
+            self.models[model_dir] = (card, predict, pipeline_eval.load_pairs(model_dir, card))
         return self.models[model_dir]
 
     def _read(self, model_dir: Path, cases: list[pipeline_eval.Case]) -> list[pipeline_eval.Outcome]:
-        card, predict = self.served(model_dir)
-        return pipeline_eval.read_all(cases, card, predict, DigitSettings().min_confidence)
+        card, predict, pairs = self.served(model_dir)
+        return pipeline_eval.read_all(cases, card, predict, DigitSettings().min_confidence, pairs)
 
 
 def correction_digits(
