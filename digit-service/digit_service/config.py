@@ -19,5 +19,5 @@ class DigitSettings(RecognizerSettings):
     # Below this (calibrated) confidence a digit is flagged `rejected` (unreadable, or no digit at
     # all) rather than passed off as a confident guess. 0.5: the highest threshold that refuses
     # under half of the 1% budget of real digits on held-out images (cnn: 0.40% of MNIST's
-    # validation tail, 0.43% of the rendered styles, 97.8% of junk; `evaluate --calibrate`).
+    # validation tail, 0.45% of the rendered styles, 97.7% of junk; `evaluate --calibrate`).
     min_confidence: float = 0.5

@@ -132,12 +132,13 @@ def touching(text: str, step: int = 62) -> Image.Image:
     return Image.fromarray(image)
 
 
-# Known limit, measured: pairs drawn narrower than tall, as here, are still read as one digit
-# ("00" as 0, "35" as 3, "90" as 8): the pair detector learnt MNIST's proportions (pairs 1.19 times
-# as wide as tall) and gives these 0.25, 0.18 and none at all ("90" is too narrow to be offered
-# split). On `make evaluate-digit`'s `touching` set (500 pairs of MNIST test digits whose strokes
-# meet) the detector lifts exact readings from 24.0% to 62.8% (README of the service).
-TOUCHING_MISREAD = {"00", "35", "90"}
+# Known limit, measured: of these pen-drawn pairs, narrower than tall, "00" and "90" are still
+# read as one digit. The pair detector calls "00" a pair (0.66) but the cut halves of this "00"
+# read as 1s, so the whole reading wins; "90" is too narrow to be offered split at all
+# (SPLIT_MIN_ASPECT). "35" is split since the pair detector (0.98). On `make evaluate-digit`'s
+# `touching` set (500 pairs of MNIST test digits whose strokes meet) the detector lifts exact
+# readings from 24.0% to about two thirds (README of the service).
+TOUCHING_MISREAD = {"00", "90"}
 
 
 @pytest.mark.parametrize(
@@ -158,7 +159,7 @@ def test_touching_neighbours_are_still_two_digits(text: str, read: Read) -> None
 
 def test_the_pair_detector_splits_touching_mnist_like_pairs(read: Read) -> None:
     """All 100 pairs of MNIST-like digits run into each other (`styles.touching`): with the
-    shipped pair detector half are read exactly; the digit model alone read 7 of them."""
+    shipped pair detector 56 are read exactly; the digit model alone read 7 of them."""
     card, predict = load_compiled(MODEL_DIR)
     alone = DigitRecognizer(DigitSettings().min_confidence)  # no detector pass asked for
     with_detector = without = 0
@@ -168,7 +169,7 @@ def test_the_pair_detector_splits_touching_mnist_like_pairs(read: Read) -> None:
         with_detector += read(image)["text"] == text
         prepared = alone.preprocess(image, card)
         without += alone.decode(predict(prepared.inputs), prepared, card)["text"] == text
-    assert with_detector >= 40 and without <= 15, (with_detector, without)
+    assert with_detector >= 45 and without <= 15, (with_detector, without)
 
 
 def test_joined_zeros_are_two_digits(read: Read) -> None:
