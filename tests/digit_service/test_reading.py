@@ -18,9 +18,9 @@ from scipy import ndimage
 
 from digit_service import styles
 from digit_service.config import DigitSettings
-from digit_service.recognizer import PAIRS, DigitRecognizer, calibrated
+from digit_service.recognizer import DigitRecognizer, calibrated
 from digit_service.synth import draw_number
-from digit_service.training.pipeline_eval import load_pairs
+from digit_service.training.pipeline_eval import detect_pairs, load_pairs
 from recognition_common.edge.errors import ApiError
 from recognition_common.serving.models import load_compiled
 from tests.support.digits import mnist_like, touching_pair
@@ -41,8 +41,8 @@ def read() -> Read:
             prepared = recognizer.preprocess(image, card)
         except ApiError as exc:
             return {"error": exc.code, "rejected": True, "text": ""}
-        if pairs is not None and PAIRS in prepared.component_inputs:
-            prepared.component_outputs[PAIRS] = pairs(prepared.component_inputs[PAIRS])
+        if pairs is not None:
+            detect_pairs([prepared], pairs)
         return recognizer.decode(predict(prepared.inputs), prepared, card)
 
     return run

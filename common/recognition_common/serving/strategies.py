@@ -61,6 +61,8 @@ async def infer_prepared(served: ServedModel, prepared: Prepared) -> np.ndarray:
     """The model's outputs for `prepared.inputs`; the passes its components were asked for
     (`prepared.component_inputs`) run at the same time, into `prepared.component_outputs`."""
     names = [name for name, inputs in prepared.component_inputs.items() if len(inputs)]
+    if not names:  # the usual case: no extra task to schedule on every request's hot path
+        return await served.batcher.submit(prepared.inputs)
     outputs, *others = await asyncio.gather(
         served.batcher.submit(prepared.inputs),
         *(served.components[name].batcher.submit(prepared.component_inputs[name]) for name in names),

@@ -51,7 +51,7 @@ from digit_service.training.data import VALIDATION_SAMPLES
 from digit_service.training.train import DEFAULT_DATA
 from recognition_common.artifacts import Curve, TrainingRun, save_training_artifacts, servable_copy
 from recognition_common.edge.errors import ApiError
-from recognition_common.edge.imaging import ImageLimits, load_image, open_image
+from recognition_common.edge.imaging import ImageLimits, decode_image
 from recognition_common.serving.model_card import ModelCard, read_card, write_card
 from recognition_common.serving.models import load_compiled
 
@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
 def whole_groups(image: Image.Image) -> list[np.ndarray]:
     """The whole reading (28x28) of each splittable stroke group of an image, as served."""
     try:
-        samples = prepare_readings(load_image(open_image(pipeline_eval.png(image), ImageLimits())))
+        samples = prepare_readings(decode_image(pipeline_eval.png(image), ImageLimits()))
     except ApiError:
         return []
     return [samples[index].pixels for index in splittable_groups(samples).values()]

@@ -35,7 +35,7 @@ from digit_service.preprocess import choose_readings
 from digit_service.recognizer import PAIRS, DigitRecognizer, calibrated, card_temperature, pair_verdicts
 from recognition_common.calibration import expected_calibration_error
 from recognition_common.edge.errors import ApiError
-from recognition_common.edge.imaging import ImageLimits, load_image, open_image
+from recognition_common.edge.imaging import ImageLimits, decode_image
 from recognition_common.serving.model_card import ModelCard
 from recognition_common.serving.models import load_compiled
 from recognition_common.serving.recognizer import Prepared
@@ -97,14 +97,13 @@ def read_all(
         prepared: list[Prepared | None] = []
         for case in chunk:
             try:
-                image = load_image(open_image(case.png, ImageLimits()))
-                prepared.append(recognizer.preprocess(image, card))
+                prepared.append(recognizer.preprocess(decode_image(case.png, ImageLimits()), card))
             except ApiError:
                 prepared.append(None)
         inputs = [item.inputs for item in prepared if item is not None]
         outputs = predict(np.concatenate(inputs)) if inputs else np.zeros((0, 10), np.float32)
         if pairs is not None:
-            _detect_pairs([item for item in prepared if item is not None], pairs)
+            detect_pairs([item for item in prepared if item is not None], pairs)
         offset = 0
         for case, item in zip(chunk, prepared, strict=True):
             if item is None:
@@ -127,8 +126,9 @@ def read_all(
     return outcomes
 
 
-def _detect_pairs(prepared: list[Prepared], pairs: PredictFn) -> None:
-    """The pair detector's pass for a chunk, in one batch, into each item's component outputs."""
+def detect_pairs(prepared: list[Prepared], pairs: PredictFn) -> None:
+    """The pair detector's pass for prepared images, in one batch, into each one's component
+    outputs, as the service's batcher would give them."""
     asked = [item for item in prepared if PAIRS in item.component_inputs]
     if not asked:
         return

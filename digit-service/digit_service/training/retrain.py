@@ -45,7 +45,7 @@ from digit_service.training.data import DataSet, load_dataset, make_pipeline, sp
 from digit_service.training.train import DEFAULT_DATA, DEFAULT_OUT, RECIPES, REPO_ROOT, render
 from recognition_common.artifacts import CURVE_FILE, HISTORY_FILE, servable_copy
 from recognition_common.edge.errors import ApiError
-from recognition_common.edge.imaging import ImageLimits, load_image, open_image
+from recognition_common.edge.imaging import ImageLimits, decode_image
 from recognition_common.retraining import CorrectionFile, Score, add_retrain_arguments, next_version, retrain
 from recognition_common.serving.model_card import MODEL_FILE, ModelCard, read_card, write_card
 from recognition_common.serving.models import load_compiled
@@ -111,8 +111,8 @@ class DigitRetrainer:
         count = self.args.evaluate
         x = np.round(test.x[:count, ..., 0] * 255).astype(np.uint8)
         sets = pipeline_eval.build_cases(x, test.y[:count], EVALUATION_SEED, count)
-        # Touching pairs are a known limit the shipped models fail three times in four (README):
-        # pooled in, they would swamp the other 6,500 cases, so the verdict keeps to those.
+        # Touching pairs are a known limit the shipped models still miss one time in three
+        # (README): pooled in, they would swamp the other 6,500 cases, so the verdict keeps to those.
         return {name: cases for name, cases in sets.items() if name != pipeline_eval.TOUCHING}
 
     def prepare(self, train: list[CorrectionFile], held: list[CorrectionFile], work: Path) -> dict[str, Any]:
@@ -243,7 +243,7 @@ def correction_digits(
     unmatched = 0
     for correction in corrections:
         try:
-            samples = prepare_readings(load_image(open_image(correction.path.read_bytes(), ImageLimits())))
+            samples = prepare_readings(decode_image(correction.path.read_bytes(), ImageLimits()))
         except ApiError:
             unmatched += 1
             continue
