@@ -24,7 +24,7 @@ from recognition_common.serving.recognizer import Stages
 
 # Bump when pre-processing or composing changes an answer for the same image and models. Each
 # service keeps this in its recognizer.py, where it becomes the cache's `preprocess_version`.
-PREPROCESS_VERSION = "meter-3"
+PREPROCESS_VERSION = "meter-4"
 
 
 class MeterRecognizer:
