@@ -114,10 +114,9 @@ class Cut:
     # Other readings of the same window: slightly shifted and stretched cuts (see ALIGNMENTS)
     # and, in window mode, the row the locator found inside the crop. The surest one wins.
     alternatives: list[Cut] = field(default_factory=list)
-    # wheels=auto in window mode, set on the count kept: (wheels, confidence) of the whole crop's
-    # own best count when it is more than the kept one (see `count_wheels`); `finish` refuses
-    # when that confidence reaches WHOLE_COUNT_SURE.
-    whole_reads_more: tuple[int, float] | None = None
+    # wheels=auto in window mode, set on the count kept: the whole crop at its own best count,
+    # when that count is more than the kept one (see `count_wheels` and `finish`).
+    rival: Rival | None = None
 
     @property
     def candidates(self) -> list[Cut]:
@@ -127,6 +126,14 @@ class Cut:
     def alternatives_input(self) -> np.ndarray:
         """The alternatives' cells in one batch, in order (read only when `cells` read unsure)."""
         return np.concatenate([candidate.cells for candidate in self.alternatives])
+
+
+@dataclass
+class Rival:
+    """The whole crop read at its own best count, which is more wheels than the count kept."""
+
+    cut: Cut  # the whole crop cut for that count
+    probabilities: np.ndarray  # the reader's rows for `cut.cells`
 
 
 BLANK_CONTRAST = 16  # grey levels between the darkest and lightest pixel below which nothing is shown
@@ -362,6 +369,10 @@ def finish(
     Of the candidates read, the one with the highest overall confidence is the answer: a cut that
     splits wheels reads unsure, so the reader's own certainty picks the best-placed one. Ties
     keep the cut as located.
+
+    With a `window.rival` (the whole crop reads more wheels than the row found in it) that reads
+    with overall confidence WHOLE_COUNT_SURE or more, the count is in doubt: the rival is the
+    answer when it reads surer than the candidates, and otherwise the reading is refused.
     """
     readings = []
     offset = 0
@@ -373,15 +384,22 @@ def finish(
         decimals = red_wheels(candidate.cells)
         readings.append(compose(decode_wheels(rows), thresholds.min_confidence, decimals))
     best = max(range(len(readings)), key=lambda index: (readings[index].confidence, -index))
-    whole_reads_more = window.whole_reads_more
+    rival = window.rival
     reading, window = readings[best], window.candidates[best]
     reasons = []
-    if whole_reads_more is not None and whole_reads_more[1] >= WHOLE_COUNT_SURE:
-        wheels, confidence = whole_reads_more
-        reasons.append(
-            f"number of wheels unsure: the row found in the crop has {len(reading.wheels)}, "
-            f"the whole crop reads {wheels} with confidence {confidence:.2f}"
+    if rival is not None:  # the whole crop reads more wheels than the row found in it
+        rival_reading = compose(
+            decode_wheels(rival.probabilities), thresholds.min_confidence, red_wheels(rival.cut.cells)
         )
+        if rival_reading.confidence >= WHOLE_COUNT_SURE:
+            if rival_reading.confidence > reading.confidence:
+                reading, window = rival_reading, rival.cut
+            else:
+                reasons.append(
+                    f"number of wheels unsure: the row found in the crop reads {len(reading.wheels)} "
+                    f"wheels, the whole crop {len(rival_reading.wheels)} with confidence "
+                    f"{rival_reading.confidence:.2f}"
+                )
     if reading.low_confidence:
         which = ", ".join(map(str, reading.low_confidence))
         plural = "s" if len(reading.low_confidence) > 1 else ""
@@ -426,11 +444,13 @@ def finish(
 # Chosen on 100 generated photos and 100 window crops of 4-8 wheels (seeds 5151, 5152): counted
 # right on the reader's confidence alone 79% / 94%, with weight 0.1 84% / 97%, 1.0 94.5% / 99%.
 PERIODICITY_WEIGHT = 1.0
-# Window mode, wheels=auto: a reading is refused when the whole crop reads more wheels than the
-# count kept with at least this overall confidence (`count_wheels`). Chosen on strips composed from
-# the real validation crops (1,000, seeds 2026 and 77): at 0.9 it refused 21 wrong readings and no
-# right one (and 2 right ones of 500 generated window crops); at 0.5 it refused 3 right composed
-# strips more and 19 right generated crops.
+# Window mode, wheels=auto: the overall confidence from which the whole crop's reading of more
+# wheels than the count kept puts the count in doubt (`finish`). Chosen on strips composed from the
+# real validation crops (1,000, seeds 2026 and 77) and 1,100 generated window crops (seeds 5152,
+# 5153). At 0.9: 26 composed strips in doubt, all 26 read wrong as kept and right by the whole
+# crop, which was surer on 22 (taken; the other 4 refused); 7 generated crops in doubt, none
+# surer whole, all refused: 5 were right as kept, and the whole crop read 6 of the 7 wrong. At 0.5
+# the doubt also falls on 3 right composed strips and 35 right generated crops (at 0.9: 0 and 5).
 WHOLE_COUNT_SURE = 0.9
 
 
@@ -446,9 +466,7 @@ def count_wheels(window: Cut, probabilities: np.ndarray) -> tuple[Cut, np.ndarra
     In window mode the row found inside the crop is cut tighter than the crop, so its periodicity
     is higher, and it wins the count even where the locator left out an end wheel that looks
     unlike the others. The whole crop's own best count is then higher than the one kept; it is
-    recorded on the kept cut (`Cut.whole_reads_more`) so that `finish` can refuse when the whole
-    crop reads its count confidently. On 1,000 strips composed from real validation crops this
-    caught 21 confident wrong readings and cost no right one.
+    kept on the returned cut (`Cut.rival`) for `finish` to weigh.
     """
     if not window.by_count:
         return window, probabilities
@@ -456,21 +474,20 @@ def count_wheels(window: Cut, probabilities: np.ndarray) -> tuple[Cut, np.ndarra
     rows = np.split(probabilities, np.cumsum([len(probe.cells) for probe in read])[:-1])
     scores: dict[int, float] = {}
     first_rows: dict[int, np.ndarray] = {}
-    whole_best: tuple[float, int, float] | None = None  # the whole crop's (score, wheels, confidence)
+    whole_best: tuple[float, Rival] | None = None  # the whole crop's best score and its cut
     for probe, probe_rows in zip(read, rows, strict=True):
-        wheel_readings = decode_wheels(probe_rows)
-        logs = [math.log(max(reading.confidence, 1e-6)) for reading in wheel_readings]
+        logs = [math.log(max(reading.confidence, 1e-6)) for reading in decode_wheels(probe_rows)]
         score = sum(logs) / len(logs) + PERIODICITY_WEIGHT * probe.periodicity
         count = len(probe.cells)
         scores[count] = max(scores.get(count, -math.inf), score)
         first_rows.setdefault(count, probe_rows)  # the count's cut as located comes first
         if probe.whole and (whole_best is None or score > whole_best[0]):
-            whole_best = (score, count, math.prod(reading.confidence for reading in wheel_readings))
+            whole_best = (score, Rival(probe, probe_rows))
     best = max(scores, key=lambda count: scores[count])
     kept = window.by_count[best - MIN_WHEELS]
-    kept.whole_reads_more = None
-    if whole_best is not None and whole_best[1] > best:
-        kept.whole_reads_more = (whole_best[1], whole_best[2])
+    kept.rival = None
+    if whole_best is not None and len(whole_best[1].cut.cells) > best:
+        kept.rival = whole_best[1]
     return kept, first_rows[best]
 
 

@@ -79,11 +79,11 @@ def test_window_mode_also_reads_the_row_found_inside_a_loose_crop() -> None:
     assert only_first["crop_png_base64"] == pipeline.png_base64(cut.crop)
 
 
-def test_a_row_found_without_a_wheel_the_whole_crop_reads_is_refused() -> None:
+def test_a_row_found_without_a_wheel_the_whole_crop_reads_puts_the_count_in_doubt() -> None:
     """wheels=auto in window mode: the row found inside the crop is cut tighter than the crop,
-    so its count tends to win. When it leaves out an end wheel that the whole crop reads, and the
-    whole crop's reading is confident, the number of wheels is unsure: refused, not a reading
-    one wheel short."""
+    so its count tends to win. When it leaves out an end wheel that the whole crop reads
+    confidently, the count is in doubt: the whole crop's reading is the answer when it is the
+    surer one, and otherwise the reading is refused, never returned one wheel short."""
     positions = [9.0, 3.0, 6.0, 3.0, 5.0]
     sample = render_window(positions, rng=np.random.default_rng(3), loose=0.05)
     corners = sample.corners.astype(np.float64)
@@ -99,28 +99,33 @@ def test_a_row_found_without_a_wheel_the_whole_crop_reads_is_refused() -> None:
     for probe in probes:  # the tight row repeats more cleanly than the loose crop
         probe.periodicity = 0.3 if probe.whole else 0.5
 
-    def read(whole_confidence: float) -> dict:
+    def read(row_confidence: float, whole_confidence: float) -> dict:
         rows = []
         for probe in probes:
             count = len(probe.cells)
             if count == 4 and not probe.whole:
-                rows.append(probabilities_for(positions[:4], 0.999))
+                rows.append(probabilities_for(positions[:4], row_confidence))
             elif count == 5 and probe.whole:
                 rows.append(probabilities_for(positions, whole_confidence))
             else:
                 rows.append(probabilities_for([1.0] * count, 0.4))
         chosen, probabilities = pipeline.count_wheels(window, np.concatenate(rows))
-        assert len(chosen.cells) == 4 and chosen.whole_reads_more is not None
-        assert chosen.whole_reads_more[0] == 5
-        assert abs(chosen.whole_reads_more[1] - whole_confidence**5) < 0.03  # ~ the product
+        assert len(chosen.cells) == 4  # the row's count scores best...
+        assert chosen.rival is not None and len(chosen.rival.cut.cells) == 5  # ...the crop reads 5
+        assert chosen.rival.cut.whole
         return pipeline.finish(job, chosen, probabilities, Thresholds(0.5, 0.5))
 
-    doubtful = read(0.995)
+    surer_whole = read(0.99, 0.9999)
+    assert surer_whole["text"] == "93635" and surer_whole["rejected"] is False
+    whole_of_5 = next(probe for probe in pipeline.probes(window.by_count[1]) if probe.whole)
+    assert surer_whole["crop_png_base64"] == pipeline.png_base64(whole_of_5.crop)
+    doubtful = read(0.9999, 0.995)
     assert doubtful["text"] == "9363" and doubtful["rejected"] is True
     assert "number of wheels unsure" in doubtful["reject_reason"]
-    assert "the whole crop reads 5" in doubtful["reject_reason"]
+    assert "the whole crop 5" in doubtful["reject_reason"]
     # The whole crop reading its five wheels unsurely casts no doubt on the row's four.
-    assert read(0.95)["rejected"] is False
+    unsure_whole = read(0.9999, 0.95)
+    assert unsure_whole["text"] == "9363" and unsure_whole["rejected"] is False
 
 
 def test_aligned_cuts_start_with_the_window_as_located() -> None:
