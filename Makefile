@@ -67,11 +67,10 @@ SOAK_SECONDS ?= 600
 soak: setup  ## steady mixed traffic on every task for SOAK_SECONDS (600): errors, latency a minute, memory
 	@$(PY) -m bench.soak --seconds $(SOAK_SECONDS)
 
-train-digit: setup  ## retrain both digit models from DATA (MNIST .npz in rendered styles, plus junk) and their pair detectors, calibrate and score them (~20 + ~75 + 2x9 min on 2 shared cores)
+train-digit: setup  ## retrain both digit models from DATA (MNIST .npz in rendered styles, plus junk) and their pair detector, calibrate and score them (~20 + ~75 + ~17 min on 2 shared cores)
 	$(PY) -m digit_service.cli train --model lenet5 --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
 	$(PY) -m digit_service.cli train --model cnn --data $(DATA) --out $(DIGIT_MODELS) --seed $(SEED)
-	$(PY) -m digit_service.cli train-pairs --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --seed $(SEED)
-	$(PY) -m digit_service.cli train-pairs --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) --seed $(SEED)
+	$(PY) -m digit_service.cli train-pairs --model-dir $(DIGIT_MODELS)/lenet5 $(DIGIT_MODELS)/cnn --data $(DATA) --seed $(SEED)
 	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/lenet5 --data $(DATA) --calibrate --write-card
 	$(PY) -m digit_service.cli evaluate --model-dir $(DIGIT_MODELS)/cnn --data $(DATA) --calibrate --write-card
 

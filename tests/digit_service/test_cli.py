@@ -9,6 +9,8 @@ import pytest
 from captcha_service.cli import COMMANDS as CAPTCHA_COMMANDS
 from digit_service.cli import COMMANDS
 from digit_service.cli import main as cli
+from digit_service.training import pipeline_eval
+from digit_service.training.pairs import pick_offset
 from meter_service.cli import COMMANDS as METER_COMMANDS
 
 
@@ -60,3 +62,31 @@ def test_train_pairs_needs_a_trained_model_and_mnist(
         cli(["train-pairs", "--model-dir", str(tmp_path), "--data", str(tmp_path / "missing.npz")])
     assert exit_info.value.code == 2
     assert "needs MNIST as an .npz file" in capsys.readouterr().err
+
+
+def test_train_pairs_checks_every_model_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trained, untrained = tmp_path / "cnn", tmp_path / "lenet5"
+    trained.mkdir()
+    (trained / "card.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["train-pairs", "--model-dir", str(trained), str(untrained)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--model-dir {untrained}: no card.json there" in err and "Traceback" not in err
+
+
+def test_the_pair_offset_must_read_pairs_better_and_digits_no_worse() -> None:
+    touching = pipeline_eval.TOUCHING
+    alone = {"mnist": 0.990, touching: 0.25}
+
+    def trial(offset: float, digits: float, pairs: float) -> dict[str, float]:
+        return {"offset": offset, "mnist": digits, touching: pairs}
+
+    # The best pairs among offsets that keep the digits: not offset 0, which loses digits.
+    trials = [trial(0, 0.989, 0.70), trial(1, 0.990, 0.66), trial(2, 0.991, 0.60)]
+    assert pick_offset(alone, trials) == 1.0
+    assert pick_offset(alone, [trial(1, 0.99, 0.6), trial(3, 0.99, 0.6)]) == 3.0  # a tie: the larger
+    # A detector that reads pairs no better than the model alone is not worth installing...
+    assert pick_offset(alone, [trial(0, 0.995, 0.25), trial(1, 0.995, 0.10)]) is None
+    # ...nor one that costs digits at every offset.
+    assert pick_offset(alone, [trial(0, 0.985, 0.70), trial(1, 0.989, 0.60)]) is None

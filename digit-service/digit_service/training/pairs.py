@@ -1,6 +1,6 @@
-"""Train the pair detector of a digit model: one wide digit, or two digits that touch?
+"""Train the pair detector of digit models: one wide digit, or two digits that touch?
 
-    python -m digit_service.cli train-pairs --model-dir digit-service/models/cnn
+    python -m digit_service.cli train-pairs --model-dir digit-service/models/cnn [more model dirs]
 
 A stroke group wider than most digits may be one wide digit (MNIST has 0s, 2s and 5s twice as
 wide as tall) or two digits written into each other. Width cannot decide (touching pairs are
@@ -19,10 +19,14 @@ sees it (`preprocess.splittable_groups`).
 3. **Offset.** Its log-odds count for the split readings less an offset
    (`preprocess.pair_evidence`). Each candidate offset is tried through the whole pipeline with
    the digit model on the validation tail: the 5,000 digits as uploaded and 500 touching pairs.
-   The chosen one reads the pairs best among those that read the single digits no worse than
-   the digit model alone does; it is written into the digit model's card (`pairs.offset`), the
-   detector into `<model-dir>/pairs/` with its own card, and `pairs` into the card's components.
-   When every offset reads the digits worse, nothing is written and the command exits 1.
+   The chosen one reads the pairs best among those that read the single digits no worse, and the
+   pairs better, than the digit model alone does; it is written into the digit model's card
+   (`pairs.offset`), the detector into `<model-dir>/pairs/` with its own card, and `pairs` into
+   the card's components. When no offset qualifies for a model, nothing is written for that
+   model and the command exits 1.
+
+The detector does not depend on the digit model, only its offset does: given several model
+directories, it is trained once and each model gets its own offset and copy.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -71,7 +76,14 @@ CURVE = Curve(
 
 def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", type=Path, required=True, help="the digit model to give a detector")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        nargs="+",
+        required=True,
+        dest="model_dirs",
+        help="the digit models to give the detector (trained once; each model gets its own offset)",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MNIST .npz (default: %(default)s)")
     parser.add_argument(
         "--images", type=int, default=20000, help="rendered images of each kind (default 20000)"
@@ -80,8 +92,9 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    if not (args.model_dir / "card.json").is_file():
-        parser.error(f"--model-dir {args.model_dir}: no card.json there (train the digit model first)")
+    for model_dir in args.model_dirs:
+        if not (model_dir / "card.json").is_file():
+            parser.error(f"--model-dir {model_dir}: no card.json there (train the digit model first)")
     if not args.data.is_file() or args.data.suffix != ".npz":
         parser.error(f"--data {args.data}: needs MNIST as an .npz file (make download-mnist)")
     if args.images < 100 or args.epochs < 1:
@@ -209,8 +222,8 @@ def choose_offset(
     model_dir: Path, detector: keras.Model, x: np.ndarray, y: np.ndarray, seed: int
 ) -> tuple[float | None, list[dict[str, Any]]]:
     """The offset that reads validation pairs best without reading validation digits worse than
-    the digit model alone (see the module docstring), None when every offset reads them worse,
-    and the figures of every candidate."""
+    the digit model alone (see the module docstring), None when no offset reads the pairs better
+    without reading the digits worse, and the figures of every candidate."""
     card, predict = load_compiled(model_dir, pipeline_eval.CHUNK)
     if PAIRS not in card.components:  # so that pre-processing asks for the detector's pass
         card = card.model_copy(update={"components": [*card.components, PAIRS]})
@@ -241,14 +254,31 @@ def choose_offset(
             f"  offset {trial['offset']:g}: digits {trial['mnist']:.4f}, "
             f"touching pairs {trial[pipeline_eval.TOUCHING]:.4f}"
         )
-    allowed = [trial for trial in trials if trial["mnist"] >= alone["mnist"]]
+    return pick_offset(alone, trials), [{"offset": None, **alone}, *trials]
+
+
+def pick_offset(alone: dict[str, float], trials: list[dict[str, Any]]) -> float | None:
+    """Of `trials` (each an offset and its shares read right, as `choose_offset` measures them),
+    the offset that reads touching pairs best among those that read the digits no worse and the
+    pairs better than the digit model `alone`; the larger offset on a tie; None if none does."""
+    touching = pipeline_eval.TOUCHING
+    allowed = [t for t in trials if t["mnist"] >= alone["mnist"] and t[touching] > alone[touching]]
     if not allowed:
-        return None, [{"offset": None, **alone}, *trials]
-    chosen = max(allowed, key=lambda trial: (trial[pipeline_eval.TOUCHING], trial["offset"]))
-    return chosen["offset"], [{"offset": None, **alone}, *trials]
+        return None
+    return float(max(allowed, key=lambda trial: (trial[touching], trial["offset"]))["offset"])
 
 
 # --- Command --------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainedDetector:
+    """The detector as trained once, and its card without the offset, which is each model's own."""
+
+    model: keras.Model
+    servable: keras.Model
+    run: TrainingRun
+    card: ModelCard
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
@@ -267,16 +297,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         model, run = train_detector(train, validation, args, Path(work))
     figures = detector_figures(model, *validation)
     print("detector on validation groups: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
-    offset, trials = choose_offset(args.model_dir, model, x_train[cut:], y_train[cut:], args.seed)
-    if offset is None:
-        print(
-            "not installed: at every offset the detector reads the validation digits worse than the "
-            f"digit model alone; {args.model_dir} is unchanged (more --images or --epochs may help)"
-        )
-        raise SystemExit(1)
-    print(f"chosen offset {offset:g}")
-
-    detector_card = ModelCard(
+    card = ModelCard(
         name=PAIRS,
         version=VERSION,
         task="digit",
@@ -294,18 +315,45 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             "epochs": args.epochs,
             "seed": args.seed,
         },
-        metrics={"validation": figures, "offset_trials": trials, "chosen_offset": offset},
+        metrics={"validation": figures},
         created=date.today().isoformat(),
         trained_with=shlex.join(["python", "-m", "digit_service.cli", "train-pairs", *(argv or [])]),
     )
-    servable = servable_copy(build_detector, model.get_weights())
+    detector = TrainedDetector(model, servable_copy(build_detector, model.get_weights()), run, card)
+    installed = [
+        install(model_dir, detector, x_train[cut:], y_train[cut:], args.seed) for model_dir in args.model_dirs
+    ]
+    if not all(installed):
+        raise SystemExit(1)
+
+
+def install(model_dir: Path, detector: TrainedDetector, x: np.ndarray, y: np.ndarray, seed: int) -> bool:
+    """Choose `model_dir`'s offset on the validation digits `x`, `y` and install the detector
+    there; False, with nothing written, when no offset qualifies (`choose_offset`)."""
+    print(f"{model_dir}:")
+    offset, trials = choose_offset(model_dir, detector.model, x, y, seed)
+    if offset is None:
+        print(
+            "not installed: at no offset does the detector read the validation pairs better without "
+            f"reading the validation digits worse than the digit model alone; {model_dir} is unchanged "
+            "(more --images or --epochs may help)"
+        )
+        return False
+    print(f"chosen offset {offset:g}")
+    metrics = {**detector.card.metrics, "offset_trials": trials, "chosen_offset": offset}
     files = save_training_artifacts(
-        args.model_dir / PAIRS, servable, detector_card, run, CURVE, "pair detector"
+        model_dir / PAIRS,
+        detector.servable,
+        detector.card.model_copy(update={"metrics": metrics}),
+        detector.run,
+        CURVE,
+        "pair detector",
     )
-    card = read_card(args.model_dir)
+    card = read_card(model_dir)
     components = card.components if PAIRS in card.components else [*card.components, PAIRS]
-    write_card(args.model_dir, card.model_copy(update={"components": components, PAIRS: {"offset": offset}}))
+    write_card(model_dir, card.model_copy(update={"components": components, PAIRS: {"offset": offset}}))
     print(
-        f"wrote {files}; {args.model_dir / 'card.json'}: components {json.dumps(components)}, "
+        f"wrote {files}; {model_dir / 'card.json'}: components {json.dumps(components)}, "
         f"pairs.offset {offset:g}"
     )
+    return True
