@@ -27,7 +27,7 @@ from recognition_common.serving.recognizer import Prepared
 
 # Bump when pre-processing or decoding changes an answer for the same image and model. Each
 # service keeps this in its recognizer.py, where it becomes the cache's `preprocess_version`.
-PREPROCESS_VERSION = "digit-mnist-4"
+PREPROCESS_VERSION = "digit-mnist-5"
 PAIRS = "pairs"  # the component that tells touching digits from one wide digit
 
 

@@ -132,13 +132,13 @@ def touching(text: str, step: int = 62) -> Image.Image:
     return Image.fromarray(image)
 
 
-# Known limit, measured: of these pen-drawn pairs, narrower than tall, "00" and "90" are still
-# read as one digit. The pair detector calls "00" a pair (0.66) but the cut halves of this "00"
-# read as 1s, so the whole reading wins; "90" is too narrow to be offered split at all
-# (SPLIT_MIN_ASPECT). "35" is split since the pair detector (0.98). On `make evaluate-digit`'s
-# `touching` set (500 pairs of MNIST test digits whose strokes meet) the detector lifts exact
-# readings from 24.0% to about two thirds (README of the service).
-TOUCHING_MISREAD = {"00", "90"}
+# Known limit, measured: of these pen-drawn pairs, narrower than tall, "90" is still read as one
+# digit: it is too narrow to be offered split at all (SPLIT_MIN_ASPECT). "35" is split since the
+# pair detector (0.98); "00" since the group is cut at more of its thin columns (SPLIT_CANDIDATES
+# 7: at 3 its cut halves read as 1s). On `make evaluate-digit`'s `touching` set (500 pairs of
+# MNIST test digits whose strokes meet) exact readings went 24.0% -> 66.0% with the detector and
+# -> 76.6% with the extra cuts (README of the service).
+TOUCHING_MISREAD = {"90"}
 
 
 @pytest.mark.parametrize(
@@ -159,7 +159,8 @@ def test_touching_neighbours_are_still_two_digits(text: str, read: Read) -> None
 
 def test_the_pair_detector_splits_touching_mnist_like_pairs(read: Read) -> None:
     """All 100 pairs of MNIST-like digits run into each other (`styles.touching`): with the
-    shipped pair detector 56 are read exactly; the digit model alone read 7 of them."""
+    shipped pair detector and the group cut at up to 7 thin columns 63 are read exactly (56 at 3
+    columns); the digit model alone reads 8 of them."""
     card, predict = load_compiled(MODEL_DIR)
     alone = DigitRecognizer(DigitSettings().min_confidence)  # no detector pass asked for
     with_detector = without = 0
@@ -169,7 +170,7 @@ def test_the_pair_detector_splits_touching_mnist_like_pairs(read: Read) -> None:
         with_detector += read(image)["text"] == text
         prepared = alone.preprocess(image, card)
         without += alone.decode(predict(prepared.inputs), prepared, card)["text"] == text
-    assert with_detector >= 45 and without <= 15, (with_detector, without)
+    assert with_detector >= 55 and without <= 15, (with_detector, without)
 
 
 def test_joined_zeros_are_two_digits(read: Read) -> None:
