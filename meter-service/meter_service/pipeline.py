@@ -45,7 +45,7 @@ from meter_service.geometry import UNIT_SQUARE, homography, quad_iou, quad_size,
 from meter_service.odometer import MAX_WHEELS, MIN_WHEELS
 from meter_service.options import MeterOptions
 from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, decode_wheels, reader_input
-from meter_service.reading import compose
+from meter_service.reading import Reading, compose
 from recognition_common.edge import errors
 from recognition_common.edge.errors import ApiError
 
@@ -356,6 +356,11 @@ def unsure(window: Cut, probabilities: np.ndarray) -> bool:
     return bool(window.alternatives) and math.prod(reading.confidence for reading in readings) < SURE
 
 
+def _reading_of(cut: Cut, rows: np.ndarray, min_confidence: float) -> Reading:
+    """The reading of one cut from the reader's rows for its cells, its red wheels as decimals."""
+    return compose(decode_wheels(rows), min_confidence, red_wheels(cut.cells))
+
+
 def finish(
     job: Job,
     window: Cut,
@@ -381,16 +386,13 @@ def finish(
             break
         rows = probabilities[offset : offset + len(candidate.cells)]
         offset += len(candidate.cells)
-        decimals = red_wheels(candidate.cells)
-        readings.append(compose(decode_wheels(rows), thresholds.min_confidence, decimals))
+        readings.append(_reading_of(candidate, rows, thresholds.min_confidence))
     best = max(range(len(readings)), key=lambda index: (readings[index].confidence, -index))
     rival = window.rival
     reading, window = readings[best], window.candidates[best]
     reasons = []
     if rival is not None:  # the whole crop reads more wheels than the row found in it
-        rival_reading = compose(
-            decode_wheels(rival.probabilities), thresholds.min_confidence, red_wheels(rival.cut.cells)
-        )
+        rival_reading = _reading_of(rival.cut, rival.probabilities, thresholds.min_confidence)
         if rival_reading.confidence >= WHOLE_COUNT_SURE:
             if rival_reading.confidence > reading.confidence:
                 reading, window = rival_reading, rival.cut
