@@ -148,8 +148,9 @@ def random_positions(rng: np.random.Generator, wheels: int) -> list[float]:
     return wheel_positions(integer + fraction, wheels)
 
 
-def random_window_style(rng: np.random.Generator, wheels: int) -> WindowStyle:
-    base = random_style(rng)
+def random_window_style(rng: np.random.Generator, wheels: int, segments: float = 0.0) -> WindowStyle:
+    """A counter window's look; `segments`: the chance its digits are segments (`random_style`)."""
+    base = random_style(rng, segments=segments)
     red = int(rng.integers(1, min(3, wheels - 2) + 1)) if rng.random() < 0.35 else 0
     red_style = red_variant(base, rng) if red else base
     styles = tuple(red_style if index >= wheels - red else base for index in range(wheels))
@@ -582,13 +583,14 @@ def generate_meter(
     max_rotation: float = 25.0,
     positions: list[float] | None = None,
     counter: bool = True,
+    segments: float = 0.0,
 ) -> MeterSample:
     """One photo of a meter: random reading, look, pose, backdrop and camera faults.
 
     `size` (w, h) fixes the photo's size (random landscape or portrait, 320-720 px, when None);
     `positions` fixes the reading. `counter=False` draws a meter face without its counter window,
     a number plate in its place: nothing on it is a reading (`corners` say where the window
-    would have been).
+    would have been). `segments` is the chance of segment digits (`wheels.random_style`).
     """
     if not MIN_WHEELS <= wheels <= MAX_WHEELS:
         raise ValueError(f"wheels must be {MIN_WHEELS}..{MAX_WHEELS}, got {wheels}")
@@ -598,7 +600,7 @@ def generate_meter(
         size = (long_side, short_side) if rng.random() < 0.6 else (short_side, long_side)
     width, height = size
     positions = list(positions) if positions is not None else random_positions(rng, wheels)
-    style = random_window_style(rng, wheels)
+    style = random_window_style(rng, wheels, segments)
 
     # Pose first, so that the face is rendered at about the resolution it will be shown at.
     angle = math.radians(rng.uniform(-max_rotation, max_rotation))

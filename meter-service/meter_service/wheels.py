@@ -8,7 +8,9 @@ darken towards the top and bottom edges; this is rendered by mapping each output
 length on the drum.
 
 Fonts are TrueType files found at run time inside the environment (matplotlib's DejaVu family,
-the `captcha` package's bundled fonts); nothing outside the venv is read.
+the `captcha` package's bundled fonts); nothing outside the venv is read. Beside them, digits can
+be drawn as the seven segments of a counter's LCD (`SEVEN_SEGMENT`), a look the real wheel crops
+have and no font here has: without it the reader took a segment 9 for a 5 and a 0 for a 7.
 """
 
 from __future__ import annotations
@@ -36,6 +38,20 @@ _MATPLOTLIB_FONTS = (
     "STIXGeneralBol.ttf",
     "cmss10.ttf",
 )
+
+
+SEVEN_SEGMENT = "seven-segment"  # a WheelStyle.font that is no file: digits drawn as segments
+# Lit segments per digit (a top, b top right, c bottom right, d bottom, e bottom left, f top left,
+# g middle); counters differ in whether 6 and 9 have their tails.
+_SEGMENTS = dict(
+    zip(
+        DIGITS,
+        ("abcdef", "bc", "abdeg", "abcdg", "bcfg", "acdfg", "acdefg", "abc", "abcdefg", "abcdfg"),
+        strict=True,
+    )
+)
+_SHORT_TAILS = {"6": "cdefg", "9": "abcfg"}
+_SEGMENT_WIDTH = 0.56  # a segment digit's box width / its height
 
 
 @functools.cache
@@ -68,6 +84,8 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 @functools.lru_cache(maxsize=64)
 def _digit_metrics(path: str) -> tuple[float, float, float]:
     """(ink height, ink top above the baseline, widest digit) per point of font size."""
+    if path == SEVEN_SEGMENT:  # a segment digit `size` high, slanted by up to a fifth of it
+        return 1.0, 1.0, _SEGMENT_WIDTH + 0.2
     font = _font(path, 100)
     _, top, _, bottom = font.getbbox(DIGITS, anchor="ls")
     widest = max(font.getbbox(d, anchor="ls")[2] - font.getbbox(d, anchor="ls")[0] for d in DIGITS)
@@ -89,6 +107,12 @@ class WheelStyle:
     ticks: bool = False  # graduation marks along the right edge (common on the last wheel)
     offset_x: float = 0.0  # digit centre shift / cell width
     offset_y: float = 0.0  # digit centre shift / cell height (wheel not quite centred)
+    # SEVEN_SEGMENT only: stroke / digit height, rightward lean / digit height, how visible the
+    # unlit segments are (0..1 of the way from paper to ink), 6 and 9 without their tails.
+    segment_weight: float = 0.14
+    slant: float = 0.0
+    ghost: float = 0.0
+    short_tails: bool = False
 
 
 def _colour(rng: np.random.Generator, low: int, high: int) -> tuple[int, int, int]:
@@ -100,9 +124,14 @@ def _colour(rng: np.random.Generator, low: int, high: int) -> tuple[int, int, in
 _DRUM_TINTS = ((236, 226, 196), (214, 222, 200), (196, 206, 220), (222, 214, 190))
 
 
-def random_style(rng: np.random.Generator, scheme: str | None = None) -> WheelStyle:
+def random_style(rng: np.random.Generator, scheme: str | None = None, segments: float = 0.0) -> WheelStyle:
     """A random plausible wheel; `scheme` is "dark" (white on black), "light" (black on white),
-    "red" (a decimal wheel: white on red or red on white), or None for dark or light at random."""
+    "red" (a decimal wheel: white on red or red on white), or None for dark or light at random.
+
+    `segments` is the chance that its digits are drawn as SEVEN_SEGMENT instead of a font. It is
+    drawn for only when above 0, so that every caller without it keeps its random stream (the
+    evaluation's photos, the tests' and the demo's images stay what they were).
+    """
     fonts = font_paths() or ("",)
     scheme = scheme or ("dark" if rng.random() < 0.55 else "light")
     dark, light = _colour(rng, 10, 70), _colour(rng, 175, 250)
@@ -119,8 +148,9 @@ def random_style(rng: np.random.Generator, scheme: str | None = None) -> WheelSt
     else:
         raise ValueError(f"unknown wheel scheme {scheme!r}")
     digit_height = float(rng.uniform(0.5, 0.75))
-    return WheelStyle(
-        font=fonts[int(rng.integers(len(fonts)))],
+    font = fonts[int(rng.integers(len(fonts)))]
+    style = WheelStyle(
+        font=font,
         ink=ink,
         paper=paper,
         digit_height=digit_height,
@@ -131,6 +161,16 @@ def random_style(rng: np.random.Generator, scheme: str | None = None) -> WheelSt
         ticks=bool(rng.random() < 0.2),
         offset_x=float(rng.uniform(-0.05, 0.05)),
         offset_y=float(rng.uniform(-0.05, 0.05)),
+    )
+    if segments <= 0 or rng.random() >= segments:
+        return style
+    return replace(
+        style,
+        font=SEVEN_SEGMENT,
+        segment_weight=float(rng.uniform(0.08, 0.16)),
+        slant=float(rng.choice([0.0, rng.uniform(0.05, 0.2)])),
+        ghost=float(rng.choice([0.0, rng.uniform(0.05, 0.25)])),
+        short_tails=bool(rng.random() < 0.3),
     )
 
 
@@ -166,7 +206,8 @@ def _strip(position: float, style: WheelStyle, width: int, height: int, cell_h: 
     scaled so that `cell_h` rows are one cell height."""
     ink_height, _, widest = _digit_metrics(style.font)
     size = max(4, round(style.digit_height * cell_h / max(ink_height, 1e-3)))
-    font = _font(style.font, size)
+    segments = style.font == SEVEN_SEGMENT
+    font = None if segments else _font(style.font, size)
     # Squeeze horizontally by drawing on a canvas whose width makes the widest digit fit.
     natural = widest * size
     squeeze = min(1.0, style.digit_width * width / max(natural, 1.0))
@@ -182,8 +223,11 @@ def _strip(position: float, style: WheelStyle, width: int, height: int, cell_h: 
     for step in range(-reach, reach + 1):
         digit = DIGITS[(base + step) % 10]
         y = centre_y + (step - fraction) * pitch  # later digits sit lower and scroll up
-        baseline = y + ink_height * size / 2
-        draw.text((centre_x, baseline), digit, fill=style.ink, font=font, anchor="ms")
+        if font is None:
+            _draw_segments(draw, digit, centre_x, y, size, style)
+        else:
+            baseline = y + ink_height * size / 2
+            draw.text((centre_x, baseline), digit, fill=style.ink, font=font, anchor="ms")
         if style.ticks:
             for tick in range(10):
                 ty = y + (tick / 10) * pitch
@@ -193,6 +237,61 @@ def _strip(position: float, style: WheelStyle, width: int, height: int, cell_h: 
     if squeeze < 1.0:
         strip = strip.resize((width, height), Image.Resampling.LANCZOS)
     return strip
+
+
+def _draw_segments(
+    draw: ImageDraw.ImageDraw, digit: str, centre_x: float, centre_y: float, height: float, style: WheelStyle
+) -> None:
+    """One seven-segment `digit`, `height` tall, centred at (centre_x, centre_y): the unlit
+    segments faintly (`style.ghost`), the lit ones in ink, each a hexagon with bevelled ends."""
+    width = _SEGMENT_WIDTH * height
+    half = style.segment_weight * height / 2
+    gap = half * 0.25
+    left, top = centre_x - width / 2, centre_y - height / 2
+
+    def point(x: float, y: float) -> tuple[float, float]:  # leaning right as it rises
+        return left + x + style.slant * (height / 2 - y), top + y
+
+    def bar(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
+        if y0 == y1:  # horizontal
+            x0, x1 = x0 + gap, x1 - gap
+            shape = [
+                (x0, y0),
+                (x0 + half, y0 - half),
+                (x1 - half, y0 - half),
+                (x1, y0),
+                (x1 - half, y0 + half),
+                (x0 + half, y0 + half),
+            ]
+        else:
+            y0, y1 = y0 + gap, y1 - gap
+            shape = [
+                (x0, y0),
+                (x0 + half, y0 + half),
+                (x0 + half, y1 - half),
+                (x0, y1),
+                (x0 - half, y1 - half),
+                (x0 - half, y0 + half),
+            ]
+        return [point(x, y) for x, y in shape]
+
+    x_left, x_right, y_top, y_mid, y_bottom = half, width - half, half, height / 2, height - half
+    bars = {
+        "a": bar(x_left, y_top, x_right, y_top),
+        "b": bar(x_right, y_top, x_right, y_mid),
+        "c": bar(x_right, y_mid, x_right, y_bottom),
+        "d": bar(x_left, y_bottom, x_right, y_bottom),
+        "e": bar(x_left, y_mid, x_left, y_bottom),
+        "f": bar(x_left, y_top, x_left, y_mid),
+        "g": bar(x_left, y_mid, x_right, y_mid),
+    }
+    lit = (_SHORT_TAILS.get(digit) if style.short_tails else None) or _SEGMENTS[digit]
+    if style.ghost > 0:
+        faint = tuple(round(p + style.ghost * (i - p)) for i, p in zip(style.ink, style.paper, strict=True))
+        for name in bars.keys() - set(lit):
+            draw.polygon(bars[name], fill=faint)
+    for name in lit:
+        draw.polygon(bars[name], fill=style.ink)
 
 
 def render_wheel(

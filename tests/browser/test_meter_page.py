@@ -21,13 +21,17 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from meter_service.geometry import quad_iou
+from meter_service.odometer import acceptable_texts
 from meter_service.synth import MeterSample, generate_meter, render_window
 
 pytestmark = pytest.mark.browser
 
 RECOGNIZE_URL = re.compile(r"/api/v1/meter/recognize$")
-# A reading with its last wheel half-way from 3 to 4: shown as a rolling wheel, "3→4, 50%".
+# A reading with its last wheel half-way from 3 to 4: shown as a rolling wheel, "3→4, 50%". Its
+# text is 02573 by the convention (half-way reads the lower digit), and 02574 is accepted too: a
+# drum drawn a hair past half-way shows more of the 4.
 POSITIONS = [0.0, 2.0, 5.0, 7.0, 3.5]
+READ_AS = re.compile("^(" + "|".join(sorted(acceptable_texts(POSITIONS))) + ")$")
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def test_a_photo_is_read_and_its_counter_window_outlined(meter_page: Page) -> No
     page = meter_page
     sample = photo()
     assert upload(page, "meter.jpg", jpeg(sample)) == 200
-    expect(page.locator("#result-text")).to_have_text(sample.text)
+    expect(page.locator("#result-text")).to_have_text(READ_AS)
     expect(page.locator("#result-value")).to_contain_text(str(int(sample.value)))
     expect(page.locator("#result-confidence")).to_contain_text("%")
     expect(page.locator("#result-mode")).to_contain_text("whole meter")
@@ -157,7 +161,7 @@ def test_documentation_screenshot(meter_page: Page) -> None:
     page = meter_page
     sample = photo()
     assert upload(page, "meter.jpg", jpeg(sample)) == 200
-    expect(page.locator("#result-text")).to_have_text(sample.text)
+    expect(page.locator("#result-text")).to_have_text(READ_AS)
     expect(page.locator("#outline[data-corners]")).to_be_attached()
     page.mouse.move(1270, 790)  # no hover effects in the picture
     page.screenshot(path=os.environ["METER_SCREENSHOT"])

@@ -114,6 +114,7 @@ def test_corrections_make_a_better_model_that_is_served(
 ) -> None:
     task, service, gateway, models = stack
     count, options = SCALES[task]
+    old_version = json.loads((models / "default" / "card.json").read_text())["version"]
     rng = random.Random(2026)
     with httpx.Client(base_url=gateway.url, timeout=30) as client:
         for index in range(count):
@@ -129,7 +130,7 @@ def test_corrections_make_a_better_model_that_is_served(
          "--service", service.url, "--admin-token", TOKEN, "--models-dir", str(models),
          "--work", str(tmp_path / "work"), *options, "--quiet"]
     )  # fmt: skip
-    figures = judged_as_the_figures_say(code, report, models, tmp_path / "work", "default", "1.0.0")
+    figures = judged_as_the_figures_say(code, report, models, tmp_path / "work", "default", old_version)
     # Either way it reads the corrected style better than the served model did...
     assert figures["after"]["corrections"] > figures["before"]["corrections"] + 0.1, report
     assert max(figures["tolerance"].values()) < 0.01  # ..."no worse" judged within the evaluation's noise

@@ -19,6 +19,7 @@ from meter_service.reader import (
     decode_wheel,
     reader_input,
 )
+from meter_service.training.reader import MODEL_VERSION
 from meter_service.training.reader_data import (
     UNNAMED,
     dedupe,
@@ -201,7 +202,7 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     }
     assert (out / "locator" / "card.json").read_text() == "{}"
     card = json.loads((out / "card.json").read_text())
-    assert card["task"] == "meter" and card["name"] == "default" and card["version"] == "1.0.0"
+    assert card["task"] == "meter" and card["name"] == "default" and card["version"] == MODEL_VERSION
     assert card["classes"] == classes_tenths() and card["input_shape"] == [32, 20, 3]
     assert card["components"] == ["locator"] and card["wheels"] == 5
     counts = card["training_data"]
@@ -237,6 +238,19 @@ def test_the_committed_model_reads_rendered_whole_digits() -> None:
     assert right >= 45, f"{right} of 50 rendered whole digits read right"
 
 
+def test_the_committed_model_reads_segment_digits() -> None:
+    # The LCD look of some real counters (`wheels.SEVEN_SEGMENT`): rendered ones, never trained on.
+    from recognition_common.serving.models import load_compiled
+
+    _, predict = load_compiled(MODEL_DIR)
+    rng = np.random.default_rng(2027)
+    digits = rng.integers(0, 10, size=100)
+    crops = [render_wheel(float(d), random_style(rng, segments=1.0), 20, 32, rng) for d in digits]
+    readings = [decode_wheel(row) for row in predict(reader_input(crops))]
+    right = sum(reading.digit == d for reading, d in zip(readings, digits, strict=True))
+    assert right >= 98, f"{right} of 100 rendered segment digits read right"
+
+
 def test_window_cells_are_cut_like_the_service_and_labelled_with_what_they_show(tmp_path: Path) -> None:
     from meter_service.synth import generate_meter, sample_rng
     from meter_service.training import window_cells as wc
@@ -248,7 +262,7 @@ def test_window_cells_are_cut_like_the_service_and_labelled_with_what_they_show(
     # drum's offset and the jittered cut show (a few tenths at most).
     jitter = np.random.default_rng([11, 2, 0])
     wheels = int(jitter.choice(wc.WHEEL_CHOICES))
-    sample = generate_meter(sample_rng(11, 0), wheels=wheels)
+    sample = generate_meter(sample_rng(11, 0), wheels=wheels, segments=wc.SEGMENT_SHARE)
     true = np.array([class_of(p) for p in sample.positions])
     assert (np.abs((labels[:wheels] - true + 50) % 100 - 50) <= 3).all()
     assert labels[:wheels].tolist() == wc.cell_labels(sample, wc.jittered(sample.corners, jitter))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from meter_service.wheels import (
+    SEVEN_SEGMENT,
     WheelStyle,
     font_paths,
     random_style,
@@ -81,3 +82,32 @@ def test_styles_have_contrast(scheme: str) -> None:
 def test_fonts_come_from_inside_the_environment() -> None:
     assert len(font_paths()) >= 4
     assert all(".venv" in path or "site-packages" in path for path in font_paths())
+
+
+def test_seven_segment_digits_are_lit_segments_of_an_eight() -> None:
+    # Each segment digit lights a subset of the 8's segments, all ten differ, and a 1 lights
+    # the fewest; the drum scrolls them like any font's.
+    style = _flat(SEVEN_SEGMENT)
+    ink = {d: np.asarray(render_wheel(d, style, 40, 64).convert("L")) < 128 for d in range(10)}
+    for digit in range(10):
+        assert (ink[digit] & ~ink[8]).sum() <= 0.02 * ink[digit].sum()  # within the 8
+    assert len({mask.tobytes() for mask in ink.values()}) == 10
+    assert min(ink, key=lambda d: ink[d].sum()) == 1
+    rolled = np.asarray(render_wheel(3.25, style, 40, 64), dtype=float)
+    still = np.asarray(render_wheel(3.0, style, 40, 64), dtype=float)
+    assert np.abs(rolled[:32] - still[16:48]).mean() < 4
+    tails = np.asarray(render_wheel(6.0, replace(style, short_tails=True), 40, 64).convert("L")) < 128
+    assert tails.sum() < ink[6].sum()  # a 6 without its top bar
+
+
+def test_segment_digits_only_when_asked_and_other_streams_stay_put() -> None:
+    plain, asked_none = np.random.default_rng(11), np.random.default_rng(11)
+    for _ in range(50):
+        assert random_style(plain) == random_style(asked_none, segments=0.0)
+    assert plain.random() == asked_none.random()  # nothing extra drawn
+    rng = np.random.default_rng(12)
+    drawn = [random_style(rng, segments=0.5) for _ in range(200)]
+    segment = [style for style in drawn if style.font == SEVEN_SEGMENT]
+    assert 60 < len(segment) < 140
+    assert {style.short_tails for style in segment} == {True, False}
+    assert all(0.08 <= style.segment_weight <= 0.16 for style in segment)

@@ -473,7 +473,7 @@ def _report_readings(title: str, outcomes: list[Outcome], show: int) -> dict[str
     }
 
 
-CURVE_THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+CURVE_THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 
 
 def rejection_curve(outcomes: list[Outcome]) -> list[dict[str, float]]:

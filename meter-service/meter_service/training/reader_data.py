@@ -43,6 +43,7 @@ SPLITS = ("train", "validation", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 UNNAMED = ""  # the prefix of files whose names say nothing about their wheel
 MAX_COPY_DISAGREEMENT = 2  # tenths; copies labelled further apart than this are dropped
+SEGMENT_SHARE = 0.1  # rendered wheels with segment digits (wheels.SEVEN_SEGMENT), as LCDs show
 LOOKALIKE_RMS = 18.0  # grey levels; an unnamed crop this close to a named one is its twin
 
 _LABEL = re.compile(r"(\d)(?:\.(\d))?")
@@ -396,7 +397,8 @@ def synthetic_crops(count: int, seed: int, whole_share: float = 0.5) -> tuple[np
 
     `whole_share` of them stand at a whole digit (give or take two hundredths, as a resting
     wheel does), the rest anywhere, so the renderer's styles teach both digits and rolls. A
-    quarter are red decimal wheels, the rest white on black or black on white. Each is labelled
+    quarter are red decimal wheels, the rest white on black or black on white; SEGMENT_SHARE of
+    them have segment digits. Each is labelled
     with where it appears to stand in its cell (`wheels.shown_position`), which is all a crop
     shows: labelling a drum drawn off centre with its true position would teach the reader to
     pull every reading towards the commoner whole digits.
@@ -411,7 +413,7 @@ def synthetic_crops(count: int, seed: int, whole_share: float = 0.5) -> tuple[np
             position = (int(rng.integers(10)) + rng.uniform(-0.02, 0.02)) % 10
         else:
             position = float(rng.uniform(0, 10))
-        style = wobbled(random_style(rng, "red" if rng.random() < 0.25 else None), rng)
+        style = wobbled(random_style(rng, "red" if rng.random() < 0.25 else None, SEGMENT_SHARE), rng)
         image = render_wheel(position, style, CROP_WIDTH, CROP_HEIGHT).convert("RGB")
         if image.size != (CROP_WIDTH, CROP_HEIGHT):
             image = image.resize((CROP_WIDTH, CROP_HEIGHT), Image.Resampling.BILINEAR)

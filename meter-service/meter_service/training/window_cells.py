@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from meter_service.reader import CROP_HEIGHT, CROP_WIDTH, class_of
+from meter_service.training.reader_data import SEGMENT_SHARE
 
 if TYPE_CHECKING:
     from meter_service.synth import MeterSample
 
 DEFAULT_CACHE = Path.home() / ".cache" / "recognition" / "window-cells"
 DEFAULT_SEED = 100_000  # never the evaluation's 2026
-VERSION = 2  # bump when the cutting, jitter or labels change: a new cache file
+VERSION = 3  # bump when the cutting, jitter, labels or looks change: a new cache file
 WHEEL_CHOICES = (4, 5, 5, 5, 5, 5, 6, 7, 8)  # mostly the default 5, some other counters
 # Jitter of the true corners, in row widths (along) and heights (across), standard deviations:
 # about what the locator gets wrong (it places the row's ends to ~1.4% of the width).
@@ -101,18 +102,19 @@ def _photo(task: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
     seed, index = task
     jitter = np.random.default_rng([seed, _JITTER_STREAM, index])
     wheels = int(jitter.choice(WHEEL_CHOICES))
-    sample = generate_meter(sample_rng(seed, index), wheels=wheels)
+    sample = generate_meter(sample_rng(seed, index), wheels=wheels, segments=SEGMENT_SHARE)
     cut = jittered(sample.corners, jitter)
     return _cells(sample.image, cut, wheels), cell_labels(sample, cut)
 
 
 def _window(task: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
-    from meter_service.synth import random_positions, render_window
+    from meter_service.synth import random_positions, random_window_style, render_window
 
     seed, index = task
     rng = np.random.default_rng([seed, _WINDOW_STREAM, index])
     wheels = int(rng.choice(WHEEL_CHOICES))
-    sample = render_window(random_positions(rng, wheels), rng=rng)
+    positions = random_positions(rng, wheels)
+    sample = render_window(positions, random_window_style(rng, wheels, SEGMENT_SHARE), rng=rng)
     jitter = np.random.default_rng([seed, _JITTER_STREAM, _WINDOW_STREAM, index])
     cut = jittered(sample.corners, jitter)
     return _cells(sample.image, cut, wheels), cell_labels(sample, cut)
