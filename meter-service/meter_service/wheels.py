@@ -148,9 +148,8 @@ def random_style(rng: np.random.Generator, scheme: str | None = None, segments: 
     else:
         raise ValueError(f"unknown wheel scheme {scheme!r}")
     digit_height = float(rng.uniform(0.5, 0.75))
-    font = fonts[int(rng.integers(len(fonts)))]
     style = WheelStyle(
-        font=font,
+        font=fonts[int(rng.integers(len(fonts)))],
         ink=ink,
         paper=paper,
         digit_height=digit_height,
@@ -206,8 +205,7 @@ def _strip(position: float, style: WheelStyle, width: int, height: int, cell_h: 
     scaled so that `cell_h` rows are one cell height."""
     ink_height, _, widest = _digit_metrics(style.font)
     size = max(4, round(style.digit_height * cell_h / max(ink_height, 1e-3)))
-    segments = style.font == SEVEN_SEGMENT
-    font = None if segments else _font(style.font, size)
+    font = None if style.font == SEVEN_SEGMENT else _font(style.font, size)
     # Squeeze horizontally by drawing on a canvas whose width makes the widest digit fit.
     natural = widest * size
     squeeze = min(1.0, style.digit_width * width / max(natural, 1.0))
@@ -253,27 +251,21 @@ def _draw_segments(
         return left + x + style.slant * (height / 2 - y), top + y
 
     def bar(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
-        if y0 == y1:  # horizontal
-            x0, x1 = x0 + gap, x1 - gap
-            shape = [
-                (x0, y0),
-                (x0 + half, y0 - half),
-                (x1 - half, y0 - half),
-                (x1, y0),
-                (x1 - half, y0 + half),
-                (x0 + half, y0 + half),
-            ]
-        else:
-            y0, y1 = y0 + gap, y1 - gap
-            shape = [
-                (x0, y0),
-                (x0 + half, y0 + half),
-                (x0 + half, y1 - half),
-                (x0, y1),
-                (x0 - half, y1 - half),
-                (x0 - half, y0 + half),
-            ]
-        return [point(x, y) for x, y in shape]
+        horizontal = y0 == y1
+        start, end = (x0, x1) if horizontal else (y0, y1)
+        start, end = start + gap, end - gap
+        # The hexagon as (along the bar, across it), pointed at both ends.
+        ring = [
+            (start, 0),
+            (start + half, -half),
+            (end - half, -half),
+            (end, 0),
+            (end - half, half),
+            (start + half, half),
+        ]
+        if horizontal:
+            return [point(along, y0 + across) for along, across in ring]
+        return [point(x0 - across, along) for along, across in ring]
 
     x_left, x_right, y_top, y_mid, y_bottom = half, width - half, half, height / 2, height - half
     bars = {

@@ -225,29 +225,28 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     assert recorded["test_crops"] == metrics["test_crops"] and "validation_within_0_5" in recorded
 
 
-def test_the_committed_model_reads_rendered_whole_digits() -> None:
+def _rendered_digits_read_right(count: int, seed: int, segments: float = 0.0) -> int:
+    """Of `count` whole digits rendered by `wheels` (never these ones trained on), how many the
+    committed model reads right; `segments`: the share drawn as seven segments."""
     from recognition_common.serving.models import load_compiled
 
     card, predict = load_compiled(MODEL_DIR)
     assert card.classes == classes_tenths() and card.input_shape == [32, 20, 3]
-    rng = np.random.default_rng(2026)
-    digits = rng.integers(0, 10, size=50)
-    crops = [render_wheel(float(d), random_style(rng), 20, 32, rng) for d in digits]
+    rng = np.random.default_rng(seed)
+    digits = rng.integers(0, 10, size=count)
+    crops = [render_wheel(float(d), random_style(rng, segments=segments), 20, 32, rng) for d in digits]
     readings = [decode_wheel(row) for row in predict(reader_input(crops))]
-    right = sum(reading.digit == d for reading, d in zip(readings, digits, strict=True))
+    return sum(reading.digit == d for reading, d in zip(readings, digits, strict=True))
+
+
+def test_the_committed_model_reads_rendered_whole_digits() -> None:
+    right = _rendered_digits_read_right(50, seed=2026)
     assert right >= 45, f"{right} of 50 rendered whole digits read right"
 
 
 def test_the_committed_model_reads_segment_digits() -> None:
-    # The LCD look of some real counters (`wheels.SEVEN_SEGMENT`): rendered ones, never trained on.
-    from recognition_common.serving.models import load_compiled
-
-    _, predict = load_compiled(MODEL_DIR)
-    rng = np.random.default_rng(2027)
-    digits = rng.integers(0, 10, size=100)
-    crops = [render_wheel(float(d), random_style(rng, segments=1.0), 20, 32, rng) for d in digits]
-    readings = [decode_wheel(row) for row in predict(reader_input(crops))]
-    right = sum(reading.digit == d for reading, d in zip(readings, digits, strict=True))
+    # The LCD look of some real counters (`wheels.SEVEN_SEGMENT`).
+    right = _rendered_digits_read_right(100, seed=2027, segments=1.0)
     assert right >= 98, f"{right} of 100 rendered segment digits read right"
 
 
