@@ -91,7 +91,7 @@ evaluate-captcha: setup  ## score the captcha models on 2,000 fresh captchas (WR
 	$(PY) -m captcha_service.cli evaluate --model-dir $(CAPTCHA_MODELS)/alnum-4to6 --generate 2000 --seed 2026 $(WRITE_CARD)
 
 
-train-meter: setup  ## retrain the meter's window locator (~25 min on 2 cores) and wheel reader (~20 min) and score them
+train-meter: setup  ## retrain the meter's window locator (~25 min on 2 cores) and wheel reader (two averaged, ~35-60 min) and score them
 	$(PY) -m meter_service.cli train --data $(METER_DATA) --out $(METER_MODELS) --name default --seed $(SEED)
 	$(MAKE) evaluate-meter WRITE_CARD=--write-card
 

@@ -122,7 +122,7 @@ class TrainingRun:
     """What a training run leaves besides the model: its per-epoch history and how it went."""
 
     history: History
-    best_epoch: int
+    best_epoch: int | tuple[int, ...]  # one per member when several models were trained and joined
     seconds: float
     extra: Mapping[str, Any] = field(default_factory=dict)  # more figures for history.json
 
@@ -134,7 +134,7 @@ def save_training_artifacts(
 
     `model` should be a `servable_copy`. The history file holds every per-epoch series, then
     `best_epoch`, the run's `extra` figures and `training_seconds` (rounded to 0.1 s); the curve
-    is titled "<label>: best epoch <n>".
+    is titled "<label>: best epoch <n>" (or "best epochs <n>, <m>" for a run of several members).
     """
     import keras
 
@@ -149,6 +149,12 @@ def save_training_artifacts(
     # default=float: Keras can record NumPy scalars, which json cannot write by itself
     text = json.dumps(record, indent=2, default=float) + "\n"
     (model_dir / HISTORY_FILE).write_text(text, encoding="utf-8")
-    plot_history(run.history, model_dir / CURVE_FILE, f"{label}: best epoch {run.best_epoch}", curve)
+    best = run.best_epoch
+    title = (
+        f"{label}: best epoch {best}"
+        if isinstance(best, int)
+        else f"{label}: best epochs {', '.join(map(str, best))}"
+    )
+    plot_history(run.history, model_dir / CURVE_FILE, title, curve)
     write_card(model_dir, card)
     return f"{model_dir}/{{{','.join(ARTIFACT_FILES)}}}"

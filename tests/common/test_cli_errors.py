@@ -125,3 +125,11 @@ def test_missing_training_data_says_where_it_comes_from_and_how_to_get_it() -> N
         message = describe(error.value)
         assert message == str(error.value)  # already one line
         assert all(part in message for part in parts), message
+
+
+@pytest.mark.slow
+def test_an_option_out_of_range_is_one_line_from_its_subcommand(tmp_path: Path) -> None:
+    result = command("meter_service.cli", "train-reader", "--members", "0", "--out", str(tmp_path))
+    line = one_error_line(result, "meter_service.cli train-reader")
+    assert line.endswith("--members must be at least 1, got 0")
+    assert not any(tmp_path.iterdir())  # refused before anything was loaded or written

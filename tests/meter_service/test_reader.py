@@ -179,9 +179,12 @@ def test_split_dedupes_and_keeps_prefixes_disjoint(tmp_path: Path) -> None:
 # --- Training, evaluation, the committed model -------------------------------------------------
 
 
-def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("members", [1, 2])
+def test_a_short_training_run_writes_a_servable_model(tmp_path: Path, members: int) -> None:
+    import keras
+
     from meter_service.cli import main as cli
-    from meter_service.training.reader import evaluate_reader
+    from meter_service.training.reader import ensemble_members, evaluate_reader
     from recognition_common.serving.models import load_compiled
 
     data = make_fake_folder(tmp_path / "crops")
@@ -195,7 +198,7 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     cli(["train-reader", "--data", str(data), "--cache", cache, "--out", str(out.parent), "--name", "default",
           "--epochs", "1", "--batch-size", "32",
           "--synthetic", "16", "--extra", str(tmp_path / "mine"), "--window-photos", "2",
-          "--window-crops", "1", "--window-seed", "7", "--quiet"])  # fmt: skip
+          "--window-crops", "1", "--window-seed", "7", "--members", str(members), "--quiet"])  # fmt: skip
 
     assert {"model.keras", "card.json", "history.json", "training_curve.png", "locator"} == {
         path.name for path in out.iterdir()
@@ -211,7 +214,15 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path) -> None:
     assert 3 * 4 <= cells <= 3 * 8 and counts["window_cells"]["photos"] == 2
     assert counts["train_samples"] == counts["real_train_samples"] + 1 + 16 + cells
     assert counts["split"]["validation"]["crops"] == counts["validation_samples"] > 0
-    assert len(json.loads((out / "history.json").read_text())["loss"]) == 1
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 1 and card["members"] == members
+    model = keras.saving.load_model(out / "model.keras", compile=False)
+    assert ensemble_members(model) == members
+    if members > 1:  # the mean curve, and each member's own from its own seed
+        assert [member["seed"] for member in history["members"]] == [42, 43]
+        assert history["loss"][0] == pytest.approx(np.mean([m["loss"][0] for m in history["members"]]))
+        first, second = (layer.get_weights()[0] for layer in model.layers if isinstance(layer, keras.Model))
+        assert not np.allclose(first, second)  # two trainings, not one copied
 
     _, predict = load_compiled(out)
     probabilities = predict(reader_input([_crop_image(2.0, seed=3)]))
@@ -237,6 +248,29 @@ def _rendered_digits_read_right(count: int, seed: int, segments: float = 0.0) ->
     crops = [render_wheel(float(d), random_style(rng, segments=segments), 20, 32, rng) for d in digits]
     readings = [decode_wheel(row) for row in predict(reader_input(crops))]
     return sum(reading.digit == d for reading, d in zip(readings, digits, strict=True))
+
+
+def test_an_ensemble_is_the_mean_of_its_readers_and_loads_as_plain_keras(tmp_path: Path) -> None:
+    import keras
+
+    from meter_service.training.reader import build_ensemble, build_reader, ensemble_members
+    from recognition_common.artifacts import servable_copy
+
+    ensemble = build_ensemble(3)
+    readers = [layer for layer in ensemble.layers if isinstance(layer, keras.Model)]
+    crops = reader_input([_crop_image(float(d), seed=d) for d in range(4)])
+    mean = np.mean([reader(crops, training=False).numpy() for reader in readers], axis=0)
+    assert np.allclose(ensemble(crops, training=False).numpy(), mean, atol=1e-6)
+    assert ensemble_members(ensemble) == 3 and ensemble_members(build_reader()) == 1
+    assert ensemble_members(build_ensemble(1)) == 1
+    # As retrain rebuilds it: the weights in a fresh copy, saved, loaded without custom objects.
+    copy = servable_copy(lambda: build_ensemble(3), ensemble.get_weights())
+    keras.saving.save_model(copy, tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", compile=False)
+    assert ensemble_members(loaded) == 3
+    assert np.allclose(loaded(crops, training=False).numpy(), mean, atol=1e-6)
+    with pytest.raises(ValueError, match="at least 1"):
+        build_ensemble(0)
 
 
 def test_the_committed_model_reads_rendered_whole_digits() -> None:

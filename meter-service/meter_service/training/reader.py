@@ -30,6 +30,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ from meter_service.training.reader_data import (
     LOOKALIKE_RMS,
     SEGMENT_SHARE,
     SPLIT_FRACTIONS,
+    RealCrops,
     Split,
     labels_of,
     load_extra,
@@ -80,11 +82,12 @@ DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "meter-digits" / "meterdi
 DEFAULT_MODELS = SERVICE_ROOT / "models"
 DEFAULT_NAME = "default"
 DEFAULT_OUT = DEFAULT_MODELS / DEFAULT_NAME
-MODEL_VERSION = "1.1.0"  # 1.1.0: segment digits among the rendered wheels, stroke and width augmentation
+MODEL_VERSION = "1.2.0"  # 1.2.0: two readers averaged; 1.1.0: segment digits, stroke and width augmentation
 WHEELS = 5
 LABEL_SIGMA = 1.0  # tenths: soft labels spread over neighbouring tenths (they look alike)
 SYNTHETIC = 3000  # rendered crops added to training (the real train split has ~15,000)
 EPOCHS = 26  # the validation figures still rose at 18
+MEMBERS = 2  # readers averaged into the served model (build_ensemble)
 SYNTHETIC_EVAL_SEED = 20_260  # fresh renders for the robustness figure, never trained on
 # Cells cut by the service's own code (`pipeline.aligned_cuts`) from generated photos and window
 # crops at jittered true corners (`window_cells`): ~11,700 cells from these defaults.
@@ -129,6 +132,7 @@ def build_reader(
     dense: int = DENSE,
     conv_dropout: float = CONV_DROPOUT,
     dense_dropout: float = DENSE_DROPOUT,
+    name: str = "wheel_reader",
 ) -> keras.Model:
     """(32, 20, 3) float in [0, 1] -> (100,) probabilities of the tenths.
 
@@ -152,7 +156,30 @@ def build_reader(
     x = layers.Dense(dense, activation="relu", kernel_initializer="he_normal")(x)
     x = layers.Dropout(dense_dropout)(x)
     tenths = layers.Dense(NUM_CLASSES, activation="softmax", name="tenths")(x)
-    return keras.Model(crop, tenths, name="wheel_reader")
+    return keras.Model(crop, tenths, name=name)
+
+
+def build_ensemble(members: int) -> keras.Model:
+    """`members` readers side by side, their probabilities averaged: one model, one file.
+
+    Readers trained from different seeds misread different crops, and a digit in a font none of
+    them saw splits their votes, so the average is right more often and, above all, less sure
+    when it is wrong (what the refusal needs). One member is the plain reader. Plain Keras
+    layers (nested models, `Average`), so the file loads without custom objects.
+    """
+    if members < 1:
+        raise ValueError(f"members must be at least 1, got {members}")
+    if members == 1:
+        return build_reader()
+    crop = keras.Input(INPUT_SHAPE, name="crop")
+    votes = [build_reader(name=f"wheel_reader_{index + 1}")(crop) for index in range(members)]
+    tenths = layers.Average(name="tenths")(votes)
+    return keras.Model(crop, tenths, name="wheel_reader_ensemble")
+
+
+def ensemble_members(model: keras.Model) -> int:
+    """How many readers `model` averages (built by `build_ensemble`): 1 for a plain reader."""
+    return sum(isinstance(layer, keras.Model) for layer in model.layers) or 1
 
 
 def soft_targets(sigma: float = LABEL_SIGMA) -> np.ndarray:
@@ -324,8 +351,11 @@ class Selector(keras.callbacks.Callback):
     crops, steadier); ties go to the smaller mean error.
     """
 
-    def __init__(self, validation: Split, history: dict[str, list[float]], quiet: bool) -> None:
+    def __init__(
+        self, validation: Split, history: dict[str, list[float]], quiet: bool, label: str = ""
+    ) -> None:
         super().__init__()
+        self.label = label  # which member, when several are trained
         self.inputs = reader_input(validation.pixels)
         self.labels = validation.labels
         self.history = history
@@ -352,7 +382,8 @@ class Selector(keras.callbacks.Callback):
             self.best_weights = self.model.get_weights()
         if not self.quiet:
             print(
-                f"epoch {epoch + 1}: loss {logs['loss']:.4f} val_loss {logs.get('val_loss', math.nan):.4f}"
+                f"{self.label}epoch {epoch + 1}: loss {logs['loss']:.4f}"
+                f" val_loss {logs.get('val_loss', math.nan):.4f}"
                 f" | validation whole digit {figures['whole_digit_accuracy']:.4f}"
                 f" +/-0.1 {figures['within_0_1']:.4f} +/-0.5 {figures['within_0_5']:.4f}"
                 f" MAE {figures['mae_tenths']:.3f} tenths | {logs['seconds']:.0f} s",
@@ -360,41 +391,71 @@ class Selector(keras.callbacks.Callback):
             )
 
 
-def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
-    """Load data, train, keep the best epoch, write the model directory's own files."""
-    progress = not args.quiet
-    check_model_name(args.name)
-    keras.utils.set_random_seed(args.seed)
+@dataclass(frozen=True)
+class TrainingData:
+    """What every member trains on, loaded once: the real split and the crops besides it.
+
+    The rendered crops are not here: each member renders its own from its seed, as a run with
+    that `--seed` alone would.
+    """
+
+    real: RealCrops
+    people: list[tuple[np.ndarray, np.ndarray]]  # real train split, then the user's own crops
+    cells: tuple[np.ndarray, np.ndarray] | None  # cut from generated photos
+    extra_count: int
+    synthetic: int  # rendered crops per member
+
+
+@dataclass(frozen=True)
+class Member:
+    """One trained reader: its best weights and how it got there."""
+
+    seed: int
+    weights: list[np.ndarray]
+    history: dict[str, list[float]]
+    best_epoch: int
+    seconds: float
+
+
+def load_training_data(args: argparse.Namespace, progress: bool) -> TrainingData:
     real = load_real(args.data, args.cache, progress)
-    train_split, validation = real.splits["train"], real.splits["validation"]
-    if not len(validation):
+    if not len(real.splits["validation"]):
         raise SystemExit("the split left no validation crops: the data needs more distinct wheel prefixes")
-    parts = [(train_split.pixels, train_split.labels)]
+    train_split = real.splits["train"]
+    people = [(train_split.pixels, train_split.labels)]
     extra_count = 0
     if args.extra:
         extra = load_extra(args.extra)
         extra_count = len(extra)
-        parts.append((read_pixels(extra, progress, "read extra crops"), labels_of(extra)))
-    labelled_by_people = sum(len(part[1]) for part in parts)  # these first; generated ones follow
+        people.append((read_pixels(extra, progress, "read extra crops"), labels_of(extra)))
     synthetic = args.synthetic
     if synthetic and not synthetic_available():
         print("meter_service.wheels is not importable: training without synthetic crops", flush=True)
         synthetic = 0
-    if synthetic:
-        parts.append(synthetic_crops(synthetic, args.seed))
-    window_count = 0
+    cells = None
     if args.window_photos or args.window_crops:
         cells = window_cells(args.window_photos, args.window_crops, args.window_seed, progress=progress)
-        window_count = len(cells[1])
-        parts.append(cells)
+    _print_split(real.summary, real.dedupe.as_dict(), real.lookalikes_attached, extra_count, synthetic)
+    if cells is not None:
+        print(f"  + {len(cells[1])} cells cut from generated photos and window crops", flush=True)
+    return TrainingData(real, people, cells, extra_count, synthetic)
+
+
+def train_member(args: argparse.Namespace, data: TrainingData, seed: int, label: str = "") -> Member:
+    """Train one reader from `seed` (its initial weights, order, augmentation and rendered crops)
+    and keep its best epoch on the validation crops."""
+    keras.utils.set_random_seed(seed)
+    parts = list(data.people)
+    if data.synthetic:
+        parts.append(synthetic_crops(data.synthetic, seed))
+    if data.cells is not None:
+        parts.append(data.cells)
     pixels = np.concatenate([part[0] for part in parts])
     labels = np.concatenate([part[1] for part in parts]).astype(np.int32)
-    _print_split(real.summary, real.dedupe.as_dict(), real.lookalikes_attached, extra_count, synthetic)
-    if window_count:
-        print(f"  + {window_count} cells cut from generated photos and window crops", flush=True)
+    people = np.arange(len(labels)) < sum(len(part[1]) for part in data.people)  # they come first
 
-    people = np.arange(len(labels)) < labelled_by_people
-    train_ds = make_dataset(pixels, labels, args.batch_size, True, args.seed, args.label_sigma, people)
+    validation = data.real.splits["validation"]
+    train_ds = make_dataset(pixels, labels, args.batch_size, True, seed, args.label_sigma, people)
     validation_ds = make_dataset(validation.pixels, validation.labels, 512, sigma=args.label_sigma)
     steps = math.ceil(len(labels) / args.batch_size)
     model = build_reader()
@@ -406,7 +467,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         loss=keras.losses.CategoricalCrossentropy(),
     )
     history: dict[str, list[float]] = {}
-    selector = Selector(validation, history, args.quiet)
+    selector = Selector(validation, history, args.quiet, label)
     started = time.perf_counter()
     model.fit(
         train_ds,
@@ -416,14 +477,61 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         shuffle=False,  # the pipeline shuffles
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
     )
-    training_seconds = time.perf_counter() - started
-    if selector.best_weights is not None:
-        model.set_weights(selector.best_weights)
+    seconds = time.perf_counter() - started
+    weights = selector.best_weights if selector.best_weights is not None else model.get_weights()
+    return Member(seed, weights, history, selector.best_epoch, seconds)
+
+
+def joined(members: list[Member]) -> keras.Model:
+    """The members' best weights in one servable model (`build_ensemble`)."""
+    if len(members) == 1:
+        return servable_copy(build_reader, members[0].weights)
+    model = build_ensemble(len(members))
+    readers = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    for reader, member in zip(readers, members, strict=True):
+        reader.set_weights(member.weights)
+    return model
+
+
+def mean_history(members: list[Member]) -> dict[str, list[float]]:
+    """Each per-epoch series averaged over the members (their own are kept beside it)."""
+    return {
+        key: [float(np.mean(values)) for values in zip(*(m.history[key] for m in members), strict=True)]
+        for key in members[0].history
+    }
+
+
+def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
+    """Load data, train `--members` readers (seeds --seed, --seed + 1, ...), each kept at its
+    best epoch, and write the model directory's own files: one reader, or their average."""
+    progress = not args.quiet
+    check_model_name(args.name)
+    data = load_training_data(args, progress)
+    members = []
+    for index in range(args.members):
+        label = f"member {index + 1}/{args.members} (seed {args.seed + index}): " if args.members > 1 else ""
+        members.append(train_member(args, data, args.seed + index, label))
+    return save_reader(args, argv, data, members)
+
+
+def save_reader(
+    args: argparse.Namespace, argv: list[str] | None, data: TrainingData, members: list[Member]
+) -> Path:
+    """The members joined, measured on the validation crops and written with card, history and
+    curve into `<--out>/<--name>/`."""
+    training_seconds = sum(member.seconds for member in members)
+    servable = joined(members)
+    validation = data.real.splits["validation"]
+    inputs = reader_input(validation.pixels)
+    positions, _ = read_positions(lambda batch: servable(batch, training=False).numpy(), inputs)
+    figures = score_positions(positions, validation.labels)
 
     out: Path = args.out / args.name
-    servable = servable_copy(build_reader, model.get_weights())
-    best = selector.best_epoch
-
+    train_split = data.real.splits["train"]
+    real = data.real
+    synthetic, extra_count = data.synthetic, data.extra_count
+    window_count = len(data.cells[1]) if data.cells is not None else 0
+    labels_count = sum(len(part[1]) for part in data.people) + synthetic + window_count
     training_data = {
         "source": (
             "real 20x32 wheel crops (meterdigits.tar.gz) + rendered wheels (meter_service.wheels) "
@@ -444,12 +552,12 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
             "lookalikes_attached": real.lookalikes_attached,
             **real.summary,
         },
-        "train_samples": len(labels),
+        "train_samples": labels_count,
         "real_train_samples": len(train_split),
         "extra_samples": extra_count,
         "extra_folders": [str(folder) for folder in args.extra or []],
         "synthetic_samples": synthetic,
-        "synthetic_seed": args.seed if synthetic else None,
+        "synthetic_seed": args.seed if synthetic else None,  # member k's: this + k - 1
         "segment_digit_share": SEGMENT_SHARE,
         "window_cell_samples": window_count,
         "window_cells": (
@@ -473,7 +581,9 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         "augmentation": AUGMENTATION,
         "label_smoothing": f"circular Gaussian over neighbouring tenths, sigma {args.label_sigma:g} tenths",
     }
-    best_row = best - 1
+    several = len(members) > 1
+    best: int | tuple[int, ...] = tuple(m.best_epoch for m in members) if several else members[0].best_epoch
+    history = mean_history(members) if several else members[0].history
     card = ModelCard(
         name=args.name,
         version=args.model_version,
@@ -487,7 +597,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         input_shape=list(INPUT_SHAPE),
         training_data=training_data,
         metrics={
-            f"validation_{key}": round(history[f"val_{key}"][best_row], 4)
+            f"validation_{key}": round(figures[key], 4)
             for key in ("whole_digit_accuracy", "within_0_1", "within_0_5", "mae_tenths")
         },
         created=date.today().isoformat(),
@@ -499,9 +609,15 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
             "a row's wheels then lose the offset its wheels at rest share (median, at most 0.15: "
             "meter_service.odometer.resting_offset) before the odometer rule"
         ),
-        architecture=ARCHITECTURE,
+        architecture=(
+            f"the average of {len(members)} readers trained alike from seeds {args.seed}.."
+            f"{args.seed + len(members) - 1} (build_ensemble), each: {ARCHITECTURE}"
+            if several
+            else ARCHITECTURE
+        ),
+        members=len(members),
         params=int(servable.count_params()),
-        epochs=len(history["loss"]),
+        epochs=args.epochs,
         best_epoch=best,
         batch_size=args.batch_size,
         optimizer=f"Adam {args.learning_rate:g}, cosine decay to 2% over all steps; soft-label cross-entropy",
@@ -511,12 +627,17 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
         framework={"keras": keras.__version__, "tensorflow": tf.__version__},
         trained_with=shlex.join(["python", "-m", "meter_service.cli", "train-reader", *(argv or [])]),
     )
-    outcome = TrainingRun(history, best, training_seconds)
-    files = save_training_artifacts(out, servable, card, outcome, CURVE, f"{args.name}: wheel reader")
+    # Several members: history.json and the curve show their mean per epoch, and each one's own.
+    own = {"members": [{"seed": m.seed, "best_epoch": m.best_epoch, **m.history} for m in members]}
+    outcome = TrainingRun(history, best, training_seconds, own if several else {})
+    label = f"{args.name}: wheel reader" + (f", mean of {len(members)} members" if several else "")
+    files = save_training_artifacts(out, servable, card, outcome, CURVE, label)
     if not args.quiet:
         size = (out / MODEL_FILE).stat().st_size / 1e6
         print(
-            f"wrote {files} ({size:.2f} MB) in {training_seconds:.0f} s; best epoch {best}",
+            f"wrote {files} ({size:.2f} MB) in {training_seconds:.0f} s; best epoch {best}; "
+            f"validation +/-0.5 {figures['within_0_5']:.4f}, "
+            f"whole digits {figures['whole_digit_accuracy']:.4f}",
             flush=True,
         )
     return out
@@ -702,6 +823,13 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     parser.add_argument("--label-sigma", type=float, default=LABEL_SIGMA, help="soft-label spread, tenths")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
+        "--members",
+        type=int,
+        default=MEMBERS,
+        help="readers trained (seeds --seed, --seed + 1, ...) and averaged into one model "
+        "(default: %(default)s; each costs one training and its share of the reading time)",
+    )
+    parser.add_argument(
         "--extra", type=Path, action="append", help="a folder of your own crops, <label>/<file> (repeatable)"
     )
     parser.add_argument("--synthetic", type=int, default=SYNTHETIC, help="rendered crops added to training")
@@ -723,7 +851,10 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     parser.add_argument("--synthetic-eval", type=int, default=1000, help="rendered crops to evaluate on")
     parser.add_argument("--write-card", action="store_true", help="record the evaluation in the card")
     parser.add_argument("--quiet", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.members < 1:
+        parser.error(f"--members must be at least 1, got {args.members}")
+    return args
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:

@@ -17,7 +17,8 @@
    own training data (the real crops' train split of `--data`, else rendered wheels), so the
    reader does not forget them.
 3. The served reader fine-tuned on them (`--epochs`, a tenth of training's learning rate, the
-   same augmentation and soft labels as training); the locator is kept as it is.
+   same augmentation and soft labels as training; an average of several readers is tuned as one,
+   on its averaged output); the locator is kept as it is.
 4. Old and new judged on the task's own evaluation, two measures: the reader's whole-digit
    accuracy on the held-out test split of the real crops, and 300 windows composed from those
    crops (`evaluate`'s section 5) read by the whole pipeline, right and not refused (rendered
@@ -62,7 +63,8 @@ from meter_service.training.reader import (
     DEFAULT_MODELS,
     LABEL_SIGMA,
     SYNTHETIC_EVAL_SEED,
-    build_reader,
+    build_ensemble,
+    ensemble_members,
     make_dataset,
     read_positions,
     score_positions,
@@ -233,7 +235,10 @@ class MeterRetrainer:
             out,
             ignore=lambda folder, names: [n for n in names if Path(folder) == model_dir and n in replaced],
         )
-        keras.saving.save_model(servable_copy(build_reader, model.get_weights()), out / MODEL_FILE)
+        # The served architecture rebuilt: one reader, or as many averaged as the served model had.
+        members = ensemble_members(model)
+        servable = servable_copy(lambda: build_ensemble(members), model.get_weights())
+        keras.saving.save_model(servable, out / MODEL_FILE)
         training_data = dict(card.training_data)
         training_data["fine_tuned_on_corrections"] = {
             "from_version": card.version,
