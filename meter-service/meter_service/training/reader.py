@@ -1,7 +1,7 @@
 """Train and evaluate the wheel reader: 20x32 wheel crop -> where the wheel stands, in tenths.
 
     python -m meter_service.cli train-reader --data ../shared/data/meter-digits/meterdigits.tar.gz \\
-        [--out meter-service/models] [--name default] --epochs 18 --seed 42 [--extra MY_CROPS ...]
+        [--out meter-service/models] [--name default] --seed 42 [--members 2] [--extra MY_CROPS ...]
     python -m meter_service.cli train-reader --evaluate --model-dir meter-service/models/default \\
         --data ../shared/data/meter-digits/meterdigits.tar.gz [--write-card]
 
@@ -9,8 +9,9 @@ Training uses the real crops' train split (see `reader_data`: de-duplicated, spl
 any `--extra` folders, a minority of rendered crops and cells cut from generated meter photos by
 the service's own code at jittered corners (`window_cells`, `--window-photos/--window-crops`),
 augmented like field photos; it keeps the epoch that reads most validation crops within half
-a digit and writes these files into `<--out>/<--name>/`, the model directory, and nothing else
-there (its `locator/` sub-directory is another model's)::
+a digit. `--members N` trains N such readers from seeds --seed, --seed + 1, ... and serves their
+average (`build_ensemble`). It writes these files into `<--out>/<--name>/`, the model
+directory, and nothing else there (its `locator/` sub-directory is another model's)::
 
     model.keras          inference model, crop float32 (32, 20, 3) in [0, 1] -> 100 probabilities
     card.json            classes "0.0".."9.9", data, split, recipe, validation figures
