@@ -29,11 +29,12 @@ class MeterSettings(RecognizerSettings):
     # made and returned, with its crop, but `rejected`: a wrong window reads as confident nonsense.
     min_window_score: float = 0.5
     # The reading's overall confidence (the product of its wheels') below which it is `rejected`.
-    # Chosen from the rejection curves `make evaluate-meter` prints: on generated photos (500,
-    # seed 2026) right among accepted 94.9% with no threshold, 97.8% at 0.9 with 8.0% refused;
-    # on strips composed from the real validation crops (seed 2026) 94.3%, and 97.2% at 0.9 with
-    # 5.0% refused, where 0.95 refuses 11.7% for 97.7%. A utility would rather send a photo back
-    # than bill a misreading, but not refuse one in eight.
+    # Chosen from the rejection curves `make evaluate-meter` prints (reader 1.2.0): on generated
+    # photos (500, seed 2026) right among accepted 95.7% with no threshold, 98.3% at 0.9 with 8.2%
+    # refused; on strips composed from the real validation crops (seeds 2026 / 77) 97.5% / 97.8%
+    # at 0.9 with 5.7% / 8.3% refused, 98.2% / 98.5% at 0.93 with 9.3% / 12.0%, 98.1% / 98.4% at
+    # 0.95 with 12.7% / 15.0%. A utility would rather send a photo back than bill a misreading,
+    # but not refuse one in eight.
     min_reading_confidence: float = 0.9
     # Sample images served zipped by GET /v1/demo. Inside the package so that a plain
     # `pip install` (the Docker image) carries them.
