@@ -406,6 +406,15 @@ class TrainingData:
     extra_count: int
     synthetic: int  # rendered crops per member
 
+    @property
+    def people_count(self) -> int:
+        """Crops labelled by people (they come first in every member's training set)."""
+        return sum(len(labels) for _, labels in self.people)
+
+    @property
+    def cell_count(self) -> int:
+        return len(self.cells[1]) if self.cells is not None else 0
+
 
 @dataclass(frozen=True)
 class Member:
@@ -436,10 +445,11 @@ def load_training_data(args: argparse.Namespace, progress: bool) -> TrainingData
     cells = None
     if args.window_photos or args.window_crops:
         cells = window_cells(args.window_photos, args.window_crops, args.window_seed, progress=progress)
+    data = TrainingData(real, people, cells, extra_count, synthetic)
     _print_split(real.summary, real.dedupe.as_dict(), real.lookalikes_attached, extra_count, synthetic)
-    if cells is not None:
-        print(f"  + {len(cells[1])} cells cut from generated photos and window crops", flush=True)
-    return TrainingData(real, people, cells, extra_count, synthetic)
+    if data.cell_count:
+        print(f"  + {data.cell_count} cells cut from generated photos and window crops", flush=True)
+    return data
 
 
 def train_member(args: argparse.Namespace, data: TrainingData, seed: int, label: str = "") -> Member:
@@ -453,7 +463,7 @@ def train_member(args: argparse.Namespace, data: TrainingData, seed: int, label:
         parts.append(data.cells)
     pixels = np.concatenate([part[0] for part in parts])
     labels = np.concatenate([part[1] for part in parts]).astype(np.int32)
-    people = np.arange(len(labels)) < sum(len(part[1]) for part in data.people)  # they come first
+    people = np.arange(len(labels)) < data.people_count
 
     validation = data.real.splits["validation"]
     train_ds = make_dataset(pixels, labels, args.batch_size, True, seed, args.label_sigma, people)
@@ -484,14 +494,10 @@ def train_member(args: argparse.Namespace, data: TrainingData, seed: int, label:
 
 
 def joined(members: list[Member]) -> keras.Model:
-    """The members' best weights in one servable model (`build_ensemble`)."""
-    if len(members) == 1:
-        return servable_copy(build_reader, members[0].weights)
-    model = build_ensemble(len(members))
-    readers = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    for reader, member in zip(readers, members, strict=True):
-        reader.set_weights(member.weights)
-    return model
+    """The members' best weights in one servable model (`build_ensemble`): its weights are its
+    readers' in order, so the members' lists one after another are the whole model's."""
+    weights = [array for member in members for array in member.weights]
+    return servable_copy(lambda: build_ensemble(len(members)), weights)
 
 
 def mean_history(members: list[Member]) -> dict[str, list[float]]:
@@ -531,8 +537,7 @@ def save_reader(
     train_split = data.real.splits["train"]
     real = data.real
     synthetic, extra_count = data.synthetic, data.extra_count
-    window_count = len(data.cells[1]) if data.cells is not None else 0
-    labels_count = sum(len(part[1]) for part in data.people) + synthetic + window_count
+    window_count = data.cell_count
     training_data = {
         "source": (
             "real 20x32 wheel crops (meterdigits.tar.gz) + rendered wheels (meter_service.wheels) "
@@ -553,7 +558,7 @@ def save_reader(
             "lookalikes_attached": real.lookalikes_attached,
             **real.summary,
         },
-        "train_samples": labels_count,
+        "train_samples": data.people_count + synthetic + window_count,
         "real_train_samples": len(train_split),
         "extra_samples": extra_count,
         "extra_folders": [str(folder) for folder in args.extra or []],
