@@ -13,16 +13,13 @@ from PIL import Image
 from digit_service.synth import draw_number
 from tests.support.assertions import assert_error
 from tests.support.digits import touching_pair
-from tests.support.images import encode, png_bomb
+from tests.support.images import encode, png_bomb, salted
 from tests.support.processes import UvicornApp
 
 
 def unique_png(text: str = "7", **kwargs: object) -> bytes:
     """A drawing of `text` that no other test sent, so the cache has not seen it."""
-    image = draw_number(text, **kwargs)
-    salt = uuid.uuid4().int
-    image.putpixel((salt % 5, 0), (250, 250, 250))  # an invisible change of the bytes
-    image.putpixel((5 + salt % 7, 1), (251, 251, 251))
+    image = salted(draw_number(text, **kwargs), uuid.uuid4().int)
     return encode(image)
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import processes
 from tests.support.assertions import assert_error
-from tests.support.images import captcha_png, encode, png_bomb
+from tests.support.images import captcha_png, encode, png_bomb, salted
 from tests.support.processes import RedisServer, UvicornApp
 
 KEY = "feedback-key-0123456789"
@@ -27,10 +27,7 @@ def fresh_digit(text: str, salt: int) -> bytes:
     """A drawing of `text` whose bytes no other test sent."""
     from digit_service.synth import draw_number
 
-    image = draw_number(text)
-    image.putpixel((salt % 7, 0), (250 - salt % 5, 250, 250))
-    image.putpixel((7 + salt % 11, 1), (251, 251 - salt % 3, 251))
-    return encode(image)
+    return encode(salted(draw_number(text), salt))
 
 
 def correct(client: httpx.Client, task: str, image: bytes, **fields: str) -> httpx.Response:

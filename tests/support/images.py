@@ -17,6 +17,17 @@ def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
     return buffer.getvalue()
 
 
+def salted(image: Image.Image, salt: int) -> Image.Image:
+    """`image` (RGB) with bytes no other salt gives: two near-white pixels near its top-left
+    corner, their places and their channels' levels (240-255) spelled by `salt` (distinct for
+    every salt below 2**24; a random 128-bit salt collides about once in 6e8). Invisible to
+    the recognizers, so the image reads as before but is new to the gateway's cache."""
+    levels = [240 + (salt >> (4 * index)) % 16 for index in range(6)]
+    image.putpixel((salt % 5, 0), (levels[0], levels[1], levels[2]))
+    image.putpixel((5 + (salt >> 32) % 7, 1), (levels[3], levels[4], levels[5]))
+    return image
+
+
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     """One PNG chunk: length, type, data and the CRC of type and data."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
