@@ -117,6 +117,9 @@ class Cut:
     # wheels=auto in window mode, set on the count kept: the whole crop at its own best count,
     # when that count is more than the kept one (see `count_wheels` and `finish`).
     rival: Rival | None = None
+    # wheels=auto, set on the count kept: the most wheels that read within COUNT_MARGIN of it,
+    # when that is more than the kept count (see `count_wheels` and `finish`).
+    close_count: int | None = None
 
     @property
     def candidates(self) -> list[Cut]:
@@ -377,8 +380,10 @@ def finish(
 
     With a `window.rival` (the whole crop reads more wheels than the row found in it) that reads
     with overall confidence WHOLE_COUNT_SURE or more, the count is in doubt: the rival is the
-    answer when it reads surer than the candidates, and otherwise the reading is refused.
+    answer when it reads surer than the candidates, and otherwise the reading is refused. So is
+    a reading with fewer wheels than `window.close_count`, a count that read nearly as well.
     """
+    close_count = window.close_count
     readings = []
     offset = 0
     for candidate in window.candidates:
@@ -402,6 +407,10 @@ def finish(
                     f"wheels, the whole crop {len(rival_reading.wheels)} with confidence "
                     f"{rival_reading.confidence:.2f}"
                 )
+    if close_count is not None and len(reading.wheels) < close_count:
+        reasons.append(
+            f"number of wheels unsure: {len(reading.wheels)} wheels read, {close_count} read nearly as well"
+        )
     if reading.low_confidence:
         which = ", ".join(map(str, reading.low_confidence))
         plural = "s" if len(reading.low_confidence) > 1 else ""
@@ -454,6 +463,13 @@ PERIODICITY_WEIGHT = 1.0
 # surer whole, all refused: 5 were right as kept, and the whole crop read 6 of the 7 wrong. At 0.5
 # the doubt also falls on 3 right composed strips and 35 right generated crops (at 0.9: 0 and 5).
 WHOLE_COUNT_SURE = 0.9
+# wheels=auto: a count above the one kept whose score (`count_wheels`) is within this of the best
+# puts the count in doubt. Chosen on 600 strips composed from the real validation crops (seeds
+# 2026 and 77; reader 1.2.0): of the 558 readings accepted, 13 were wrong, 9 of them a wheel count
+# short (7 wheels read as 4, 8 as 5...). Below 0.05, a higher count was close on 4 of those 13
+# and on no right reading (the next right ones at 0.065 to 0.1); on 200 generated photos and 200
+# window crops of 4-8 wheels (seeds 5151, 5153) on one wrong window crop and nothing else.
+COUNT_MARGIN = 0.05
 
 
 def count_wheels(window: Cut, probabilities: np.ndarray) -> tuple[Cut, np.ndarray]:
@@ -463,7 +479,9 @@ def count_wheels(window: Cut, probabilities: np.ndarray) -> tuple[Cut, np.ndarra
 
     The score is the reader's mean log confidence per wheel (a wrong count cuts digits in two,
     or two into one cell, and reads unsure) plus PERIODICITY_WEIGHT times the crop's periodicity
-    at that count.
+    at that count. A higher count that scores within COUNT_MARGIN of the best is kept on the
+    returned cut (`Cut.close_count`): squeezed two to a cell, real wheels can read about as
+    surely as one to a cell, so `finish` refuses a reading with fewer wheels than that.
 
     In window mode the row found inside the crop is cut tighter than the crop, so its periodicity
     is higher, and it wins the count even where the locator left out an end wheel that looks
@@ -487,6 +505,8 @@ def count_wheels(window: Cut, probabilities: np.ndarray) -> tuple[Cut, np.ndarra
             whole_best = (score, Rival(probe, probe_rows))
     best = max(scores, key=lambda count: scores[count])
     kept = window.by_count[best - MIN_WHEELS]
+    close = [count for count in scores if count > best and scores[best] - scores[count] < COUNT_MARGIN]
+    kept.close_count = max(close, default=None)
     kept.rival = None
     if whole_best is not None and len(whole_best[1].cut.cells) > best:
         kept.rival = whole_best[1]

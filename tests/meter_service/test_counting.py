@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -84,6 +86,35 @@ def test_the_count_that_reads_surest_is_kept() -> None:
     chosen, probabilities = count_wheels(window, rows)
     assert len(chosen.cells) == 6 and probabilities.shape == (6, NUM_CLASSES)
     assert all(len(candidate.cells) == 6 for candidate in chosen.candidates)
+
+
+def test_fewer_wheels_than_a_count_that_reads_nearly_as_well_are_refused() -> None:
+    """Real wheels squeezed two to a cell can read about as surely as one to a cell: a 7-wheel
+    strip read as 4 came back confidently wrong. When a higher count scores within COUNT_MARGIN
+    of the one kept, the reading is refused as unsure of its wheels; a clear winner is not."""
+    sample = render_window(wheel_positions(1961887.0, 7), rng=np.random.default_rng(6))
+    job = pipeline.start(sample.image, MeterOptions(mode="window"))
+    job.view = None
+    window = pipeline.cut(job)
+    probes = [probe for cut in window.by_count for probe in pipeline.probes(cut)]
+    for probe in probes:
+        probe.periodicity = 0.5  # the counts alike but for the reader's confidence
+
+    def read(seven: float) -> dict:
+        rows = np.concatenate([
+            np.stack([sure(3.0, {4: 0.99, 7: seven}.get(len(probe.cells), 0.3))] * len(probe.cells))
+            for probe in probes
+        ])  # fmt: skip
+        chosen, probabilities = count_wheels(window, rows)
+        assert len(chosen.cells) == 4
+        return pipeline.finish(job, chosen, probabilities, pipeline.Thresholds(0.5, 0.5))
+
+    margin = pipeline.COUNT_MARGIN
+    close = read(0.99 * math.exp(-margin / 2))  # mean log confidence margin / 2 below the 4
+    assert close["rejected"] is True and len(close["digits"]) == 4
+    assert "number of wheels unsure: 4 wheels read, 7 read nearly as well" in close["reject_reason"]
+    clear = read(0.99 * math.exp(-2 * margin))
+    assert clear["rejected"] is False and clear["text"] == "3333"
 
 
 def test_a_given_count_is_cut_once() -> None:
