@@ -1,11 +1,12 @@
 """MNIST digits re-rendered in the styles people and scanners produce, and marks that are no digit.
 
 MNIST is one style: greyscale, anti-aliased, 2-3 px strokes, aspect kept, centred. Users upload
-binarised scans, postal digits kept at 16x16 and scaled up (blocky), digits stretched to fill their
-box, marker-thick or hairline strokes, slanted handwriting, all drawn at any size anywhere on a
-canvas. Rendering those styles from MNIST's own images gives labelled examples of each: the
-training command learns from them (from MNIST *training* images) and the evaluate command measures
-the whole pipeline on them (from MNIST *test* images), so each style has a measured figure.
+binarised scans, postal digits kept at 16x16 and scaled up (blocky), 8x8 thumbnails, digits
+stretched to fill their box, marker-thick or hairline strokes, slanted handwriting, all drawn at
+any size anywhere on a canvas. Rendering those styles from MNIST's own images gives labelled
+examples of each: the training command learns from them (from MNIST *training* images) and the
+evaluate command measures the whole pipeline on them (from MNIST *test* images), so each style
+has a measured figure.
 
 `junk` draws what is not a digit (a dot, a scribble, a filled blob, a letter): the training
 command teaches the model to spread its confidence over all ten digits on them (outlier
@@ -84,6 +85,21 @@ def bitmap32(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return _upscale(np.pad(values, 2), rng.uniform(1.0, 6.0), Image.Resampling.NEAREST)
 
 
+def coarse8(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An 8x8 thumbnail scaled up: a 32x32 bitmap counted in 4x4 blocks (17 grey levels), the way
+    some collections store digits (UCI optdigits' 8x8), then enlarged with hard or smooth pixels."""
+    values = _crop(_as_float(digit))
+    height, width = values.shape
+    box = (min(32, max(4, round(32 * rng.uniform(1.0, 1.4) * width / height))), 32)  # height-normalised
+    bitmap = (_resize(values, box, Image.Resampling.BILINEAR) > rng.uniform(0.3, 0.5)).astype(np.float32)
+    left = (32 - bitmap.shape[1]) // 2
+    square = np.zeros((32, 32), dtype=np.float32)
+    square[:, left : left + bitmap.shape[1]] = bitmap
+    counts = np.round(square.reshape(8, 4, 8, 4).mean(axis=(1, 3)) * 16) / 16
+    resample = Image.Resampling.NEAREST if rng.random() < 0.5 else Image.Resampling.BILINEAR
+    return _upscale(np.pad(counts, 1), rng.uniform(3.0, 12.0), resample)
+
+
 def stretched(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Stretched to fill a square box, aspect lost (a narrow 1 becomes a wide bar)."""
     values = _crop(_as_float(digit))
@@ -128,6 +144,7 @@ STYLES: dict[str, Style] = {
     "postal16": postal16,
     "blocky": blocky,
     "bitmap32": bitmap32,
+    "coarse8": coarse8,
     "stretched": stretched,
     "thick": thick,
     "thin": thin,

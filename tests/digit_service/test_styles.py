@@ -9,7 +9,7 @@ from scipy import ndimage
 from digit_service import styles
 from digit_service.preprocess import prepare_digits
 from digit_service.synth import draw_number
-from digit_service.training import rendered
+from digit_service.training import pipeline_eval, rendered
 
 
 def mnist_like(digit: str, seed: int = 0) -> np.ndarray:
@@ -120,3 +120,37 @@ def test_training_set_takes_touching_pairs_as_junk() -> None:
         digits, labels, seed=3, junk_share=0.0, pair_share=1.0, processes=1
     )
     np.testing.assert_array_equal(x, again)
+
+
+def test_coarse8_is_an_8x8_thumbnail_enlarged() -> None:
+    """Enlarged with hard pixels, the image repeats 10 rows and 10 columns (8x8 and a blank
+    border) of at most 17 grey levels, as a 32x32 bitmap counted in 4x4 blocks gives."""
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        values = styles.coarse8(mnist_like("5", seed), rng)
+        levels = np.unique(values)
+        if len(levels) > 17:  # this seed enlarged it smoothly
+            continue
+        assert values.shape[0] >= 30  # enlarged 3 to 12 times
+        assert np.unique(values, axis=0).shape[0] <= 10 and np.unique(values, axis=1).shape[1] <= 10
+        assert np.allclose(levels * 16, np.round(levels * 16))
+        assert values[0].max() == 0 and values[-1].max() == 0  # the blank border
+        return
+    pytest.fail("no seed in 20 enlarged with hard pixels")
+
+
+def test_a_style_added_later_leaves_the_earlier_evaluation_sets_as_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Figures before and after a new style are comparable only if the other sets' images are
+    the same: a style in pipeline_eval.OWN_STREAMS draws from a generator of its own."""
+    digits = np.stack([mnist_like(str(d), d) for d in range(10)])
+    labels = np.arange(10)
+    with_it = pipeline_eval.build_cases(digits, labels, seed=3, per_style=4)
+    in_order = ["mnist", *styles.STYLES]
+    monkeypatch.setattr(styles, "STYLES", {k: v for k, v in styles.STYLES.items() if k != "coarse8"})
+    without = pipeline_eval.build_cases(digits, labels, seed=3, per_style=4)
+    assert "coarse8" in with_it and "coarse8" not in without
+    for name, cases in without.items():
+        assert [case.png for case in cases] == [case.png for case in with_it[name]], name
+    assert list(with_it)[: len(in_order)] == in_order  # printed with the other styles
