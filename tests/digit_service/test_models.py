@@ -126,7 +126,12 @@ def test_training_command_writes_a_servable_model(tmp_path: Path) -> None:
     assert card.training_data["train_samples"] + card.training_data["validation_samples"] == 240
 
     cli(["evaluate", "--model-dir", str(model_dir), "--data", str(data), "--write-card"])
-    assert 0.5 < read_card(model_dir).metrics["accuracy"] <= 1.0
+    metrics = read_card(model_dir).metrics
+    assert 0.5 < metrics["accuracy"] <= 1.0
+    # The folder as uploads, through the whole pipeline: the broken file counts as refused.
+    folder = metrics["folder_pipeline"]
+    assert folder["samples"] == 241 and folder["refused"] >= 1 / 241
+    assert 0.3 < folder["read_right"] <= 1.0
 
     assert find_model_dirs(out) == [model_dir]
     assert card.name == "lenet5-mine"

@@ -68,7 +68,8 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
         type=int,
         default=500,
         help="MNIST .npz: images per rendered style, rows and junk kind for the whole-pipeline "
-        "figures (default: %(default)s); 0 measures the model only",
+        "figures (default: %(default)s); a folder: its images through the whole pipeline too; "
+        "0 measures the model only",
     )
     parser.add_argument(
         "--calibrate",
@@ -208,6 +209,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                 "per_style": args.per_style,
                 **table,
             }
+
+    if args.data.is_dir() and args.per_style:
+        # The folder's images as uploads, through what the service runs for them.
+        card = read_card(args.model_dir)
+        pairs = pipeline_eval.load_pairs(args.model_dir, card)
+        cases = pipeline_eval.folder_cases(args.data)
+        outcomes = pipeline_eval.read_all(cases, card, compiled(model), args.min_confidence, pairs)
+        table = pipeline_eval.figures({"folder": outcomes})
+        pipeline_eval.print_figures(table, args.min_confidence)
+        metrics["folder_pipeline"] = {"min_confidence": args.min_confidence, **table["folder"]}
 
     if args.write_card:
         update_card_metrics(args.model_dir, metrics)

@@ -12,7 +12,9 @@ what comes back:
 * `rows`: numbers of 2-6 digits with uneven gaps and heights;
 * `touching`: two digits whose strokes run into each other (`styles.touching`), which
   segmentation must still read as two;
-* junk (dots, scribbles, blobs, letters): refused (422, or `rejected: true`) is right.
+* junk (dots, scribbles, blobs, letters): refused (422, or `rejected: true`) is right;
+* `folder`: a collection of one's own, `<root>/<0-9>/*.png` uploaded as the files are
+  (`evaluate --data <root>`).
 
 Digits come from the split being measured: MNIST test for the figures, the validation tail of
 MNIST's training images for calibration and threshold choice (`--calibrate`), never the other
@@ -33,6 +35,7 @@ from PIL import Image
 from digit_service import styles
 from digit_service.preprocess import choose_readings
 from digit_service.recognizer import PAIRS, DigitRecognizer, calibrated, card_temperature, pair_verdicts
+from digit_service.training.data import IMAGE_SUFFIXES
 from recognition_common.calibration import expected_calibration_error
 from recognition_common.edge.errors import ApiError
 from recognition_common.edge.imaging import ImageLimits, decode_image
@@ -183,6 +186,18 @@ def build_cases(x: np.ndarray, y: np.ndarray, seed: int, per_style: int) -> dict
             sets[name] = _styled(x, y, styles.STYLES[name], np.random.default_rng([seed, stream]), per_style)
     order = ["mnist", *styles.STYLES, "rows", TOUCHING]  # the styles together, then the rest as built
     return {name: sets[name] for name in [*order, *(name for name in sets if name not in order)]}
+
+
+def folder_cases(root: Path) -> list[Case]:
+    """Every image under `<root>/<0-9>/` as it would be uploaded (its own bytes, any format the
+    service takes), labelled by its folder: a user's own collection through the whole pipeline."""
+    return [
+        Case(path.read_bytes(), str(label))
+        for label in range(10)
+        if (root / str(label)).is_dir()
+        for path in sorted((root / str(label)).iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
 
 
 def _styled(
