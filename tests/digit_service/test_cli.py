@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from captcha_service.cli import COMMANDS as CAPTCHA_COMMANDS
@@ -12,6 +13,7 @@ from digit_service.cli import main as cli
 from digit_service.training import pipeline_eval
 from digit_service.training.pairs import pick_offset
 from meter_service.cli import COMMANDS as METER_COMMANDS
+from tests.support.processes import REPO_ROOT
 
 
 def test_listing_names_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,3 +92,25 @@ def test_the_pair_offset_must_read_pairs_better_and_digits_no_worse() -> None:
     assert pick_offset(alone, [trial(0, 0.995, 0.25), trial(1, 0.995, 0.10)]) is None
     # ...nor one that costs digits at every offset.
     assert pick_offset(alone, [trial(0, 0.985, 0.70), trial(1, 0.989, 0.60)]) is None
+
+
+def test_uci_digits_become_two_folders_of_uploads(tmp_path: Path) -> None:
+    """scripts/uci_digits_to_folder.py: optdigits' 8x8 rows (64 block counts 0-16, then the
+    label) -> <out>/nearest|bilinear/<label>/<index>.png, dark on light, scaled up 4x."""
+    import gzip
+    import runpy
+
+    from PIL import Image
+
+    rows = np.zeros((2, 65), dtype=int)
+    rows[0, 8 * 3 + 2 : 8 * 3 + 6], rows[0, 64] = 16, 7  # a bar on row 3, labelled 7
+    rows[1, 64] = 0
+    table = tmp_path / "digits.csv.gz"
+    with gzip.open(table, "wt") as file:
+        np.savetxt(file, rows, fmt="%d", delimiter=",")
+    script = runpy.run_path(str(REPO_ROOT / "scripts" / "uci_digits_to_folder.py"))
+    assert script["write_folders"](table, tmp_path / "out") == 2
+    image = np.asarray(Image.open(tmp_path / "out" / "nearest" / "7" / "0000.png"))
+    assert image.shape == (48, 48) and image[8 + 12 : 8 + 16, 8 + 8 : 8 + 24].max() == 0  # the bar, in ink
+    assert image[:8].min() == 255  # the margin, paper
+    assert sorted(p.name for p in (tmp_path / "out" / "bilinear").iterdir()) == ["0", "7"]

@@ -54,7 +54,7 @@ from recognition_common.serving.model_card import ModelCard, check_model_name
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
 DEFAULT_OUT = REPO_ROOT / "digit-service" / "models"
-MODEL_VERSION = "2.0.0"
+MODEL_VERSION = "2.1.0"  # 2.1.0: 8x8 thumbnails (styles.coarse8) among the training styles
 
 
 @dataclass(frozen=True)
