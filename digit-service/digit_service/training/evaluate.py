@@ -186,9 +186,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             x_train, y_train, x_test, y_test = (
                 arrays[key] for key in ("x_train", "y_train", "x_test", "y_test")
             )
-        card = read_card(args.model_dir)
-        forward = compiled(model)
-        pairs = pipeline_eval.load_pairs(args.model_dir, card)
+        card, forward, pairs = served_as(args.model_dir, model)
         if args.calibrate:
             cut = len(y_train) - VALIDATION_SAMPLES  # the held-out tail train.py validates on
             validation = (x_train[cut:], y_train[cut:])
@@ -212,10 +210,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
 
     if args.data.is_dir() and args.per_style:
         # The folder's images as uploads, through what the service runs for them.
-        card = read_card(args.model_dir)
-        pairs = pipeline_eval.load_pairs(args.model_dir, card)
+        card, forward, pairs = served_as(args.model_dir, model)
         cases = pipeline_eval.folder_cases(args.data)
-        outcomes = pipeline_eval.read_all(cases, card, compiled(model), args.min_confidence, pairs)
+        outcomes = pipeline_eval.read_all(cases, card, forward, args.min_confidence, pairs)
         table = pipeline_eval.figures({"folder": outcomes})
         pipeline_eval.print_figures(table, args.min_confidence)
         metrics["folder_pipeline"] = {"min_confidence": args.min_confidence, **table["folder"]}
@@ -223,6 +220,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     if args.write_card:
         update_card_metrics(args.model_dir, metrics)
         print(f"\nwrote metrics to {args.model_dir / 'card.json'}")
+
+
+def served_as(
+    model_dir: Path, model: keras.Model
+) -> tuple[ModelCard, pipeline_eval.PredictFn, pipeline_eval.PredictFn | None]:
+    """What the whole pipeline needs to read as the service does: the card, the compiled model
+    and its pair detector (None when the card lists none)."""
+    card = read_card(model_dir)
+    return card, compiled(model), pipeline_eval.load_pairs(model_dir, card)
 
 
 def compiled(model: keras.Model) -> pipeline_eval.PredictFn:

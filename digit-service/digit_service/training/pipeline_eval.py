@@ -158,8 +158,9 @@ def build_cases(x: np.ndarray, y: np.ndarray, seed: int, per_style: int) -> dict
         "mnist": [Case(png(Image.fromarray(d)), str(t)) for d, t in zip(x, y, strict=True)]
     }
     for name, style in styles.STYLES.items():
-        if name not in OWN_STREAMS:
-            sets[name] = _styled(x, y, style, rng, per_style)
+        stream = OWN_STREAMS.get(name)
+        style_rng = rng if stream is None else np.random.default_rng([seed, stream])
+        sets[name] = _styled(x, y, style, style_rng, per_style)
     rows = []
     for _ in range(per_style):
         picks = rng.choice(len(y), size=int(rng.integers(ROW_LENGTHS[0], ROW_LENGTHS[1] + 1)), replace=False)
@@ -181,11 +182,7 @@ def build_cases(x: np.ndarray, y: np.ndarray, seed: int, per_style: int) -> dict
             Case(png(styles.junk(kind, rng, CANVAS, dark_on_light=bool(rng.random() < 0.7))), None)
             for _ in range(min(per_style, JUNK_SAMPLES))
         ]
-    for name, stream in OWN_STREAMS.items():
-        if name in styles.STYLES:
-            sets[name] = _styled(x, y, styles.STYLES[name], np.random.default_rng([seed, stream]), per_style)
-    order = ["mnist", *styles.STYLES, "rows", TOUCHING]  # the styles together, then the rest as built
-    return {name: sets[name] for name in [*order, *(name for name in sets if name not in order)]}
+    return sets
 
 
 def folder_cases(root: Path) -> list[Case]:
