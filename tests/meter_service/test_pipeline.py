@@ -123,8 +123,11 @@ def test_a_row_found_without_a_wheel_the_whole_crop_reads_puts_the_count_in_doub
     assert doubtful["text"] == "9363" and doubtful["rejected"] is True
     assert "number of wheels unsure" in doubtful["reject_reason"]
     assert "the whole crop 5" in doubtful["reject_reason"]
-    # The whole crop reading its five wheels unsurely casts no doubt on the row's four.
-    unsure_whole = read(0.9999, 0.95)
+    # A whole crop a little over WHOLE_COUNT_SURE sure of its five wheels puts the four in doubt
+    # too (an 8-wheel strip read as 7 had its whole crop at 0.80); one below it casts none.
+    per_wheel = pipeline.WHOLE_COUNT_SURE ** (1 / 5)
+    assert read(0.9999, per_wheel + 0.01)["rejected"] is True
+    unsure_whole = read(0.9999, per_wheel - 0.03)
     assert unsure_whole["text"] == "9363" and unsure_whole["rejected"] is False
 
 
