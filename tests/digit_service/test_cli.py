@@ -52,6 +52,14 @@ def test_the_same_job_has_the_same_name_in_every_service() -> None:
     assert "generate" in CAPTCHA_COMMANDS and "generate" in METER_COMMANDS
 
 
+@pytest.mark.parametrize("option", ["--pair-share", "--handwriting-share"])
+def test_a_share_outside_0_to_1_is_a_usage_error(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["train", "--model", "cnn", option, "1.5"])
+    assert exit_info.value.code == 2
+    assert f"{option} must be between 0 and 1, not 1.5" in capsys.readouterr().err
+
+
 def test_train_pairs_needs_a_trained_model_and_mnist(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -81,6 +81,26 @@ def test_training_set_has_each_digit_twice_and_junk_with_even_targets() -> None:
     np.testing.assert_array_equal(x, again)  # reproducible from the seed
 
 
+def test_another_hand_only_on_request_and_only_for_the_styled_copies() -> None:
+    """`handwriting_share` 0 (the shipped recipes) draws the set the option did not exist for;
+    at 1 every styled copy is redrawn first: the same digits, labels and count, other pixels."""
+    digits = np.stack([mnist_like(str(d), d) for d in range(10)])
+    labels = np.arange(10)
+    plain, plain_y = rendered.render_training_set(digits, labels, seed=3, junk_share=0.0, processes=1)
+    off, _ = rendered.render_training_set(
+        digits, labels, seed=3, junk_share=0.0, handwriting_share=0.0, processes=1
+    )
+    np.testing.assert_array_equal(plain, off)
+    hands, hands_y = rendered.render_training_set(
+        digits, labels, seed=3, junk_share=0.0, handwriting_share=1.0, processes=1
+    )
+    np.testing.assert_array_equal(plain_y, hands_y)
+    np.testing.assert_array_equal(plain[0], hands[0])  # the first digit as it is: drawn before any hand
+    assert not np.array_equal(plain[1], hands[1])  # its styled copy: redrawn
+    assert "another hand" in rendered.describe(0.1, handwriting_share=0.5)
+    assert "another hand" not in rendered.describe(0.1)
+
+
 def pieces(values: np.ndarray) -> int:
     """Connected pieces of ink (8-connected)."""
     return ndimage.label(values > 0.5, structure=np.ones((3, 3), dtype=bool))[1]
@@ -137,6 +157,29 @@ def test_coarse8_is_an_8x8_thumbnail_enlarged() -> None:
         assert values[0].max() == 0 and values[-1].max() == 0  # the blank border
         return
     pytest.fail("no seed in 20 enlarged with hard pixels")
+
+
+def test_another_hand_bends_the_strokes_and_keeps_the_digit_whole() -> None:
+    """`handwriting` returns the digit's own size, moved about a pixel or two (not a different
+    picture), narrower or wider about its centre, and still one stroke group the pre-processing
+    finds as one digit; the same generator state gives the same drawing."""
+    digit = mnist_like("2")
+    original = digit.astype(np.float32) / 255
+    widths = []
+    for seed in range(12):
+        values = styles.handwriting(digit, np.random.default_rng(seed))
+        assert values.shape == digit.shape and values.dtype == np.float32
+        assert values.min() >= 0 and values.max() <= 1
+        assert not np.allclose(values, original)
+        assert 0.5 < (values > 0.5).sum() / (original > 0.5).sum() < 1.6  # bent, not smeared or lost
+        assert len(prepare_digits(styles.framed(values))) == 1
+        columns = np.flatnonzero((values > 0.5).any(axis=0))
+        widths.append(columns[-1] - columns[0] + 1)
+    assert max(widths) - min(widths) >= 3  # narrower and wider letterforms
+    np.testing.assert_array_equal(
+        styles.handwriting(digit, np.random.default_rng(5)),
+        styles.handwriting(digit, np.random.default_rng(5)),
+    )
 
 
 def test_a_style_added_later_leaves_the_earlier_evaluation_sets_as_they_were(

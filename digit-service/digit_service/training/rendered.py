@@ -5,7 +5,9 @@ upload. So the training set is built the same way: every training digit goes thr
 `prepare_single_digit` once as it is and once more in a random style from
 `digit_service.styles` (binarised, 16x16 scaled up, blocky, stretched, thick, hairline, slanted),
 and a share of junk (dots, scribbles, blobs, letters) goes through it too, labelled `JUNK_LABEL`.
-On request (`pair_share`; `train --pair-share`, off in the shipped recipes because it costs real
+On request (`handwriting_share`; `train --handwriting-share`, off in the shipped recipes, see the
+service's README) a share of the styled copies is first redrawn in another hand. On request
+(`pair_share`; `train --pair-share`, off in the shipped recipes because it costs real
 digits confidence) so does a share of two training digits whose strokes touch
 (`styles.touching_values`) taken as one: a pair is no digit, so the whole reading of two touching
 digits loses to the split one (`preprocess.choose_readings`) instead of passing as a wide 0 or 8.
@@ -36,7 +38,7 @@ STYLED = tuple(name for name in styles.STYLES if name != "clean")
 PAIR_STYLES = ("clean", "binary", "postal16", "thick", "thin", "slanted")
 
 
-def describe(junk_share: float, pair_share: float = 0.0) -> str:
+def describe(junk_share: float, pair_share: float = 0.0, handwriting_share: float = 0.0) -> str:
     """One line for the model card."""
     pairs = (
         f", and {pair_share:.0%} as many pairs of touching training digits taken as one "
@@ -44,9 +46,15 @@ def describe(junk_share: float, pair_share: float = 0.0) -> str:
         if pair_share
         else ""
     )
+    hands = (
+        f", {handwriting_share:.0%} of those first redrawn in another hand (elastic distortion, "
+        "narrower or wider; styles.handwriting)"
+        if handwriting_share
+        else ""
+    )
     return (
         "each training digit through the service's pre-processing twice: as it is, and in one "
-        f"random rendered style ({', '.join(STYLED)}; digit_service.styles); plus "
+        f"random rendered style ({', '.join(STYLED)}; digit_service.styles){hands}; plus "
         f"{junk_share:.0%} as many junk marks ({', '.join(styles.JUNK_KINDS)}){pairs}, with an "
         "even target over the ten digits (outlier exposure)"
     )
@@ -59,23 +67,33 @@ def render_training_set(
     *,
     junk_share: float = 0.1,
     pair_share: float = 0.0,
+    handwriting_share: float = 0.0,
     processes: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y): uint8 (N, 28, 28) MNIST digits -> float32 (M, 28, 28, 1) inputs and int64 labels."""
-    jobs: list[tuple[str, np.ndarray | None, np.ndarray, int, int]] = [
-        ("digits", images[start : start + CHUNK], labels[start : start + CHUNK], seed, index)
+    """(x, y): uint8 (N, 28, 28) MNIST digits -> float32 (M, 28, 28, 1) inputs and int64 labels.
+    `handwriting_share` of the styled copies are first redrawn in another hand
+    (`styles.handwriting`); at 0 the set is drawn exactly as before the option existed."""
+    jobs: list[tuple[str, np.ndarray | None, np.ndarray, int, int, float]] = [
+        (
+            "digits",
+            images[start : start + CHUNK],
+            labels[start : start + CHUNK],
+            seed,
+            index,
+            handwriting_share,
+        )
         for index, start in enumerate(range(0, len(labels), CHUNK))
     ]
     junk_count = round(junk_share * len(labels))
     jobs += [
-        ("junk", None, np.full(min(CHUNK, junk_count - start), JUNK_LABEL), seed, len(jobs) + index)
+        ("junk", None, np.full(min(CHUNK, junk_count - start), JUNK_LABEL), seed, len(jobs) + index, 0.0)
         for index, start in enumerate(range(0, junk_count, CHUNK))
     ]
     # Pairs of training digits (drawn once, here, so a chunk needs only its own images).
     pair_count = round(pair_share * len(labels))
     partners = np.random.default_rng([seed, 1]).integers(0, len(labels), size=(pair_count, 2))
     jobs += [
-        ("pairs", images[chunk], np.full(len(chunk), JUNK_LABEL), seed, len(jobs) + index)
+        ("pairs", images[chunk], np.full(len(chunk), JUNK_LABEL), seed, len(jobs) + index, 0.0)
         for index, chunk in enumerate(np.array_split(partners, range(CHUNK, pair_count, CHUNK)))
         if len(chunk)
     ]
@@ -90,7 +108,7 @@ def render_training_set(
 
 
 def _render_chunk(
-    kind: str, images: np.ndarray | None, labels: np.ndarray, seed: int, chunk: int
+    kind: str, images: np.ndarray | None, labels: np.ndarray, seed: int, chunk: int, handwriting_share: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """One chunk: digits (each as it is and in a random style), junk marks, or touching pairs."""
     rng = np.random.default_rng([seed, chunk])
@@ -118,8 +136,16 @@ def _render_chunk(
         assert images is not None
         for digit, label in zip(images, labels, strict=True):
             for style_name in ("clean", str(rng.choice(STYLED))):
+                # Drawn by another hand first, on request; the share is tested before the
+                # generator is asked, so at 0 it draws exactly what it drew without the option.
+                another_hand = (
+                    style_name != "clean" and handwriting_share and rng.random() < handwriting_share
+                )
+                source = styles.handwriting(digit, rng) if another_hand else digit
                 try:
-                    samples.append(prepare_single_digit(styles.framed(styles.STYLES[style_name](digit, rng))))
+                    samples.append(
+                        prepare_single_digit(styles.framed(styles.STYLES[style_name](source, rng)))
+                    )
                 except ApiError:
                     continue
                 kept.append(int(label))
