@@ -65,7 +65,7 @@ def test_window_mode_also_reads_the_row_found_inside_a_loose_crop() -> None:
     np.testing.assert_array_equal(cut.cells, row.cells)
     np.testing.assert_array_equal(cut.candidates[count].cells, whole.cells)
     # The surest reading is the answer: here the whole crop's cut, read confidently.
-    unsure, sure = probabilities_for([1, 1, 1, 1, 1], 0.3), probabilities_for([0, 2, 5, 7, 2.4], 0.995)
+    unsure, sure = probabilities_for([1, 1, 1, 1, 1], 0.3), probabilities_for([0, 2, 5, 7, 2.4], 0.999)
     rows = [sure if index == count else unsure for index in range(2 * count)]
     thresholds = Thresholds(0.5, 0.5)
     assert pipeline.unsure(cut, rows[0])  # so the alternatives are read too
@@ -73,8 +73,9 @@ def test_window_mode_also_reads_the_row_found_inside_a_loose_crop() -> None:
     assert result["text"] == "02572" and result["rejected"] is False
     assert result["corners"] is None and result["mode"] == "window"
     assert result["crop_png_base64"] == pipeline.png_base64(cut.candidates[count].crop)
-    # A sure reading of the cut as located needs no second look.
+    # A sure reading of the cut as located needs no second look; one a little less sure gets it.
     assert not pipeline.unsure(cut, sure)
+    assert pipeline.unsure(cut, probabilities_for([0, 2, 5, 7, 2.4], 0.99))
     only_first = pipeline.finish(job, cut, sure, thresholds)
     assert only_first["crop_png_base64"] == pipeline.png_base64(cut.crop)
 
