@@ -7,10 +7,10 @@ upload. So the training set is built the same way: every training digit goes thr
 and a share of junk (dots, scribbles, blobs, letters) goes through it too, labelled `JUNK_LABEL`.
 On request (`handwriting_share`; `train --handwriting-share`, off in the shipped recipes, see the
 service's README) a share of the styled copies is first redrawn in another hand. On request
-(`pair_share`; `train --pair-share`, off in the shipped recipes because it costs real
-digits confidence) so does a share of two training digits whose strokes touch
-(`styles.touching_values`) taken as one: a pair is no digit, so the whole reading of two touching
-digits loses to the split one (`preprocess.choose_readings`) instead of passing as a wide 0 or 8.
+(`pair_share`; `train --pair-share`, off in the shipped recipes because it costs real digits
+confidence) a share of two training digits whose strokes touch (`styles.touching_values`) goes
+through it too, taken as one: a pair is no digit, so the whole reading of two touching digits
+loses to the split one (`preprocess.choose_readings`) instead of passing as a wide 0 or 8.
 `soft_targets` turns that label into an even spread over the ten digits, so the model learns to be
 unsure on junk (outlier exposure, Hendrycks et al. 2019) and the service can refuse it.
 
