@@ -139,7 +139,7 @@ def _render_chunk(
                 # Drawn by another hand first, on request; the share is tested before the
                 # generator is asked, so at 0 it draws exactly what it drew without the option.
                 another_hand = (
-                    style_name != "clean" and handwriting_share and rng.random() < handwriting_share
+                    style_name != "clean" and handwriting_share > 0 and rng.random() < handwriting_share
                 )
                 source = styles.handwriting(digit, rng) if another_hand else digit
                 try:
