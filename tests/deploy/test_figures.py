@@ -130,6 +130,30 @@ CLAIMS: list[tuple[str, str, Callable[[], tuple[str, ...]]]] = [
 ]
 
 
+def _small_thick_pen() -> tuple[str, ...]:
+    def figure(path: str, key: str) -> float:
+        return float(metric(path, "pipeline", "small-thick-pen", key))
+
+    return (
+        percent(2)(figure(CNN, "read_right")),
+        percent(2)(figure(CNN, "refused")),
+        rounded(figure(CNN, "ece"), 4),
+        percent(2)(figure(LENET5, "read_right")),
+        percent(2)(figure(LENET5, "refused")),
+    )
+
+
+CLAIMS += [
+    (
+        readme,
+        "| small, drawn with a thick pen (35-55 px tall, 11-17 px pen; a known limit) "
+        "| {} | {} | {} | {} | {} |",
+        _small_thick_pen,
+    )
+    for readme in ("README.md", "digit-service/README.md")
+]
+
+
 @pytest.mark.parametrize(("readme", "phrase", "figures"), CLAIMS, ids=[c[1][:40] for c in CLAIMS])
 def test_readme_figures_are_the_cards(
     readme: str, phrase: str, figures: Callable[[], tuple[str, ...]]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import ndimage
 
 from digit_service import styles
@@ -197,3 +200,24 @@ def test_a_style_added_later_leaves_the_earlier_evaluation_sets_as_they_were(
     for name, cases in without.items():
         assert [case.png for case in cases] == [case.png for case in with_it[name]], name
     assert list(with_it)[: len(in_order)] == in_order  # printed with the other styles
+
+
+def test_small_thick_pen_digits_are_small_with_a_stroke_a_fifth_to_half_their_height() -> None:
+    """The known-limit family the evaluate command reports: drawn by the repository's own pen,
+    not MNIST, so its images do not depend on the split's digits; the earlier sets are untouched
+    (it draws from a generator of its own)."""
+    digits = np.stack([mnist_like(str(d), d) for d in range(10)])
+    sets = pipeline_eval.build_cases(digits, np.arange(10), seed=3, per_style=12)
+    cases = sets[pipeline_eval.SMALL_THICK_PEN]
+    assert len(cases) == 12 and all(case.truth in set("0123456789") for case in cases)
+    for case in cases:
+        grey = np.asarray(Image.open(io.BytesIO(case.png)).convert("L"), dtype=np.float32)
+        ink = np.abs(grey - np.median(grey)) / 255.0  # dark on light or light on dark
+        rows = np.flatnonzero((ink > 0.5).any(axis=1))
+        height = rows[-1] - rows[0] + 1
+        assert 35 <= height <= 75, height  # 35-55 px drawn, plus the pen's round caps
+        assert 0.15 < stroke_share(ink) < 0.5
+    other_digits = np.stack([mnist_like(str(d), d + 1) for d in range(10)])
+    again = pipeline_eval.build_cases(other_digits, np.arange(10), seed=3, per_style=12)
+    assert [c.png for c in again[pipeline_eval.SMALL_THICK_PEN]] == [c.png for c in cases]
+    assert pipeline_eval.SMALL_THICK_PEN in pipeline_eval.KNOWN_LIMITS

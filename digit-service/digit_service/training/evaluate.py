@@ -263,7 +263,8 @@ def calibrate(
     digits = [
         o
         for name, group in outcomes.items()
-        if name not in pipeline_eval.MULTI_DIGIT_SETS and not name.startswith("junk")
+        if name not in pipeline_eval.MULTI_DIGIT_SETS + pipeline_eval.KNOWN_LIMITS
+        and not name.startswith("junk")
         for o in group
     ]
     probabilities, labels = pipeline_eval.single_digits(digits)

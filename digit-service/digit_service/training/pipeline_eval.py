@@ -12,6 +12,9 @@ what comes back:
 * `rows`: numbers of 2-6 digits with uneven gaps and heights;
 * `touching`: two digits whose strokes run into each other (`styles.touching`), which
   segmentation must still read as two;
+* `small-thick-pen`: a digit drawn 35-55 px tall with an 11-17 px pen (`synth.draw_number`, not
+  MNIST), its stroke a fifth to half of its height and its loops nearly filled: the issue's "3 or
+  5 drawn 45 px tall with a 16 px pen", a known limit measured as a family;
 * junk (dots, scribbles, blobs, letters): refused (422, or `rejected: true`) is right;
 * `folder`: a collection of one's own, `<root>/<0-9>/*.png` uploaded as the files are
   (`evaluate --data <root>`).
@@ -35,6 +38,7 @@ from PIL import Image
 from digit_service import styles
 from digit_service.preprocess import choose_readings
 from digit_service.recognizer import PAIRS, DigitRecognizer, calibrated, card_temperature, pair_verdicts
+from digit_service.synth import draw_number
 from digit_service.training.data import IMAGE_SUFFIXES
 from recognition_common.calibration import expected_calibration_error
 from recognition_common.edge.errors import ApiError
@@ -49,10 +53,17 @@ CHUNK = 64  # images per forward pass, as the service's batcher groups concurren
 JUNK_SAMPLES = 250  # of each kind
 ROW_LENGTHS = (2, 6)
 TOUCHING = "touching"  # a known limit (README): retrain's verdict leaves this set out
+SMALL_THICK_PEN = "small-thick-pen"
 MULTI_DIGIT_SETS = ("rows", TOUCHING)
+# Sets the README names as known limits: measured and reported, but left out of the temperature
+# fit and of retrain's verdict, which keep to MNIST's own digits in their styles.
+KNOWN_LIMITS = (TOUCHING, SMALL_THICK_PEN)
 # Sets added after the first release draw from their own generators ([seed, stream]), so that
 # adding one left every earlier set's images as they were.
-OWN_STREAMS = {TOUCHING: 1, "coarse8": 2}
+OWN_STREAMS = {TOUCHING: 1, "coarse8": 2, SMALL_THICK_PEN: 3}
+# small-thick-pen: digit heights and pen widths on the 280 px canvas, in px (upper bounds excluded).
+PEN_DIGIT_HEIGHTS = (35, 56)
+PEN_WIDTHS = (11, 18)
 
 
 @dataclass(frozen=True)
@@ -177,6 +188,9 @@ def build_cases(x: np.ndarray, y: np.ndarray, seed: int, per_style: int) -> dict
         )
         for picks in (pair_rng.choice(len(y), size=2, replace=False) for _ in range(per_style))
     ]
+    sets[SMALL_THICK_PEN] = _small_thick_pen(
+        np.random.default_rng([seed, OWN_STREAMS[SMALL_THICK_PEN]]), per_style
+    )
     for kind in styles.JUNK_KINDS:
         sets[f"junk:{kind}"] = [
             Case(png(styles.junk(kind, rng, CANVAS, dark_on_light=bool(rng.random() < 0.7))), None)
@@ -209,6 +223,28 @@ def _styled(
         )
         for i in picks
     ]
+
+
+def _small_thick_pen(rng: np.random.Generator, count: int) -> list[Case]:
+    """`count` digits drawn small with a thick pen, each at a random place on the canvas."""
+    cases = []
+    for _ in range(count):
+        digit = str(int(rng.integers(10)))
+        height = int(rng.integers(*PEN_DIGIT_HEIGHTS))
+        width = height / 0.9  # a box wide enough for draw_number to draw the digit 0.75 as wide as tall
+        left = rng.uniform(0.05, 0.95 - width / CANVAS)
+        top = rng.uniform(0.05, 0.95 - height / CANVAS)
+        image = draw_number(
+            digit,
+            size=(CANVAS, CANVAS),
+            box=(left, top, left + width / CANVAS, top + height / CANVAS),
+            width=int(rng.integers(*PEN_WIDTHS)),
+            dark_on_light=bool(rng.random() < 0.7),
+            jitter=0.06,
+            seed=int(rng.integers(2**31)),
+        )
+        cases.append(Case(png(image), digit))
+    return cases
 
 
 def single_digits(outcomes: list[Outcome]) -> tuple[np.ndarray, np.ndarray]:
