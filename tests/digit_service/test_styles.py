@@ -204,8 +204,7 @@ def test_a_style_added_later_leaves_the_earlier_evaluation_sets_as_they_were(
 
 def test_small_thick_pen_digits_are_small_with_a_stroke_a_fifth_to_half_their_height() -> None:
     """The known-limit family the evaluate command reports: drawn by the repository's own pen,
-    not MNIST, so its images do not depend on the split's digits; the earlier sets are untouched
-    (it draws from a generator of its own)."""
+    not MNIST, from a generator of its own, so its images do not depend on the split's digits."""
     digits = np.stack([mnist_like(str(d), d) for d in range(10)])
     sets = pipeline_eval.build_cases(digits, np.arange(10), seed=3, per_style=12)
     cases = sets[pipeline_eval.SMALL_THICK_PEN]

@@ -52,7 +52,7 @@ CANVAS = 280
 CHUNK = 64  # images per forward pass, as the service's batcher groups concurrent requests
 JUNK_SAMPLES = 250  # of each kind
 ROW_LENGTHS = (2, 6)
-TOUCHING = "touching"  # a known limit (README): retrain's verdict leaves this set out
+TOUCHING = "touching"
 SMALL_THICK_PEN = "small-thick-pen"
 MULTI_DIGIT_SETS = ("rows", TOUCHING)
 # Sets the README names as known limits: measured and reported, but left out of the temperature
