@@ -82,6 +82,18 @@ def test_thin_and_thick_strokes_are_normalised() -> None:
     assert abs(thin - thick) < 1.5
 
 
+def test_a_digit_thick_for_its_size_is_also_offered_thinned() -> None:
+    """A 45 px digit drawn with a 15 px pen (its loops nearly filled) gets a second version with
+    MNIST's stroke for the model to read as well; a digit drawn with an ordinary pen does not."""
+    top = (280 - 45) / 2 / 280
+    [small_thick] = prepare_readings(draw_number("3", box=(0.4, top, 0.6, 1 - top), width=15))
+    assert small_thick.thinned is not None and small_thick.thinned.shape == (28, 28)
+    assert stroke_width(small_thick.thinned) < 0.7 * stroke_width(small_thick.pixels)
+    assert similarity(small_thick.thinned, small_thick.pixels) > 0.7  # the same digit, thinner
+    [ordinary] = prepare_readings(draw_number("8"))
+    assert ordinary.thinned is None
+
+
 def test_photo_with_uneven_light_and_noise() -> None:
     size = (1200, 900)
     ramp = np.linspace(120, 230, size[0], dtype=np.float32)[np.newaxis, :].repeat(size[1], axis=0)

@@ -37,7 +37,14 @@ from PIL import Image
 
 from digit_service import styles
 from digit_service.preprocess import choose_readings
-from digit_service.recognizer import PAIRS, DigitRecognizer, calibrated, card_temperature, pair_verdicts
+from digit_service.recognizer import (
+    PAIRS,
+    DigitRecognizer,
+    calibrated,
+    card_temperature,
+    digit_outputs,
+    pair_verdicts,
+)
 from digit_service.synth import draw_number
 from digit_service.training.data import IMAGE_SUFFIXES
 from recognition_common.calibration import expected_calibration_error
@@ -129,7 +136,8 @@ def read_all(
             own = outputs[offset : offset + len(item.inputs)]
             offset += len(item.inputs)
             result = recognizer.decode(own, item, card)
-            confidences = calibrated(own, temperature).max(axis=1)
+            rows, _ = digit_outputs(own, item.context, temperature)
+            confidences = calibrated(rows, temperature).max(axis=1)
             chosen = choose_readings(item.context, confidences, pair_verdicts(item, card))
             outcomes.append(
                 Outcome(
@@ -137,7 +145,7 @@ def read_all(
                     text=result["text"],
                     rejected=result["rejected"],
                     confidences=[digit["confidence"] for digit in result["digits"]],
-                    raw=[own[index] for index in chosen],
+                    raw=[rows[index] for index in chosen],
                 )
             )
     return outcomes
