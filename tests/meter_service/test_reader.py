@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from meter_service.pipeline import Thresholds
 from meter_service.reader import (
     CONFIDENCE_WINDOW,
     NUM_CLASSES,
@@ -133,12 +135,13 @@ def _crop_image(position: float, seed: int) -> Image.Image:
     return render_wheel(position, random_style(rng), 20, 32, rng)
 
 
-def make_fake_folder(root: Path, prefixes: int = 12, per_prefix: int = 8) -> Path:
-    """`<label>/<label>_<prefix>_<timestamp>.jpg` crops of `prefixes` wheels, plus hash-named ones."""
+def make_fake_folder(root: Path, prefixes: int = 12, per_prefix: int = 8, whole: bool = False) -> Path:
+    """`<label>/<label>_<prefix>_<timestamp>.jpg` crops of `prefixes` wheels, plus hash-named ones;
+    `whole`: every named crop a whole digit (enough of them to compose strips from)."""
     rng = np.random.default_rng(7)
     for p in range(prefixes):
         for k in range(per_prefix):
-            label = int(rng.integers(100))
+            label = int(rng.integers(10)) * 10 if whole else int(rng.integers(100))
             folder = root / f"{label // 10}.{label % 10}"
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{label / 10:.1f}_main_dig{p}_202206{k + 10:02d}-1200{k:02d}.jpg"
@@ -234,6 +237,46 @@ def test_a_short_training_run_writes_a_servable_model(tmp_path: Path, members: i
           "--synthetic-eval", "0", "--write-card", "--quiet"])  # fmt: skip
     recorded = json.loads((out / "card.json").read_text())["metrics"]
     assert recorded["test_crops"] == metrics["test_crops"] and "validation_within_0_5" in recorded
+
+
+def test_fit_validation_trains_on_the_validation_crops_and_keeps_the_last_epoch(tmp_path: Path) -> None:
+    from meter_service.cli import main as cli
+    from meter_service.training.evaluate import _composed_strips
+    from meter_service.training.reader_data import load_real
+    from recognition_common.serving.model_card import read_card
+    from recognition_common.serving.models import load_compiled
+
+    data = make_fake_folder(tmp_path / "crops", whole=True)
+    cache = tmp_path / "cache"
+    out = tmp_path / "models"
+    cli(["train-reader", "--data", str(data), "--cache", str(cache), "--out", str(out), "--name", "final",
+          "--epochs", "2", "--batch-size", "32", "--synthetic", "0", "--window-photos", "0",
+          "--window-crops", "0", "--members", "1", "--fit-validation", "--quiet"])  # fmt: skip
+
+    card = json.loads((out / "final" / "card.json").read_text())
+    counts = card["training_data"]
+    real = load_real(data, cache)
+    assert counts["validation_trained_on"] is True
+    assert counts["real_train_samples"] == len(real.splits["train"]) + len(real.splits["validation"])
+    assert counts["train_samples"] == counts["real_train_samples"]
+    assert card["best_epoch"] == 2  # the last, whatever the validation figures say
+    assert not [key for key in card["metrics"] if key.startswith("validation_")]  # trained on: no figures
+
+    # The evaluation leaves out the strips composed from the split the reader was trained on.
+    _, read_wheels = load_compiled(MODEL_DIR)
+    locator_card, locate = load_compiled(MODEL_DIR / "locator")
+    args = argparse.Namespace(composed=2, data=data, quiet=True, wheels=5, given_wheels=False, seed=3, show=0)
+    shape = tuple(locator_card.input_shape)
+    thresholds = Thresholds(0.5, 0.5, 0.9)
+    fitted = read_card(out / "final")
+    trained_on = _composed_strips(args, fitted, locate, read_wheels, shape, thresholds)
+    assert "test" in trained_on and "validation" not in trained_on
+    assert trained_on["test"]["strips"] == 2
+    unseen = {**fitted.training_data, "validation_trained_on": False}
+    held_out = _composed_strips(
+        args, fitted.model_copy(update={"training_data": unseen}), locate, read_wheels, shape, thresholds
+    )
+    assert {"test", "validation"} <= held_out.keys()
 
 
 def _rendered_digits_read_right(count: int, seed: int, segments: float = 0.0) -> int:

@@ -53,7 +53,7 @@ from meter_service.reading import ROLLING_MARGIN, snap
 from meter_service.synth import MeterSample, generate_meter, random_positions, render_window, sample_rng
 from recognition_common.calibration import expected_calibration_error
 from recognition_common.edge.errors import ApiError
-from recognition_common.serving.model_card import update_card_metrics
+from recognition_common.serving.model_card import ModelCard, update_card_metrics
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_DIR = SERVICE_ROOT / "models" / "default"
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     if not args.no_real:
         real = _real_crops(args, read_wheels)
         strips = _real_strips(args, locator, reader, shape, thresholds)
-        composed = _composed_strips(args, locator, reader, shape, thresholds)
+        composed = _composed_strips(args, card, locator, reader, shape, thresholds)
 
     metrics: dict[str, Any] = {
         "synthetic_photos": {
@@ -585,13 +585,16 @@ def _real_crops(args: argparse.Namespace, read_wheels: Predict) -> dict[str, Any
 
 def _composed_strips(
     args: argparse.Namespace,
+    card: ModelCard,
     locator: Predict,
     reader: Predict,
     shape: tuple[int, ...],
     thresholds: Thresholds,
 ) -> dict[str, Any]:
     """Strips composed from the real crops' held-out test and validation splits, read in window
-    mode with the wheels counted (`training/composed.py`)."""
+    mode with the wheels counted (`training/composed.py`). The validation split's are left out
+    when the reader was trained on that split (`train-reader --fit-validation`): they would
+    measure only what it learnt by heart."""
     if not args.composed or not args.data.exists():
         return {}
     from meter_service.training.composed import composed_strips
@@ -600,7 +603,9 @@ def _composed_strips(
     real = load_real(args.data, progress=not args.quiet)
     options = MeterOptions(mode="window", wheels=args.wheels if args.given_wheels else None)
     figures: dict[str, Any] = {}
-    for number, split in (("5.", "test"), ("  ", "validation")):
+    trained_on = bool(card.training_data.get("validation_trained_on"))
+    splits = ["test"] if trained_on else ["test", "validation"]
+    for number, split in zip(("5.", "  "), splits, strict=False):
         samples = composed_strips(real.splits[split], args.composed, args.seed)
         outcomes = read_samples(samples, options, shape, locator, reader, thresholds)
         held_out = ", meters never trained on" if split == "test" else ""
@@ -609,6 +614,10 @@ def _composed_strips(
             f"({real.summary[split]['prefixes']} wheel names{held_out})"
         )
         figures[split] = {"strips": len(samples), **_report_readings(title, outcomes, args.show)}
+    if trained_on:
+        print(
+            "   (none from the validation split: the reader was trained on it, train-reader --fit-validation)"
+        )
     figures["data"] = (
         f"rows of real crops of one wheel name from the held-out splits of {args.data.name} "
         f"(training/composed.py, seed {args.seed})"

@@ -83,7 +83,8 @@ DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "meter-digits" / "meterdi
 DEFAULT_MODELS = SERVICE_ROOT / "models"
 DEFAULT_NAME = "default"
 DEFAULT_OUT = DEFAULT_MODELS / DEFAULT_NAME
-MODEL_VERSION = "1.2.0"  # 1.2.0: two readers averaged; 1.1.0: segment digits, stroke and width augmentation
+MODEL_VERSION = "1.3.0"  # 1.3.0: trained on the validation split too (--fit-validation); 1.2.0: two
+# readers averaged; 1.1.0: segment digits, stroke and width augmentation
 WHEELS = 5
 LABEL_SIGMA = 1.0  # tenths: soft labels spread over neighbouring tenths (they look alike)
 SYNTHETIC = 3000  # rendered crops added to training (the real train split has ~15,000)
@@ -353,10 +354,18 @@ class Selector(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, validation: Split, history: dict[str, list[float]], quiet: bool, label: str = ""
+        self,
+        validation: Split,
+        history: dict[str, list[float]],
+        quiet: bool,
+        label: str = "",
+        keep_last: bool = False,
     ) -> None:
         super().__init__()
         self.label = label  # which member, when several are trained
+        # With the validation crops trained on (--fit-validation) their figures choose nothing:
+        # the last epoch is kept, as the recipe's runs on the train split alone peak at its end.
+        self.keep_last = keep_last
         self.inputs = reader_input(validation.pixels)
         self.labels = validation.labels
         self.history = history
@@ -378,7 +387,7 @@ class Selector(keras.callbacks.Callback):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
         score = (round(figures["within_0_5"], 6), -figures["mae_tenths"])
-        if score >= self.best_key:
+        if score >= self.best_key or self.keep_last:
             self.best_key, self.best_epoch = score, epoch + 1
             self.best_weights = self.model.get_weights()
         if not self.quiet:
@@ -433,6 +442,9 @@ def load_training_data(args: argparse.Namespace, progress: bool) -> TrainingData
         raise SystemExit("the split left no validation crops: the data needs more distinct wheel prefixes")
     train_split = real.splits["train"]
     people = [(train_split.pixels, train_split.labels)]
+    if args.fit_validation:  # the recipe was chosen on it; the final reader learns from it too
+        validation = real.splits["validation"]
+        people.append((validation.pixels, validation.labels))
     extra_count = 0
     if args.extra:
         extra = load_extra(args.extra)
@@ -478,7 +490,7 @@ def train_member(args: argparse.Namespace, data: TrainingData, seed: int, label:
         loss=keras.losses.CategoricalCrossentropy(),
     )
     history: dict[str, list[float]] = {}
-    selector = Selector(validation, history, args.quiet, label)
+    selector = Selector(validation, history, args.quiet, label, keep_last=args.fit_validation)
     started = time.perf_counter()
     model.fit(
         train_ds,
@@ -559,7 +571,8 @@ def save_reader(
             **real.summary,
         },
         "train_samples": data.people_count + synthetic + window_count,
-        "real_train_samples": len(train_split),
+        "real_train_samples": len(train_split) + (len(validation) if args.fit_validation else 0),
+        "validation_trained_on": bool(args.fit_validation),
         "extra_samples": extra_count,
         "extra_folders": [str(folder) for folder in args.extra or []],
         "synthetic_samples": synthetic,
@@ -602,7 +615,10 @@ def save_reader(
         classes=classes_tenths(),
         input_shape=list(INPUT_SHAPE),
         training_data=training_data,
-        metrics={
+        # Figures on crops it trained on measure nothing: none then (`--fit-validation`).
+        metrics={}
+        if args.fit_validation
+        else {
             f"validation_{key}": round(figures[key], 4)
             for key in ("whole_digit_accuracy", "within_0_1", "within_0_5", "mae_tenths")
         },
@@ -642,7 +658,7 @@ def save_reader(
         size = (out / MODEL_FILE).stat().st_size / 1e6
         print(
             f"wrote {files} ({size:.2f} MB) in {training_seconds:.0f} s; best epoch {best}; "
-            f"validation +/-0.5 {figures['within_0_5']:.4f}, "
+            f"validation{' (trained on)' if args.fit_validation else ''} +/-0.5 {figures['within_0_5']:.4f}, "
             f"whole digits {figures['whole_digit_accuracy']:.4f}",
             flush=True,
         )
@@ -850,6 +866,13 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     )
     parser.add_argument(
         "--window-seed", type=int, default=WINDOW_SEED, help="their seed (never the evaluation's 2026)"
+    )
+    parser.add_argument(
+        "--fit-validation",
+        action="store_true",
+        help="train on the validation split's crops too and keep the last epoch: for the final "
+        "reader once a recipe is chosen (its validation figures and the evaluation's strips "
+        "composed from that split then measure nothing; the test split stays held out)",
     )
     parser.add_argument("--evaluate", action="store_true", help="measure --model-dir instead of training")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_OUT)

@@ -33,4 +33,5 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     shared = ["--out", str(args.out), "--name", args.name, "--seed", str(args.seed)]
     command = prog or "train"
     locator.main(shared, prog=f"{command} (locator)")
-    reader.main([*shared, "--data", str(args.data)], prog=f"{command} (reader)")
+    # The recipe was chosen on the validation split; the reader shipped learns from it too.
+    reader.main([*shared, "--data", str(args.data), "--fit-validation"], prog=f"{command} (reader)")
