@@ -83,8 +83,9 @@ DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data" / "meter-digits" / "meterdi
 DEFAULT_MODELS = SERVICE_ROOT / "models"
 DEFAULT_NAME = "default"
 DEFAULT_OUT = DEFAULT_MODELS / DEFAULT_NAME
-MODEL_VERSION = "1.3.0"  # 1.3.0: trained on the validation split too (--fit-validation); 1.2.0: two
-# readers averaged; 1.1.0: segment digits, stroke and width augmentation
+# 1.3.0: trained on the validation split too (--fit-validation); 1.2.0: two readers averaged;
+# 1.1.0: segment digits, stroke and width augmentation
+MODEL_VERSION = "1.3.0"
 WHEELS = 5
 LABEL_SIGMA = 1.0  # tenths: soft labels spread over neighbouring tenths (they look alike)
 SYNTHETIC = 3000  # rendered crops added to training (the real train split has ~15,000)
@@ -653,6 +654,8 @@ def save_reader(
     own = {"members": [{"seed": m.seed, "best_epoch": m.best_epoch, **m.history} for m in members]}
     outcome = TrainingRun(history, best, training_seconds, own if several else {})
     label = f"{args.name}: wheel reader" + (f", mean of {len(members)} members" if several else "")
+    if args.fit_validation:  # its "validation" curves are crops it learnt from
+        label += ", validation split trained on (last epoch kept)"
     files = save_training_artifacts(out, servable, card, outcome, CURVE, label)
     if not args.quiet:
         size = (out / MODEL_FILE).stat().st_size / 1e6
