@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -224,11 +224,20 @@ def _shade(image: Image.Image, rng: np.random.Generator, strength: float) -> Ima
 
 
 def _window(
-    positions: list[float], style: WindowStyle, cell_h: int, rng: np.random.Generator
+    positions: list[float],
+    style: WindowStyle,
+    cell_h: int,
+    rng: np.random.Generator,
+    wheels_image: Image.Image | None = None,
 ) -> tuple[Image.Image, tuple[int, int, int, int], list[float]]:
     """The counter window: row inside its frame. Returns it, the row's box (x0, y0, x1, y1) and
-    where the wheels appear to stand."""
-    row, shown = render_row(positions, style, cell_h, rng)
+    where the wheels appear to stand. `wheels_image`: the row itself, drawn elsewhere (real wheel
+    crops side by side), scaled to `cell_h` high instead of rendering one."""
+    if wheels_image is None:
+        row, shown = render_row(positions, style, cell_h, rng)
+    else:
+        size = (max(1, round(wheels_image.width * cell_h / wheels_image.height)), cell_h)
+        row, shown = wheels_image.convert("RGB").resize(size, Image.Resampling.BICUBIC), list(positions)
     row = _shade(row, rng, float(rng.uniform(0, 0.5)))
     pad_y = max(2, round(cell_h * style.frame_pad))
     pad_x = max(2, round(cell_h * style.frame_pad * rng.uniform(0.6, 1.6)))
@@ -584,6 +593,7 @@ def generate_meter(
     positions: list[float] | None = None,
     counter: bool = True,
     segments: float = 0.0,
+    wheels_image: Image.Image | None = None,
 ) -> MeterSample:
     """One photo of a meter: random reading, look, pose, backdrop and camera faults.
 
@@ -591,9 +601,14 @@ def generate_meter(
     `positions` fixes the reading. `counter=False` draws a meter face without its counter window,
     a number plate in its place: nothing on it is a reading (`corners` say where the window
     would have been). `segments` is the chance of segment digits (`wheels.random_style`).
+    `wheels_image` is a row of `wheels` wheels drawn elsewhere (real wheel crops side by side,
+    `training.composed.composed_photos`), shown in the window instead of rendered ones, with no
+    gaps between them; `positions` must then say what it shows.
     """
     if not MIN_WHEELS <= wheels <= MAX_WHEELS:
         raise ValueError(f"wheels must be {MIN_WHEELS}..{MAX_WHEELS}, got {wheels}")
+    if wheels_image is not None and (positions is None or len(positions) != wheels):
+        raise ValueError("a wheels_image needs the positions of its wheels, one per wheel")
     if size is None:
         long_side = int(rng.integers(320, 721))
         short_side = round(long_side * rng.uniform(0.6, 1.0))
@@ -601,6 +616,9 @@ def generate_meter(
     width, height = size
     positions = list(positions) if positions is not None else random_positions(rng, wheels)
     style = random_window_style(rng, wheels, segments)
+    if wheels_image is not None:  # its own cells: their shape, no separators, no red drawn
+        aspect = wheels_image.width / wheels_image.height / wheels
+        style = replace(style, cell_aspect=aspect, separator=0.0, red_wheels=0)
 
     # Pose first, so that the face is rendered at about the resolution it will be shown at.
     angle = math.radians(rng.uniform(-max_rotation, max_rotation))
@@ -615,7 +633,7 @@ def generate_meter(
     cell_h_photo = row_w_photo / row_aspect
     cell_h = max(12, round(cell_h_photo * rng.uniform(1.0, 1.4)))  # render a little larger
 
-    window, row_box, shown = _window(positions, style, cell_h, rng)
+    window, row_box, shown = _window(positions, style, cell_h, rng, wheels_image)
     meter, (x0, y0, x1, y1) = _face(window, row_box, rng, counter)
     row_face = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
 

@@ -127,6 +127,23 @@ CLAIMS: list[tuple[str, str, Callable[[], tuple[str, ...]]]] = [
             percent(1)(refused_at_default("composed_real_strips", "test")),
         ),
     ),
+    (
+        "README.md",
+        "in generated meter faces (`composed_photos`), wheels counted | window found (IoU >= 0.8) "
+        "**{}**; {} exact; {} right among the accepted, {} refused |",
+        lambda: (
+            percent(1)(
+                metric(METER, "meter_evaluate", "composed_real_strips", "test_photos", "window_iou_at_0.8")
+            ),
+            percent(1)(
+                metric(METER, "meter_evaluate", "composed_real_strips", "test_photos", "exact_reading")
+            ),
+            percent(1)(
+                metric(METER, "meter_evaluate", "composed_real_strips", "test_photos", "right_among_accepted")
+            ),
+            percent(1)(refused_at_default("composed_real_strips", "test_photos")),
+        ),
+    ),
 ]
 
 

@@ -155,3 +155,16 @@ def test_committed_locator_finds_windows_in_fresh_photos() -> None:
     blank = Image.new("RGB", (400, 300), (128, 128, 128))
     found = locate_window(predict, blank)
     assert found is None or found.score < 0.6
+
+
+def test_a_share_of_training_windows_show_real_wheel_crops(tmp_path: Path) -> None:
+    from tests.meter_service.test_reader import make_fake_folder
+
+    data = make_fake_folder(tmp_path / "crops", whole=True)
+    index = next(i for i in range(20) if len(photo_views(42, i)[0]) > 2)  # a photo of a counter
+    drawn, _ = photo_views(42, index)
+    unchanged, _ = photo_views(42, index, data, 0.0)
+    assert np.array_equal(unchanged, drawn)  # no share: the rendered photo, as before
+    real, real_masks = photo_views(42, index, data, 1.0)
+    assert real.shape[1:] == INPUT_SHAPE and not np.array_equal(real[0], drawn[0])
+    assert all(mask.max() == 255 for mask in real_masks)  # the row of real wheels is painted

@@ -27,15 +27,16 @@ from PIL import Image, ImageFilter
 
 from meter_service.geometry import as_corners
 from meter_service.odometer import MAX_WHEELS, MIN_WHEELS, reading_text, reading_value
-from meter_service.synth import MeterSample
+from meter_service.synth import MeterSample, generate_meter
 from meter_service.training.reader_data import Split
 
 TENTHS = 10  # classes per digit: a crop's label is its position in tenths
 MIN_WHOLE_CROPS = 3  # a wheel name needs this many whole-digit crops to compose strips from
 STREAM = 7  # composed strips' random stream beside the generator's photos and windows
+PHOTO_STREAM = 8  # composed photos' (`composed_photos`)
 
 
-def _pools(split: Split) -> list[tuple[np.ndarray, np.ndarray]]:
+def pools_of(split: Split) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per wheel name with enough whole digits: (its rows, its whole-digit rows)."""
     rows_by_prefix: dict[str, list[int]] = defaultdict(list)
     for row, crop in enumerate(split.crops):
@@ -133,14 +134,46 @@ def _turned_box(
 
 def composed_strips(split: Split, count: int, seed: int) -> list[MeterSample]:
     """`count` strips of 4 to 8 wheels from `split`'s crops, each from one wheel name."""
-    pools = _pools(split)
+    return [compose_strip(split, rows, rng) for rows, rng in _strip_rows(split, count, seed, STREAM)]
+
+
+def composed_photos(split: Split, count: int, seed: int) -> list[MeterSample]:
+    """`count` photos of generated meters whose windows show 4 to 8 real wheels from `split`'s
+    crops, each row from one wheel name (`synth.generate_meter` with `wheels_image`): the
+    locator and the reader on real wheels, in faces with everything the generator draws round
+    them (plates, printed codes, dials, glare, shadows, oblique views, small windows)."""
+    return [strip_photo(split, rows, rng) for rows, rng in _strip_rows(split, count, seed, PHOTO_STREAM)]
+
+
+def strip_photo(split: Split, rows: list[int], rng: np.random.Generator) -> MeterSample:
+    """A generated meter photo whose window shows the crops `rows` of `split`, left to right."""
+    positions = [float(split.labels[row]) / TENTHS for row in rows]
+    wheels_image = Image.fromarray(np.concatenate(list(split.pixels[rows]), axis=1))
+    return generate_meter(rng, len(rows), positions=positions, wheels_image=wheels_image)
+
+
+Pools = list[tuple[np.ndarray, np.ndarray]]
+
+
+def random_strip(split: Split, pools: Pools, rng: np.random.Generator) -> list[int]:
+    """One strip's crops: a wheel name drawn by its share of the crops (`pools`, from `pools_of`),
+    4 to 8 of its wheels that obey the odometer rule."""
+    weights = np.array([len(rows) for rows, _ in pools], dtype=np.float64)
+    rows, whole = pools[int(rng.choice(len(pools), p=weights / weights.sum()))]
+    wheels = int(rng.integers(MIN_WHEELS, MAX_WHEELS + 1))
+    return _wheel_rows(split, rows, whole, wheels, rng)
+
+
+def _strip_rows(
+    split: Split, count: int, seed: int, stream: int
+) -> list[tuple[list[int], np.random.Generator]]:
+    """For each of `count` strips: its crops (`random_strip`) and its random generator, to go on
+    drawing the strip's look from."""
+    pools = pools_of(split)
     if not pools:
         return []
-    weights = np.array([len(rows) for rows, _ in pools], dtype=np.float64)
-    samples = []
+    chosen = []
     for index in range(count):
-        rng = np.random.default_rng([seed, STREAM, index])
-        rows, whole = pools[int(rng.choice(len(pools), p=weights / weights.sum()))]
-        wheels = int(rng.integers(MIN_WHEELS, MAX_WHEELS + 1))
-        samples.append(compose_strip(split, _wheel_rows(split, rows, whole, wheels, rng), rng))
-    return samples
+        rng = np.random.default_rng([seed, stream, index])
+        chosen.append((random_strip(split, pools, rng), rng))
+    return chosen

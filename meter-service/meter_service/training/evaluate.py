@@ -22,7 +22,10 @@
    of one wheel name, framed, scaled, turned and compressed like a photographed strip, read in
    window mode with the wheels counted. From the held-out test split (meters never trained on):
    the same figures as section 2 over hundreds of real windows; from the validation split: the
-   rejection curve that METER_MIN_READING_CONFIDENCE is checked against on real wheels.
+   rejection curve that METER_MIN_READING_CONFIDENCE is checked against on real wheels (left
+   out for a reader trained on that split). Then rows of the test split's crops shown in the
+   windows of generated meter photos (`composed_photos`), read as photos: the window found and
+   the reading, on real wheels among everything the generator puts round them.
 
 Also a breakdown of the photo readings by condition (turn, window size, colours, red wheels,
 wheels caught mid-roll), so a weakness shows where it is. `--write-card` records the figures
@@ -597,7 +600,7 @@ def _composed_strips(
     measure only what it learnt by heart."""
     if not args.composed or not args.data.exists():
         return {}
-    from meter_service.training.composed import composed_strips
+    from meter_service.training.composed import composed_photos, composed_strips
     from meter_service.training.reader_data import load_real
 
     real = load_real(args.data, progress=not args.quiet)
@@ -618,6 +621,20 @@ def _composed_strips(
         print(
             "   (none from the validation split: the reader was trained on it, train-reader --fit-validation)"
         )
+    photos = composed_photos(real.splits["test"], args.composed, args.seed)
+    photo_options = MeterOptions(mode="photo", wheels=options.wheels)
+    outcomes = read_samples(photos, photo_options, shape, locator, reader, thresholds)
+    ious = np.array([outcome.iou or 0.0 for outcome in outcomes])
+    located = _share(ious >= IOU_GOOD)
+    mean_iou = float(ious.mean()) if len(ious) else 0.0
+    print(f"   {len(photos)} generated meter photos whose windows show such rows of the test split's wheels:")
+    print(f"   window IoU >= {IOU_GOOD}: {located:.4f}   mean IoU {mean_iou:.4f}")
+    figures["test_photos"] = {
+        "photos": len(photos),
+        "window_iou_at_0.8": round(located, 4),
+        "window_iou_mean": round(mean_iou, 4),
+        **_report_readings("   whole readings on them", outcomes, args.show),
+    }
     figures["data"] = (
         f"rows of real crops of one wheel name from the held-out splits of {args.data.name} "
         f"(training/composed.py, seed {args.seed})"
