@@ -70,3 +70,16 @@ def test_train_names_missing_data_before_training_anything(
         capsys.readouterr().err.strip()
         == f"python -m meter_service.cli: error: {tmp_path}/none.tar.gz: not found"
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [(["--real-share", "1.5"], "between 0 and 1"), (["--data", "no-such-crops.tar.gz"], "not found")],
+)
+def test_train_locator_names_a_bad_real_share_or_missing_crops(
+    options: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["train-locator", "--out", str(tmp_path), *options])
+    assert exit_info.value.code == 2
+    assert says in capsys.readouterr().err and not list(tmp_path.iterdir())  # nothing trained

@@ -342,8 +342,6 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     progress = not args.quiet
     started = time.perf_counter()
     data, real_share = args.data, args.real_share
-    if data is not None and not data.exists():
-        raise SystemExit(missing_data(data))
     train_x, train_y = cached_views(
         args.samples, args.seed, args.cache, args.workers, progress, data, real_share
     )
@@ -580,6 +578,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument("--write-card", action="store_true", help="merge the evaluate figures into the card")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.data is not None and not args.data.exists():
+        parser.error(missing_data(args.data))
+    if not 0.0 <= args.real_share <= 1.0:
+        parser.error(f"--real-share must be between 0 and 1, got {args.real_share:g}")
     if args.evaluate:
         low, high = args.wheels
         wheels = low if low == high else (low, high)
