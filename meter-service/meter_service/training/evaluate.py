@@ -595,9 +595,10 @@ def _composed_strips(
     thresholds: Thresholds,
 ) -> dict[str, Any]:
     """Strips composed from the real crops' held-out test and validation splits, read in window
-    mode with the wheels counted (`training/composed.py`). The validation split's are left out
-    when the reader was trained on that split (`train-reader --fit-validation`): they would
-    measure only what it learnt by heart."""
+    mode with the wheels counted (`training/composed.py`), then generated photos whose windows
+    show the test split's rows, read as photos (`composed_photos`). The validation split's
+    strips are left out when the reader was trained on that split (`train-reader
+    --fit-validation`): they would measure only what it learnt by heart."""
     if not args.composed or not args.data.exists():
         return {}
     from meter_service.training.composed import composed_photos, composed_strips
