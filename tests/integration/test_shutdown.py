@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 IN_FLIGHT = 6
 EXIT_WITHIN_S = 10
+ORPHAN_GRACE_S = 3
 
 
 def refuses_connections(port: int) -> bool:
@@ -57,7 +58,12 @@ def sigterm_while_in_flight(process: ManagedProcess, port: int, url: str) -> lis
     code = process.process.wait(EXIT_WITHIN_S)
     # uvicorn exits through the signal once it is done (so its own parent sees why): -15.
     assert code in (0, -signal.SIGTERM) and time.monotonic() - sent_at < EXIT_WITHIN_S
-    assert process.group_pids() == []
+    # Nothing it started outlives it. A child can still be on its way out for a moment after the
+    # process itself is reaped (seen once in CI: one pid listed right after the exit); an orphan
+    # would still be there after the grace.
+    wait_until(
+        lambda: process.group_pids() == [], ORPHAN_GRACE_S, lambda: f"left behind: {process.group_pids()}"
+    )
     return replies
 
 
