@@ -54,8 +54,12 @@ def test_train_trains_the_locator_then_the_reader_with_the_shared_options(
     data.write_bytes(b"")
     cli(["train", "--data", str(data), "--out", str(tmp_path), "--name", "mine", "--seed", "7"])
     shared = ["--out", str(tmp_path), "--name", "mine", "--seed", "7"]
-    # The reader shipped is trained on the validation split too, once its recipe is chosen.
-    assert calls == [("locator", shared), ("reader", [*shared, "--data", str(data), "--fit-validation"])]
+    # The locator sees real wheel rows from the crops' train split; the reader shipped is trained
+    # on the validation split too, once its recipe is chosen.
+    assert calls == [
+        ("locator", [*shared, "--data", str(data)]),
+        ("reader", [*shared, "--data", str(data), "--fit-validation"]),
+    ]
 
 
 def test_train_names_missing_data_before_training_anything(

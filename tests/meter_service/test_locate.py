@@ -16,13 +16,22 @@ from meter_service.locate import (
     WindowSearch,
     locate_window,
     locator_input,
+    refine_frame,
     refine_input,
     touches_edge,
     view_frame,
     window_from_output,
 )
 from meter_service.synth import generate_meter, sample_rng
-from meter_service.training.locator import photo_views, target_mask
+from meter_service.training.locator import (
+    REFINE_VIEWS,
+    SCENE_VIEWS,
+    WINDOW_VIEWS,
+    cropped_view,
+    photo_views,
+    target_mask,
+    window_view,
+)
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "meter-service" / "models" / "default" / "locator"
 IDENTITY = LocatorFrame(np.eye(3), (160, 160))  # input pixels are photo pixels
@@ -165,6 +174,33 @@ def test_a_share_of_training_windows_show_real_wheel_crops(tmp_path: Path) -> No
     drawn, _ = photo_views(42, index)
     unchanged, _ = photo_views(42, index, data, 0.0)
     assert np.array_equal(unchanged, drawn)  # no share: the rendered photo, as before
-    real, real_masks = photo_views(42, index, data, 1.0)
-    assert real.shape[1:] == INPUT_SHAPE and not np.array_equal(real[0], drawn[0])
-    assert all(mask.max() == 255 for mask in real_masks)  # the row of real wheels is painted
+    every, every_masks = photo_views(42, index, data, 1.0)
+    assert every.shape[1:] == INPUT_SHAPE and not np.array_equal(every[0], drawn[0])
+    assert all(mask.max() == 255 for mask in every_masks)  # the row of real wheels is painted
+    # Real wheels are seen in every view (default), or ("whole") only whole (letterboxed and a
+    # turned crop) and as a mode=window crop, the refining views left out.
+    assert len(every) == len(drawn) == 1 + SCENE_VIEWS + REFINE_VIEWS + WINDOW_VIEWS
+    whole, _ = photo_views(42, index, data, 1.0, "whole")
+    assert len(whole) == 1 + SCENE_VIEWS + WINDOW_VIEWS
+    assert np.array_equal(every[: 1 + SCENE_VIEWS], whole[: 1 + SCENE_VIEWS])
+
+
+def test_a_window_view_is_what_the_locator_sees_of_that_crop_sent_alone() -> None:
+    """Training's mode=window views match serving's: the photo seen round a crop, black beyond
+    it, is the crop cut out and sent alone (`pipeline.start` in window mode)."""
+    sample = generate_meter(sample_rng(31_337, 3))
+    left, top, right, bottom = 40, 60, 330, 150
+    crop = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float64)
+    trained = cropped_view(sample.image, crop, refine_frame(crop)).astype(np.float64)
+    alone = sample.image.crop((left, top, right, bottom))
+    served = refine_input(
+        alone, np.array([[0, 0], [alone.width, 0], [alone.width, alone.height], [0, alone.height]])
+    )[0]
+    difference = np.abs(trained - served * 255)
+    assert difference.mean() < 3 and np.median(difference) < 1.5, difference.mean()
+    black = served.max(axis=2) == 0
+    assert black.mean() > 0.3 and (trained[black] == 0).mean() > 0.97  # the same black beyond the crop
+    rng = np.random.default_rng(5)
+    for _ in range(20):  # a random window view always holds part of the row, and black round it
+        inputs, mask = window_view(sample.image, sample.corners, rng)
+        assert mask.max() == 255 and (inputs.max(axis=2) == 0).mean() > 0.2

@@ -1,20 +1,22 @@
 """Train and evaluate the window locator: a small U-Net that paints the wheel row.
 
     python -m meter_service.cli train-locator [--out meter-service/models] [--name default] \
-        --samples 4000 --epochs 11 --seed 42        # writes <out>/<name>/locator/
+        --samples 4000 --epochs 11 --seed 42 \
+        --data ../shared/data/meter-digits/meterdigits.tar.gz  # writes <out>/<name>/locator/
     python -m meter_service.cli train-locator --evaluate --model-dir meter-service/models/default/locator
 
 Training data are generated photos (`synth.generate_meter`, 4 to 8 wheels), each seen the ways
 the service sees a photo (see `locate`): letterboxed whole (plus a random turned crop, as
-another photo of the same meter would be), and as refining views around a deliberately
-imperfect estimate of the row (shifted, scaled, turned, or too short, as earlier passes err).
+another photo of the same meter would be), as refining views around a deliberately
+imperfect estimate of the row (shifted, scaled, turned, or too short, as earlier passes err),
+and as a crop of the row sent in mode=window (a loose crop, black beyond it, `window_view`).
 The photos carry what real meter faces and photos do around the counter: serial-number plates,
 printed codes, dials, dirt and haze on the cover, a hand's shadow, a timestamp in a corner, small
 and oblique windows; and some meter faces have only a plate where the counter would be, which
-must not be painted. With `--data`, a share of the windows (`--real-share`) show rows of real
-wheel crops from the reader's train split instead of rendered wheels (`composed.strip_photo`):
-a locator that has only seen rendered wheels finds far fewer windows whose wheels are real
-(not the shipped recipe: see REAL_SHARE).
+must not be painted. With `--data` (as `train` and `make train-meter` run it), a share of the
+windows (`--real-share`) show rows of real wheel crops from the reader's train split instead of
+rendered wheels (`composed.strip_photo`): a locator that has only seen rendered wheels finds far
+fewer windows whose wheels are real (see REAL_SHARE).
 Targets are the row's quad rasterised with anti-aliased edges at the mask's resolution, so the
 moments that turn a mask into corners are sub-pixel. A few photos without any meter teach the
 network to paint nothing. Validation uses a separate seed; `evaluate_locator` runs the
@@ -47,10 +49,12 @@ from meter_service.geometry import quad_iou, quad_size
 from meter_service.locate import (
     INPUT_SHAPE,
     OUTPUT_STRIDE,
+    PAD_VALUE,
     REFINE_SPAN,
     LocatorFrame,
     locate_window,
     locator_input,
+    refine_frame,
     view_frame,
     view_input,
     window_angle,
@@ -64,22 +68,27 @@ from recognition_common.artifacts import Curve, TrainingRun, save_training_artif
 from recognition_common.serving.model_card import check_model_name
 
 NAME = "locator"
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 WHEELS = (4, 8)  # trained and evaluated on every supported wheel count
 SCENE_VIEWS = 1  # extra first-pass views per training photo: a random turned crop of it
 REFINE_VIEWS = 2  # refining views per training photo
-DATA_VERSION = 2  # part of the cache's file names: bump when the views change
+# Views as the service sees an upload in mode=window: the photo cropped loosely round the row
+# (black beyond the crop, as `view_input` pads), seen round the whole crop or round a jittered
+# estimate inside it. Without them the refining views only ever showed the face round the row.
+WINDOW_VIEWS = 1
+DATA_VERSION = 3  # part of the cache's file names: bump when the views change
 NEGATIVE_RATE = 0.03  # photos replaced by a bare background (target: empty mask)
 # Photos of a meter face whose only number is a serial plate where the counter would be (target:
 # empty mask), seen whole and zoomed onto the plate as a refining pass would: numbers that are not
 # a counter are not painted.
 DECOY_RATE = 0.05
 # With --data: the share of photos whose window shows a row of real wheel crops (the reader's
-# train split, never its validation or test split) instead of rendered wheels. Tried, not shipped
-# (the shipped locator trains without --data): windows of real wheels in generated faces found
-# (IoU >= 0.8) 76.3% -> 85.3% on the validation split's composed photos, but the CC BY strips
-# read 12 -> 8 of 12 clean ones (the row found inside a window crop) and generated photos'
-# windows were found 97.8% -> 95.8%.
+# train split, never its validation or test split) instead of rendered wheels. Locator 1.2.0
+# against 1.1.0 (rendered wheels only, no mode=window views), on the validation split's composed
+# photos: windows found (IoU >= 0.8) 76.3% -> 86.0%, read exactly 73.0% -> 78.0%; its composed
+# strips in mode=window 97.7% -> 99.0%. Real wheels without the mode=window views broke window
+# crops (the CC BY strips 12 -> 8 of 12 clean, a locator of 2026-12-06); real wheels in the
+# whole-photo views only found fewer windows (81.7%) and read fewer strips (94.7%).
 REAL_SHARE = 0.3
 VALIDATION_SEED_OFFSET = 1  # validation photos: seed + 1
 EVALUATION_SEED = 2026
@@ -163,6 +172,51 @@ def jittered_frame(corners: np.ndarray, rng: np.random.Generator) -> LocatorFram
     return view_frame((centre[0], centre[1]), angle + turn, span)
 
 
+def crop_quad(corners: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A loose crop round the row `corners` as people send in mode=window: a margin of up to 8%
+    of the row's width at each end and up to 35% of its height above and below, turned by up to
+    2 degrees against the row."""
+    corners = np.asarray(corners, dtype=np.float64)
+    row_w, row_h = quad_size(corners)
+    angle = window_angle(corners) + math.radians(rng.uniform(-2, 2))
+    along = np.array([math.cos(angle), math.sin(angle)])
+    across = np.array([-along[1], along[0]])
+    centre = corners.mean(axis=0)
+    left, right = row_w * (0.5 + rng.uniform(0, 0.08, size=2))
+    top, bottom = row_h * (0.5 + rng.uniform(0, 0.35, size=2))
+    return np.array(
+        [
+            centre - along * left - across * top,
+            centre + along * right - across * top,
+            centre + along * right + across * bottom,
+            centre - along * left + across * bottom,
+        ]
+    )
+
+
+def window_view(
+    image: Image.Image, corners: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A mode=window view of the photo's row: the view round a loose crop of it (or, a third of
+    the time, round a jittered estimate, as the second window pass), black outside the crop;
+    the input (160, 160, 3) uint8 and the row's mask (80, 80) uint8."""
+    crop = crop_quad(corners, rng)
+    frame = refine_frame(crop) if rng.random() < 2 / 3 else jittered_frame(corners, rng)
+    return cropped_view(image, crop, frame), target_mask(corners, frame)
+
+
+def cropped_view(image: Image.Image, crop: np.ndarray, frame: LocatorFrame) -> np.ndarray:
+    """The view `frame` of what the quad `crop` of `image` holds, black outside it: what the
+    locator sees of that crop sent alone (uint8)."""
+    view = Image.fromarray(_to_uint8(view_input(image, frame)))
+    inside = np.c_[np.asarray(crop, dtype=np.float64), np.ones(4)] @ np.linalg.inv(frame.to_image).T
+    outline = [(float(x), float(y)) for x, y in inside[:, :2] / inside[:, 2:3]]
+    keep = Image.new("L", view.size, 0)
+    ImageDraw.Draw(keep).polygon(outline, fill=255)
+    black = Image.new("RGB", view.size, (PAD_VALUE,) * 3)
+    return np.asarray(Image.composite(view, black, keep))
+
+
 def scene_frame(image_size: tuple[int, int], corners: np.ndarray, rng: np.random.Generator) -> LocatorFrame:
     """A first-pass view that is another photo of the same meter: a random crop of the photo,
     turned by up to 12 degrees more, that still holds the whole row."""
@@ -193,10 +247,11 @@ def _real_train(data: Path) -> tuple[Split, Pools]:
 
 
 def photo_views(
-    seed: int, index: int, data: Path | None = None, real_share: float = 0.0
+    seed: int, index: int, data: Path | None = None, real_share: float = 0.0, real_views: str = "all"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (k, 160, 160, 3) uint8 and masks (k, 80, 80) uint8 made from photo `index`; with
-    `data`, `real_share` of the photos show real wheel crops in their window."""
+    `data`, `real_share` of the photos show real wheel crops in their window, seen in every view
+    (`real_views` "all") or in all but the refining ones ("whole")."""
     rng = sample_rng(seed, index)
     if rng.random() < NEGATIVE_RATE:
         size = (int(rng.integers(320, 721)), int(rng.integers(240, 721)))
@@ -209,18 +264,24 @@ def photo_views(
         array, _ = locator_input(decoy.image)
         zoomed = view_input(decoy.image, jittered_frame(decoy.corners, rng))
         return np.stack([_to_uint8(array), _to_uint8(zoomed)]), np.stack([empty, empty])
+    refining = REFINE_VIEWS
     if data is not None and real_share > 0 and rng.random() < real_share:
         split, pools = _real_train(data)
         sample = strip_photo(split, random_strip(split, pools, rng), rng)
+        refining = REFINE_VIEWS if real_views == "all" else 0
     else:
         sample = generate_meter(rng, wheels=wheels_for(seed, index, WHEELS))
     array, frame = locator_input(sample.image)
     inputs, masks = [_to_uint8(array)], [target_mask(sample.corners, frame)]
     frames = [scene_frame(sample.image.size, sample.corners, rng) for _ in range(SCENE_VIEWS)]
-    frames += [jittered_frame(sample.corners, rng) for _ in range(REFINE_VIEWS)]
+    frames += [jittered_frame(sample.corners, rng) for _ in range(refining)]
     for frame in frames:
         inputs.append(_to_uint8(view_input(sample.image, frame)))
         masks.append(target_mask(sample.corners, frame))
+    for _ in range(WINDOW_VIEWS):
+        window_input, window_mask = window_view(sample.image, sample.corners, rng)
+        inputs.append(window_input)
+        masks.append(window_mask)
     return np.stack(inputs), np.stack(masks)
 
 
@@ -228,12 +289,12 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.round(array * 255), 0, 255).astype(np.uint8)
 
 
-ViewsTask = tuple[int, int, int, Path | None, float]  # seed, start, stop, data, real share
+ViewsTask = tuple[int, int, int, Path | None, float, str]  # seed, start, stop, data, real share, views
 
 
 def _views_chunk(task: ViewsTask) -> tuple[np.ndarray, np.ndarray]:
-    seed, start, stop, data, real_share = task
-    parts = [photo_views(seed, index, data, real_share) for index in range(start, stop)]
+    seed, start, stop, data, real_share, real_views = task
+    parts = [photo_views(seed, index, data, real_share, real_views) for index in range(start, stop)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
@@ -244,12 +305,14 @@ def build_views(
     progress: bool = True,
     data: Path | None = None,
     real_share: float = 0.0,
+    real_views: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
     """All views of photos 0..count-1 of `seed`, identical whatever the number of workers."""
     from tqdm import tqdm
 
     tasks: list[ViewsTask] = [
-        (seed, start, min(start + CHUNK, count), data, real_share) for start in range(0, count, CHUNK)
+        (seed, start, min(start + CHUNK, count), data, real_share, real_views)
+        for start in range(0, count, CHUNK)
     ]
     results = []
     with tqdm(total=count, desc=f"photos (seed {seed})", unit="photo", disable=not progress) as bar:
@@ -273,15 +336,16 @@ def cached_views(
     progress: bool,
     data: Path | None = None,
     real_share: float = 0.0,
+    real_views: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
     """`build_views`, kept in `cache` (an .npz per count, seed and real share) when a cache
     folder is given."""
-    real = f"_real{real_share:g}" if data is not None and real_share > 0 else ""
+    real = f"_real{real_share:g}{real_views}" if data is not None and real_share > 0 else ""
     path = cache / f"locator_views_v{DATA_VERSION}_{count}_{seed}{real}.npz" if cache else None
     if path is not None and path.is_file():
         with np.load(path) as stored:
             return stored["inputs"], stored["masks"]
-    inputs, masks = build_views(count, seed, workers, progress, data, real_share)
+    inputs, masks = build_views(count, seed, workers, progress, data, real_share, real_views)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, inputs=inputs, masks=masks)
@@ -341,13 +405,13 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     keras.utils.set_random_seed(args.seed)
     progress = not args.quiet
     started = time.perf_counter()
-    data, real_share = args.data, args.real_share
+    data, real_share, real_views = args.data, args.real_share, args.real_views
     train_x, train_y = cached_views(
-        args.samples, args.seed, args.cache, args.workers, progress, data, real_share
+        args.samples, args.seed, args.cache, args.workers, progress, data, real_share, real_views
     )
     val_seed = args.seed + VALIDATION_SEED_OFFSET
     val_x, val_y = cached_views(
-        args.validation, val_seed, args.cache, args.workers, progress, data, real_share
+        args.validation, val_seed, args.cache, args.workers, progress, data, real_share, real_views
     )
     data_seconds = time.perf_counter() - started
     print(f"{len(train_x)} training views, {len(val_x)} validation views in {data_seconds:.0f} s", flush=True)
@@ -411,7 +475,8 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
             "train_seed": args.seed,
             "train_views": len(train_x),
             "views_per_photo": f"1 letterboxed + {SCENE_VIEWS} turned crop + {REFINE_VIEWS} refining "
-            "(jittered first estimates); "
+            f"(jittered first estimates) + {WINDOW_VIEWS} as sent in mode=window (a loose crop round "
+            "the row, black beyond it); "
             f"{NEGATIVE_RATE:.0%} photos without a meter, {DECOY_RATE:.0%} of a meter face with a "
             "serial plate and no counter (whole and zoomed onto the plate)",
             "validation_photos": args.validation,
@@ -419,6 +484,9 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
             "real_windows": (
                 {
                     "share": real_share,
+                    "views": "whole-photo views only (the letterboxed photo and its turned crop)"
+                    if real_views == "whole"
+                    else "every view, refining ones too",
                     "archive": str(data),
                     "method": "rows of 4-8 crops of one wheel name from the reader's train split "
                     "(reader_data.load_real), drawn in the window of a generated face in place of "
@@ -560,6 +628,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     )
     parser.add_argument(
         "--real-share", type=float, default=REAL_SHARE, help="with --data (default %(default)s)"
+    )
+    parser.add_argument(
+        "--real-views",
+        choices=("all", "whole"),
+        default="all",
+        help="with --data: the views that show real wheels: all of them (default), or only the "
+        "whole-photo and mode=window ones",
     )
     parser.add_argument("--cache", type=Path, help="keep generated views here (.npz) for reruns")
     parser.add_argument(

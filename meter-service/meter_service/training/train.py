@@ -32,6 +32,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         raise FileNotFoundError(2, "No such file or directory", str(args.data))
     shared = ["--out", str(args.out), "--name", args.name, "--seed", str(args.seed)]
     command = prog or "train"
-    locator.main(shared, prog=f"{command} (locator)")
+    locator.main([*shared, "--data", str(args.data)], prog=f"{command} (locator)")
     # The recipe was chosen on the validation split; the reader shipped learns from it too.
     reader.main([*shared, "--data", str(args.data), "--fit-validation"], prog=f"{command} (reader)")
