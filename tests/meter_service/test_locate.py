@@ -174,15 +174,11 @@ def test_a_share_of_training_windows_show_real_wheel_crops(tmp_path: Path) -> No
     drawn, _ = photo_views(42, index)
     unchanged, _ = photo_views(42, index, data, 0.0)
     assert np.array_equal(unchanged, drawn)  # no share: the rendered photo, as before
-    every, every_masks = photo_views(42, index, data, 1.0)
-    assert every.shape[1:] == INPUT_SHAPE and not np.array_equal(every[0], drawn[0])
-    assert all(mask.max() == 255 for mask in every_masks)  # the row of real wheels is painted
-    # Real wheels are seen in every view (default), or ("whole") only whole (letterboxed and a
-    # turned crop) and as a mode=window crop, the refining views left out.
-    assert len(every) == len(drawn) == 1 + SCENE_VIEWS + REFINE_VIEWS + WINDOW_VIEWS
-    whole, _ = photo_views(42, index, data, 1.0, "whole")
-    assert len(whole) == 1 + SCENE_VIEWS + WINDOW_VIEWS
-    assert np.array_equal(every[: 1 + SCENE_VIEWS], whole[: 1 + SCENE_VIEWS])
+    real, real_masks = photo_views(42, index, data, 1.0)
+    assert real.shape[1:] == INPUT_SHAPE and not np.array_equal(real[0], drawn[0])
+    assert all(mask.max() == 255 for mask in real_masks)  # the row of real wheels is painted
+    # ...in every view: whole, turned, refining and as a mode=window crop
+    assert len(real) == len(drawn) == 1 + SCENE_VIEWS + REFINE_VIEWS + WINDOW_VIEWS
 
 
 def test_a_window_view_is_what_the_locator_sees_of_that_crop_sent_alone() -> None:

@@ -86,9 +86,9 @@ DECOY_RATE = 0.05
 # train split, never its validation or test split) instead of rendered wheels. Locator 1.2.0
 # against 1.1.0 (rendered wheels only, no mode=window views), on the validation split's composed
 # photos: windows found (IoU >= 0.8) 76.3% -> 86.0%, read exactly 73.0% -> 78.0%; its composed
-# strips in mode=window 97.7% -> 99.0%. Real wheels without the mode=window views broke window
-# crops (the CC BY strips 12 -> 8 of 12 clean, a locator of 2026-12-06); real wheels in the
-# whole-photo views only found fewer windows (81.7%) and read fewer strips (94.7%).
+# strips in mode=window 97.7% -> 99.0%. Tried without the mode=window views: real wheels in
+# every view broke window crops (the CC BY strips 12 -> 8 of 12 clean); real wheels in the
+# whole-photo views only (no real refining views) found 81.7% and read the strips 94.7%.
 REAL_SHARE = 0.3
 VALIDATION_SEED_OFFSET = 1  # validation photos: seed + 1
 EVALUATION_SEED = 2026
@@ -247,11 +247,10 @@ def _real_train(data: Path) -> tuple[Split, Pools]:
 
 
 def photo_views(
-    seed: int, index: int, data: Path | None = None, real_share: float = 0.0, real_views: str = "all"
+    seed: int, index: int, data: Path | None = None, real_share: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (k, 160, 160, 3) uint8 and masks (k, 80, 80) uint8 made from photo `index`; with
-    `data`, `real_share` of the photos show real wheel crops in their window, seen in every view
-    (`real_views` "all") or in all but the refining ones ("whole")."""
+    `data`, `real_share` of the photos show real wheel crops in their window."""
     rng = sample_rng(seed, index)
     if rng.random() < NEGATIVE_RATE:
         size = (int(rng.integers(320, 721)), int(rng.integers(240, 721)))
@@ -264,17 +263,15 @@ def photo_views(
         array, _ = locator_input(decoy.image)
         zoomed = view_input(decoy.image, jittered_frame(decoy.corners, rng))
         return np.stack([_to_uint8(array), _to_uint8(zoomed)]), np.stack([empty, empty])
-    refining = REFINE_VIEWS
     if data is not None and real_share > 0 and rng.random() < real_share:
         split, pools = _real_train(data)
         sample = strip_photo(split, random_strip(split, pools, rng), rng)
-        refining = REFINE_VIEWS if real_views == "all" else 0
     else:
         sample = generate_meter(rng, wheels=wheels_for(seed, index, WHEELS))
     array, frame = locator_input(sample.image)
     inputs, masks = [_to_uint8(array)], [target_mask(sample.corners, frame)]
     frames = [scene_frame(sample.image.size, sample.corners, rng) for _ in range(SCENE_VIEWS)]
-    frames += [jittered_frame(sample.corners, rng) for _ in range(refining)]
+    frames += [jittered_frame(sample.corners, rng) for _ in range(REFINE_VIEWS)]
     for frame in frames:
         inputs.append(_to_uint8(view_input(sample.image, frame)))
         masks.append(target_mask(sample.corners, frame))
@@ -289,12 +286,12 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.round(array * 255), 0, 255).astype(np.uint8)
 
 
-ViewsTask = tuple[int, int, int, Path | None, float, str]  # seed, start, stop, data, real share, views
+ViewsTask = tuple[int, int, int, Path | None, float]  # seed, start, stop, data, real share
 
 
 def _views_chunk(task: ViewsTask) -> tuple[np.ndarray, np.ndarray]:
-    seed, start, stop, data, real_share, real_views = task
-    parts = [photo_views(seed, index, data, real_share, real_views) for index in range(start, stop)]
+    seed, start, stop, data, real_share = task
+    parts = [photo_views(seed, index, data, real_share) for index in range(start, stop)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
@@ -305,14 +302,12 @@ def build_views(
     progress: bool = True,
     data: Path | None = None,
     real_share: float = 0.0,
-    real_views: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
     """All views of photos 0..count-1 of `seed`, identical whatever the number of workers."""
     from tqdm import tqdm
 
     tasks: list[ViewsTask] = [
-        (seed, start, min(start + CHUNK, count), data, real_share, real_views)
-        for start in range(0, count, CHUNK)
+        (seed, start, min(start + CHUNK, count), data, real_share) for start in range(0, count, CHUNK)
     ]
     results = []
     with tqdm(total=count, desc=f"photos (seed {seed})", unit="photo", disable=not progress) as bar:
@@ -336,16 +331,15 @@ def cached_views(
     progress: bool,
     data: Path | None = None,
     real_share: float = 0.0,
-    real_views: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
     """`build_views`, kept in `cache` (an .npz per count, seed and real share) when a cache
     folder is given."""
-    real = f"_real{real_share:g}{real_views}" if data is not None and real_share > 0 else ""
+    real = f"_real{real_share:g}" if data is not None and real_share > 0 else ""
     path = cache / f"locator_views_v{DATA_VERSION}_{count}_{seed}{real}.npz" if cache else None
     if path is not None and path.is_file():
         with np.load(path) as stored:
             return stored["inputs"], stored["masks"]
-    inputs, masks = build_views(count, seed, workers, progress, data, real_share, real_views)
+    inputs, masks = build_views(count, seed, workers, progress, data, real_share)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, inputs=inputs, masks=masks)
@@ -405,13 +399,13 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     keras.utils.set_random_seed(args.seed)
     progress = not args.quiet
     started = time.perf_counter()
-    data, real_share, real_views = args.data, args.real_share, args.real_views
+    data, real_share = args.data, args.real_share
     train_x, train_y = cached_views(
-        args.samples, args.seed, args.cache, args.workers, progress, data, real_share, real_views
+        args.samples, args.seed, args.cache, args.workers, progress, data, real_share
     )
     val_seed = args.seed + VALIDATION_SEED_OFFSET
     val_x, val_y = cached_views(
-        args.validation, val_seed, args.cache, args.workers, progress, data, real_share, real_views
+        args.validation, val_seed, args.cache, args.workers, progress, data, real_share
     )
     data_seconds = time.perf_counter() - started
     print(f"{len(train_x)} training views, {len(val_x)} validation views in {data_seconds:.0f} s", flush=True)
@@ -484,9 +478,6 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
             "real_windows": (
                 {
                     "share": real_share,
-                    "views": "whole-photo views only (the letterboxed photo and its turned crop)"
-                    if real_views == "whole"
-                    else "every view, refining ones too",
                     "archive": str(data),
                     "method": "rows of 4-8 crops of one wheel name from the reader's train split "
                     "(reader_data.load_real), drawn in the window of a generated face in place of "
@@ -628,13 +619,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     )
     parser.add_argument(
         "--real-share", type=float, default=REAL_SHARE, help="with --data (default %(default)s)"
-    )
-    parser.add_argument(
-        "--real-views",
-        choices=("all", "whole"),
-        default="all",
-        help="with --data: the views that show real wheels: all of them (default), or only the "
-        "whole-photo and mode=window ones",
     )
     parser.add_argument("--cache", type=Path, help="keep generated views here (.npz) for reruns")
     parser.add_argument(
