@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from meter_service import pipeline
 from meter_service.geometry import order_corners, quad_iou, rectangle
 from meter_service.locate import (
     INPUT_SHAPE,
@@ -22,6 +23,7 @@ from meter_service.locate import (
     view_frame,
     window_from_output,
 )
+from meter_service.options import MeterOptions
 from meter_service.synth import generate_meter, sample_rng
 from meter_service.training.locator import (
     REFINE_VIEWS,
@@ -189,9 +191,7 @@ def test_a_window_view_is_what_the_locator_sees_of_that_crop_sent_alone() -> Non
     crop = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float64)
     trained = cropped_view(sample.image, crop, refine_frame(crop)).astype(np.float64)
     alone = sample.image.crop((left, top, right, bottom))
-    served = refine_input(
-        alone, np.array([[0, 0], [alone.width, 0], [alone.width, alone.height], [0, alone.height]])
-    )[0]
+    served = pipeline.start(alone, MeterOptions(mode="window")).view[0]
     difference = np.abs(trained - served * 255)
     assert difference.mean() < 3 and np.median(difference) < 1.5, difference.mean()
     black = served.max(axis=2) == 0

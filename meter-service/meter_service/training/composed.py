@@ -34,9 +34,10 @@ TENTHS = 10  # classes per digit: a crop's label is its position in tenths
 MIN_WHOLE_CROPS = 3  # a wheel name needs this many whole-digit crops to compose strips from
 STREAM = 7  # composed strips' random stream beside the generator's photos and windows
 PHOTO_STREAM = 8  # composed photos' (`composed_photos`)
+Pools = list[tuple[np.ndarray, np.ndarray]]  # per wheel name: (its rows, its whole-digit rows)
 
 
-def pools_of(split: Split) -> list[tuple[np.ndarray, np.ndarray]]:
+def pools_of(split: Split) -> Pools:
     """Per wheel name with enough whole digits: (its rows, its whole-digit rows)."""
     rows_by_prefix: dict[str, list[int]] = defaultdict(list)
     for row, crop in enumerate(split.crops):
@@ -150,9 +151,6 @@ def strip_photo(split: Split, rows: list[int], rng: np.random.Generator) -> Mete
     positions = [float(split.labels[row]) / TENTHS for row in rows]
     wheels_image = Image.fromarray(np.concatenate(list(split.pixels[rows]), axis=1))
     return generate_meter(rng, len(rows), positions=positions, wheels_image=wheels_image)
-
-
-Pools = list[tuple[np.ndarray, np.ndarray]]
 
 
 def random_strip(split: Split, pools: Pools, rng: np.random.Generator) -> list[int]:

@@ -45,7 +45,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from meter_service.card import LOCATOR
-from meter_service.geometry import quad_iou, quad_size
+from meter_service.geometry import quad_iou, quad_size, transform_points
 from meter_service.locate import (
     INPUT_SHAPE,
     OUTPUT_STRIDE,
@@ -146,9 +146,7 @@ def target_mask(corners: np.ndarray, frame: LocatorFrame, stride: int = OUTPUT_S
     Drawn 4x larger and box-averaged down, so an edge pixel holds how much of it the row covers.
     """
     width, height = frame.input_size[0] // stride, frame.input_size[1] // stride
-    to_input = np.linalg.inv(frame.to_image)
-    points = np.c_[np.asarray(corners, dtype=np.float64), np.ones(4)] @ to_input.T
-    points = points[:, :2] / points[:, 2:3] / stride
+    points = transform_points(np.linalg.inv(frame.to_image), corners) / stride
     big = Image.new("L", (width * 4, height * 4), 0)
     ImageDraw.Draw(big).polygon([(float(x) * 4, float(y) * 4) for x, y in points], fill=255)
     return np.asarray(big.resize((width, height), Image.Resampling.BOX), dtype=np.uint8)
@@ -209,8 +207,7 @@ def cropped_view(image: Image.Image, crop: np.ndarray, frame: LocatorFrame) -> n
     """The view `frame` of what the quad `crop` of `image` holds, black outside it: what the
     locator sees of that crop sent alone (uint8)."""
     view = Image.fromarray(_to_uint8(view_input(image, frame)))
-    inside = np.c_[np.asarray(crop, dtype=np.float64), np.ones(4)] @ np.linalg.inv(frame.to_image).T
-    outline = [(float(x), float(y)) for x, y in inside[:, :2] / inside[:, 2:3]]
+    outline = [(float(x), float(y)) for x, y in transform_points(np.linalg.inv(frame.to_image), crop)]
     keep = Image.new("L", view.size, 0)
     ImageDraw.Draw(keep).polygon(outline, fill=255)
     black = Image.new("RGB", view.size, (PAD_VALUE,) * 3)
@@ -252,12 +249,11 @@ def photo_views(
     """Inputs (k, 160, 160, 3) uint8 and masks (k, 80, 80) uint8 made from photo `index`; with
     `data`, `real_share` of the photos show real wheel crops in their window."""
     rng = sample_rng(seed, index)
+    empty = np.zeros((INPUT_SHAPE[0] // OUTPUT_STRIDE, INPUT_SHAPE[1] // OUTPUT_STRIDE), np.uint8)
     if rng.random() < NEGATIVE_RATE:
         size = (int(rng.integers(320, 721)), int(rng.integers(240, 721)))
         array, _ = locator_input(background(rng, size))
-        empty = np.zeros((INPUT_SHAPE[0] // OUTPUT_STRIDE, INPUT_SHAPE[1] // OUTPUT_STRIDE), np.uint8)
         return _to_uint8(array)[np.newaxis], empty[np.newaxis]
-    empty = np.zeros((INPUT_SHAPE[0] // OUTPUT_STRIDE, INPUT_SHAPE[1] // OUTPUT_STRIDE), np.uint8)
     if rng.random() < DECOY_RATE:
         decoy = generate_meter(rng, wheels=wheels_for(seed, index, WHEELS), counter=False)
         array, _ = locator_input(decoy.image)
