@@ -72,6 +72,21 @@ def test_the_strongest_blob_wins_over_a_weaker_one() -> None:
     assert window is not None and window.corners[:, 1].max() < 40
 
 
+def test_a_row_dimmed_in_part_is_found_whole_but_not_a_dim_blob_apart() -> None:
+    mask = np.zeros((80, 80), dtype=np.float32)
+    mask[30:40, 10:35] = 0.95  # the row as the model is sure of it
+    mask[30:40, 35:60] = 0.35  # its other half under glare: the mask dims, it doesn't stop
+    mask[60:66, 10:60] = 0.4  # something faint elsewhere, not touching the row
+    window = window_from_output(mask, IDENTITY)
+    assert window is not None
+    # The row is 20..120 input pixels across; its sure half ends at 70. The moments weigh the dim
+    # half less, so the ends come out a little inside, but the row is no longer cut in half.
+    xs, ys = window.corners[:, 0], window.corners[:, 1]
+    assert xs.max() > 100 and abs(xs.min() - 20) < 10
+    np.testing.assert_allclose(ys, [60, 60, 80, 80], atol=1.0)  # the faint blob below left out
+    assert window.score == pytest.approx(0.95)  # judged on the part the model is sure of
+
+
 @pytest.mark.parametrize("index", range(3))
 def test_views_map_masks_back_to_photo_pixels(index: int) -> None:
     sample = generate_meter(sample_rng(77, index))
