@@ -61,7 +61,7 @@ class Window:
     """A located counter window: corners TL, TR, BR, BL in the photo's pixels, and how sure."""
 
     corners: Corners
-    score: float  # mean mask probability over the found region, 0..1
+    score: float  # mean mask probability over the found region's pixels at the threshold or more, 0..1
 
 
 def _to_array(image: Image.Image) -> np.ndarray:
